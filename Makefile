@@ -1,0 +1,29 @@
+# Two commands: `make run` starts the stack on the embedded model, `make test` runs the tests.
+# Both create .venv when needed. llama-cpp-python compiles from source the first time
+# (about 9 minutes on 2 cores); pip caches the wheel after that.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/thinkstream up
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/e2e_vs_direct.py
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,1 @@
+"""The `thinkstream` command: the entrypoint that builds settings and starts services."""

@@ -1,0 +1,67 @@
+"""`thinkstream ask`: a terminal client that streams one answer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import httpx
+from httpx_sse import connect_sse
+from rich.console import Console
+
+
+def ask(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    body: dict[str, object] = {"prompt": args.question}
+    for key in ("max_tokens", "max_reasoning_tokens", "temperature", "seed"):
+        if getattr(args, key) is not None:
+            body[key] = getattr(args, key)
+    with httpx.Client(base_url=args.url, timeout=httpx.Timeout(10.0, read=None)) as client:
+        try:
+            response = client.post("/v1/jobs", json=body)
+        except httpx.ConnectError:
+            console.print(f"[red]cannot reach the gateway at {args.url}; is `thinkstream up` running?[/red]")
+            return 1
+        if response.status_code != 202:
+            console.print(f"[red]{response.status_code}: {response.json()['error']['message']}[/red]")
+            return 1
+        job = response.json()
+        section = None
+        with connect_sse(client, "GET", job["events_url"]) as source:
+            for sse in source.iter_sse():
+                event = json.loads(sse.data)
+                kind = event["type"]
+                if kind in ("reasoning", "answer") and section != kind:
+                    section = kind
+                    console.print("\n[bold]Answer[/bold]" if kind == "answer" else "[dim]Thinking…[/dim]")
+                if kind == "reasoning":
+                    console.print(event["text"], style="dim", end="")
+                elif kind == "answer":
+                    console.print(event["text"], end="")
+                elif kind == "check":
+                    _print_check(console, event["report"])
+                elif kind == "done":
+                    _print_done(console, event["result"])
+                elif kind == "error":
+                    console.print(f"\n[red]error: {event['message']}[/red]")
+                    return 1
+                elif kind == "canceled":
+                    console.print("\n[yellow]canceled[/yellow]")
+                    return 1
+    return 0
+
+
+def _print_check(console: Console, report: dict[str, object]) -> None:
+    colour = {"pass": "green", "fail": "red", "unsure": "yellow"}[str(report["verdict"])]
+    console.print(f"\n\ncheck: [{colour}]{report['verdict']}[/{colour}]")
+    for finding in report["findings"]:  # type: ignore[attr-defined]
+        console.print(f"  - {finding['severity']} [{finding['check']}] {finding['message']}")
+
+
+def _print_done(console: Console, result: dict[str, object]) -> None:
+    t, u = result["timings"], result["usage"]
+    console.print(
+        f"[dim]queued {t['queued_ms']:.0f} ms · first token {t['ttft_ms']:.0f} ms · total {t['total_ms']:.0f} ms"  # type: ignore[index]
+        f" · {t['tokens_per_s']:.1f} tokens/s · {u['reasoning_tokens']} reasoning + {u['answer_tokens']} answer tokens"  # type: ignore[index]
+        f" · finish: {result['finish_reason']}[/dim]"
+    )

@@ -1,0 +1,93 @@
+"""`thinkstream up | gateway | worker | postproc | ask`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from shared.settings import Settings
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="thinkstream", description="Reasoning models as a CPU service.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start Redis (unless --redis-url), the gateway and the workers")
+    up.add_argument("--host", default=None, help="gateway address (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=None, help="gateway port (default 8000)")
+    up.add_argument("--workers", type=int, default=1, help="inference worker processes (default 1)")
+    up.add_argument("--redis-url", default=None, help="use this Redis instead of starting one")
+
+    gateway = sub.add_parser("gateway", help="run the HTTP gateway alone")
+    gateway.add_argument("--redis-url", default=None)
+    gateway.add_argument("--host", default=None)
+    gateway.add_argument("--port", type=int, default=None)
+
+    for name, text in (("worker", "run one inference worker"), ("postproc", "run one post-processing worker")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--redis-url", default=None)
+        cmd.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+
+    ask = sub.add_parser("ask", help="ask a question and stream the reasoning and the answer")
+    ask.add_argument("question")
+    ask.add_argument("--url", default=DEFAULT_URL, help=f"gateway URL (default {DEFAULT_URL})")
+    ask.add_argument("--max-tokens", type=int, default=None)
+    ask.add_argument("--max-reasoning-tokens", type=int, default=None)
+    ask.add_argument("--temperature", type=float, default=None)
+    ask.add_argument("--seed", type=int, default=None)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        key: value
+        for key in ("redis_url", "host", "port")
+        if (value := getattr(args, key, None)) is not None
+    }
+    return Settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "ask":
+        from services.cli.ask import ask  # noqa: PLC0415 - the client needs none of the server code
+
+        return ask(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        print(f"thinkstream: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.command == "up":
+        from services.cli.up import up  # noqa: PLC0415
+
+        return up(settings, workers=args.workers)
+    if settings.redis_url is None:
+        print(f"thinkstream {args.command}: give --redis-url or set THINKSTREAM_REDIS_URL", file=sys.stderr)
+        return 2
+    from redis import Redis  # noqa: PLC0415
+
+    if args.command == "gateway":
+        import uvicorn  # noqa: PLC0415
+
+        from services.gateway.app import create_app  # noqa: PLC0415
+
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+        return 0
+    redis = Redis.from_url(settings.redis_url)
+    if args.command == "worker":
+        from services.inference.worker import run_worker  # noqa: PLC0415
+
+        run_worker(settings, redis, burst=args.burst)
+    else:
+        from services.postproc.worker import run_postproc  # noqa: PLC0415
+
+        run_postproc(settings, redis, burst=args.burst)
+    return 0

@@ -1,0 +1,94 @@
+"""`thinkstream up`: the whole stack on one machine, as child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+
+import httpx
+
+from services.runtime.redis_server import RedisServer
+from shared.settings import Settings
+
+READY_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 15.0
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def up(settings: Settings, *, workers: int) -> int:
+    if workers < 1:
+        print("thinkstream up: --workers must be at least 1", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    children: list[subprocess.Popen[bytes]] = []
+    with ExitStack() as stack:
+        try:
+            redis_url = settings.redis_url
+            if redis_url is None:
+                redis_url = stack.enter_context(RedisServer(settings.data_dir)).url
+                print(f"redis-server started at {redis_url} (AOF in {settings.data_dir.resolve()})", flush=True)
+            env = dict(os.environ, THINKSTREAM_REDIS_URL=redis_url)
+            threads = settings.n_threads or max(1, (os.cpu_count() or 1) // workers)
+            worker_env = dict(env, THINKSTREAM_N_THREADS=str(threads))
+            command = [sys.executable, "-m", "services.cli"]
+            children.append(subprocess.Popen([*command, "postproc"], env=env))
+            children.extend(subprocess.Popen([*command, "worker"], env=worker_env) for _ in range(workers))
+            children.append(
+                subprocess.Popen([*command, "gateway", "--host", settings.host, "--port", str(settings.port)], env=env)
+            )
+            url = f"http://{settings.host}:{settings.port}"
+            _wait_ready(url, children)
+            print(f"thinkstream is ready at {url}  ({workers} inference worker(s), {threads} thread(s) each)", flush=True)
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            print("thinkstream: a service exited; shutting down", file=sys.stderr)
+            return 1
+        except _Stop as stop:
+            print(f"thinkstream: {stop}, shutting down", flush=True)
+            return 0
+        except RuntimeError as exc:
+            print(f"thinkstream: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            _stop_all(children)
+
+
+def _wait_ready(url: str, children: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            raise RuntimeError("a service exited during start-up; see the log above")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url}/readyz did not answer 200 within {READY_TIMEOUT_S:.0f} s")
+
+
+def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for child in children:
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,49 @@
+"""What every inference job gets from its worker: resources created once at start-up.
+
+RQ calls job functions by import path, so the worker makes its context current while a job
+runs (as RQ does for `get_current_job()`), and the job function asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from redis import Redis
+from rq import Queue
+
+from services.engine.model import ModelInfo
+from services.inference.engine import Engine
+from services.inference.exceptions import NoWorkerContext
+from shared.settings import Settings
+
+
+@dataclass
+class InferenceContext:
+    redis: Redis
+    engine: Engine
+    model: ModelInfo
+    settings: Settings
+    worker_id: str
+    postproc_queue: Queue
+
+
+_current: ContextVar[InferenceContext] = ContextVar("inference_context")
+
+
+@contextmanager
+def use_context(context: InferenceContext) -> Iterator[None]:
+    token = _current.set(context)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def current_context() -> InferenceContext:
+    try:
+        return _current.get()
+    except LookupError:
+        raise NoWorkerContext("inference jobs run only inside `thinkstream worker`") from None

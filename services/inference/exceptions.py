@@ -1,0 +1,10 @@
+class InferenceError(Exception):
+    """Base of the inference worker's errors."""
+
+
+class NoWorkerContext(InferenceError):
+    """An inference job function was called outside an inference worker."""
+
+
+class JobSpecMissing(InferenceError):
+    """The job's request is gone from Redis (expired or deleted)."""

@@ -1,0 +1,71 @@
+"""The inference worker: an RQ worker that keeps one model in memory for every job."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.job import Job
+
+from services.engine.model import load_model, model_info
+from services.inference.context import InferenceContext, use_context
+from services.inference.engine import LlamaEngine
+from services.runtime.heartbeat import Heartbeat
+from shared import keys
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KIND = "inference"
+
+
+class InferenceWorker(SimpleWorker):
+    """Runs jobs in its own process (RQ's default worker forks per job, which would reload or
+    copy the model), with the worker's context current while each job runs."""
+
+    def __init__(self, *args: object, context: InferenceContext, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.context = context
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        with use_context(self.context):
+            super().execute_job(job, queue)
+
+    def refresh_job_heartbeat(self) -> None:
+        job, execution = self.get_current_job(), self.execution
+        if job is not None and execution is not None:
+            self.maintain_heartbeats(job, execution)
+
+
+def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None:
+    """Load the model once, then serve inference jobs until stopped (SIGINT/SIGTERM)."""
+    worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    llm = load_model(settings.model_path, settings.n_ctx, n_threads=settings.n_threads, n_batch=settings.n_batch)
+    info = model_info(llm, settings.served_model_name, settings.model_path, settings.n_ctx)
+    log.info("worker %s loaded %s (n_ctx=%d)", worker_id, info.name, info.n_ctx)
+    context = InferenceContext(
+        redis=redis,
+        engine=LlamaEngine(llm),
+        model=info,
+        settings=settings,
+        worker_id=worker_id,
+        postproc_queue=Queue(keys.POSTPROC_QUEUE, connection=redis),
+    )
+    queue = Queue(keys.INFERENCE_QUEUE, connection=redis, default_timeout=settings.job_timeout_s)
+    worker = InferenceWorker([queue], connection=redis, name=worker_id, context=context)
+    heartbeat = Heartbeat(
+        redis,
+        kind=KIND,
+        worker_id=worker_id,
+        info={"model": info.name, "n_ctx": info.n_ctx, "pid": os.getpid(), "host": socket.gethostname()},
+        interval_s=settings.heartbeat_interval_s,
+        ttl_s=settings.worker_ttl_s,
+        during_job=worker.refresh_job_heartbeat,
+    )
+    with heartbeat:
+        worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level)
+    log.info("worker %s stopped", worker_id)

@@ -1,0 +1,71 @@
+"""Structural checks: is there an answer, did the reasoning end properly, is the text looping."""
+
+from __future__ import annotations
+
+import re
+
+from services.postproc.checks.base import Check, CheckResult, Trace
+from shared.schemas import Span
+
+# A chunk of 8–200 characters repeated back to back at least four times.
+_LOOP = re.compile(r"(.{8,200}?)\1{3,}", re.DOTALL)
+
+
+class AnswerPresent(Check):
+    name = "answer_present"
+
+    def run(self, trace: Trace) -> CheckResult:
+        if trace.answer.strip():
+            return CheckResult()
+        return CheckResult([self.finding("error", "The model gave no answer after its reasoning.")])
+
+
+class ReasoningClosed(Check):
+    name = "reasoning_closed"
+
+    def run(self, trace: Trace) -> CheckResult:
+        end = len(trace.reasoning)
+        span = Span(field="reasoning", start=max(end - 1, 0), end=end) if end else None
+        if trace.reasoning_end == "budget":
+            msg = "The reasoning hit its token budget and was closed by the server; the answer may rest on unfinished reasoning."
+            return CheckResult([self.finding("warning", msg, span)])
+        if trace.reasoning_end == "eos":
+            msg = "The model stopped in the middle of its reasoning; the server closed it and asked for the answer."
+            return CheckResult([self.finding("warning", msg, span)])
+        if trace.reasoning_end == "length":
+            msg = "The reasoning was cut off by max_tokens before any answer; raise max_tokens or lower the reasoning budget."
+            return CheckResult([self.finding("error", msg, span)])
+        return CheckResult()
+
+
+class NotTruncated(Check):
+    name = "not_truncated"
+
+    def run(self, trace: Trace) -> CheckResult:
+        if trace.finish_reason != "length" or trace.reasoning_end == "length":
+            return CheckResult()
+        end = len(trace.answer)
+        msg = "The answer was cut off by max_tokens and may be incomplete; raise max_tokens."
+        return CheckResult([self.finding("error", msg, Span(field="answer", start=max(end - 1, 0), end=end))])
+
+
+class NoRepetition(Check):
+    name = "no_repetition"
+
+    def run(self, trace: Trace) -> CheckResult:
+        findings = []
+        for field_name, text in (("reasoning", trace.reasoning), ("answer", trace.answer)):
+            match = _LOOP.search(text)
+            if match is None:
+                continue
+            unit = match.group(1)
+            times = len(match.group(0)) // len(unit)
+            preview = unit.strip().replace("\n", " ")[:60]
+            findings.append(
+                self.finding(
+                    "error" if field_name == "answer" else "warning",
+                    f"The {field_name} repeats itself: {preview!r} appears {times} times in a row.",
+                    Span(field=field_name, start=match.start(), end=match.end()),  # type: ignore[arg-type]
+                )
+            )
+        return CheckResult(findings)

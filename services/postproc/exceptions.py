@@ -1,0 +1,10 @@
+class PostprocError(Exception):
+    """Base of the post-processing worker's errors."""
+
+
+class UnknownCheck(PostprocError):
+    """A check name that is not in the registry."""
+
+
+class JobStateMissing(PostprocError):
+    """The job's request or inference result is gone from Redis."""

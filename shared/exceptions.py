@@ -1,0 +1,24 @@
+"""Errors shared by the services."""
+
+
+class ThinkstreamError(Exception):
+    """Base of every thinkstream error."""
+
+
+class JobNotFound(ThinkstreamError):
+    """No job with that id exists (or it has expired)."""
+
+
+class PromptTooLong(ThinkstreamError):
+    """The prompt does not fit the context window with room to answer."""
+
+    def __init__(self, prompt_tokens: int, max_prompt_tokens: int, n_ctx: int, reserved: int):
+        self.prompt_tokens = prompt_tokens
+        self.max_prompt_tokens = max_prompt_tokens
+        self.n_ctx = n_ctx
+        self.reserved = reserved
+        super().__init__(
+            f"the prompt has {prompt_tokens} tokens but at most {max_prompt_tokens} fit: the context "
+            f"window is {n_ctx} tokens and {reserved} are reserved for the reply; shorten the prompt"
+            " or lower max_tokens"
+        )
