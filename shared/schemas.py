@@ -271,3 +271,10 @@ class JobAccepted(BaseModel):
     events_url: str
     prompt_tokens: int
     queue_position: int
+
+
+class JobCancel(BaseModel):
+    """Body of the answer to `DELETE /v1/jobs/{id}`: the status right after the request."""
+
+    id: str
+    status: JobStatus

@@ -20,6 +20,7 @@ from shared import eventlog, keys
 from shared.exceptions import JobNotFound, PromptTooLong
 from shared.schemas import (
     TERMINAL_EVENT_TYPES,
+    CanceledEvent,
     JobAccepted,
     JobRequest,
     JobSpec,
@@ -117,6 +118,30 @@ class JobService:
         return eventlog.fold(
             job_id, JobStatus(status.decode()), float(created_at), (parse_event(raw) for raw in raw_events)
         )
+
+    async def cancel(self, job_id: str) -> JobStatus:
+        """Ask for the job to stop. A queued job never runs; a running one stops within a token
+        (its worker checks the flag between tokens). Finished jobs are left as they are."""
+        status = await self._redis.hget(keys.job_key(job_id), "status")
+        if status is None:
+            raise JobNotFound(f"no job with id {job_id!r} (it may have expired)")
+        current = JobStatus(status.decode())
+        if current.is_final:
+            return current
+        ttl_s = self._settings.job_ttl_s + self._settings.job_timeout_s
+        await self._redis.set(keys.job_cancel_key(job_id), 1, ex=ttl_s)
+        if current is JobStatus.QUEUED:
+            await anyio.to_thread.run_sync(self._drop_queued, job_id, ttl_s)
+            return JobStatus.CANCELED
+        return current
+
+    def _drop_queued(self, job_id: str, ttl_s: int) -> None:
+        self._queue.remove(job_id)
+        seq = self._append(
+            keys=eventlog.append_keys(job_id), args=eventlog.append_args(eventlog.stamp(CanceledEvent), ttl_s)
+        )[0]
+        if seq:  # the worker had not started it; if it had, it ends the stream itself
+            self._queue.connection.hset(keys.job_key(job_id), "status", JobStatus.CANCELED.value)
 
     async def require(self, job_id: str) -> None:
         if not await self._redis.exists(keys.job_key(job_id)):

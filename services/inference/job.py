@@ -53,6 +53,9 @@ class InferenceJob:
         started_at = time.time()
         redis.hset(job_key, mapping={"status": JobStatus.RUNNING.value, "started_at": started_at})
         self._events.emit(stamp(StartedEvent, worker=self._ctx.worker_id))
+        if self._events.closed or self._events.canceled:  # cancelled while being picked up
+            self._finish_canceled()
+            return "canceled"
         try:
             prompt = self._ctx.engine.prompt_tokens(spec.messages)
             outcome = self._generate(spec, prompt)

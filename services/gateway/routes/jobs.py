@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from services.gateway.deps import JobsDep
-from shared.schemas import JobAccepted, JobRequest, JobView
+from shared.schemas import JobAccepted, JobCancel, JobRequest, JobView
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -31,6 +31,13 @@ async def submit_job(request: JobRequest, jobs: JobsDep) -> JobAccepted:
 async def get_job(job_id: JobId, jobs: JobsDep) -> JobView:
     """The job so far: status, reasoning, answer, usage, timings and checks."""
     return await jobs.get(job_id)
+
+
+@router.delete("/{job_id}", status_code=202, response_model=JobCancel, responses=_ERRORS)
+async def cancel_job(job_id: JobId, jobs: JobsDep) -> JobCancel:
+    """Stop a job: a queued job never runs, a running one stops generating within a token and its
+    stream ends with `canceled`. Cancelling a finished job changes nothing."""
+    return JobCancel(id=job_id, status=await jobs.cancel(job_id))
 
 
 async def _existing_job(job_id: JobId, jobs: JobsDep) -> str:

@@ -1,0 +1,1 @@
+"""Test helpers: a real stack (redis-server, gateway, workers) as child processes."""

@@ -1,0 +1,30 @@
+"""A scripted engine for unit tests: each `stream()` call plays the next script."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from services.inference.engine import Sampling
+from shared.schemas import ChatMessage
+
+
+class ScriptedEngine:
+    def __init__(self, *scripts: Sequence[str]) -> None:
+        self._scripts = [list(s) for s in scripts]
+        self.calls: list[list[int]] = []
+        self.closed = 0
+
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        return [ord(c) for m in messages for c in m.content][:64] or [1]
+
+    def tokenize(self, text: str) -> list[int]:
+        return [ord(c) for c in text]
+
+    def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
+        self.calls.append(list(tokens))
+        script = self._scripts.pop(0) if self._scripts else []
+        try:
+            for index, text in enumerate(script):
+                yield 1000 + index, text
+        finally:
+            self.closed += 1

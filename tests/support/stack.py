@@ -1,0 +1,112 @@
+"""A real thinkstream stack for integration tests: a private redis-server and the gateway and
+workers as the same child processes `thinkstream up` starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from services.runtime.redis_server import RedisServer, free_port
+
+READY_TIMEOUT_S = 60.0
+
+
+class Stack:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        workers: int = 1,
+        postproc: bool = True,
+        env: dict[str, str] | None = None,
+        redis: RedisServer | None = None,
+    ) -> None:
+        self.redis = redis or RedisServer(data_dir / "redis")
+        self._own_redis = redis is None
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._workers = workers
+        self._postproc = postproc
+        self._extra_env = env or {}
+        self._logs = data_dir / "logs"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def env(self) -> dict[str, str]:
+        threads = max(1, (os.cpu_count() or 1) // self._workers)
+        return {
+            **os.environ,
+            "THINKSTREAM_REDIS_URL": self.redis.url,
+            "THINKSTREAM_N_THREADS": str(threads),
+            "THINKSTREAM_HEARTBEAT_INTERVAL_S": "0.5",
+            "THINKSTREAM_WORKER_TTL_S": "3",
+            **self._extra_env,
+        }
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        self._logs.mkdir(parents=True, exist_ok=True)
+        log = (self._logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.processes[name] = process
+        return process
+
+    def start(self) -> Stack:
+        if self._own_redis:
+            self.redis.start()
+        if self._postproc:
+            self.spawn("postproc", "postproc")
+        for index in range(self._workers):
+            self.spawn(f"worker-{index}", "worker")
+        self.spawn("gateway", "gateway", "--host", "127.0.0.1", "--port", str(self.port))
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}: {self.log(name)[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"stack not ready after {timeout_s} s; gateway log: {self.log('gateway')[-2000:]}")
+
+    def log(self, name: str) -> str:
+        path = self._logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_process(self, name: str, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 15.0) -> int:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.stop_process(name)
+        if self._own_redis:
+            self.redis.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
