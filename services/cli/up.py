@@ -49,7 +49,7 @@ def up(settings: Settings, *, workers: int) -> int:
                 subprocess.Popen([*command, "gateway", "--host", settings.host, "--port", str(settings.port)], env=env)
             )
             url = f"http://{settings.host}:{settings.port}"
-            _wait_ready(url, children)
+            _wait_ready(url, children, workers)
             print(f"thinkstream is ready at {url}  ({workers} inference worker(s), {threads} thread(s) each)", flush=True)
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
@@ -67,13 +67,15 @@ def up(settings: Settings, *, workers: int) -> int:
             _stop_all(children)
 
 
-def _wait_ready(url: str, children: list[subprocess.Popen[bytes]]) -> None:
+def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], workers: int) -> None:
+    """Until `/readyz` answers 200 with every inference worker started here alive."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if any(child.poll() is not None for child in children):
             raise RuntimeError("a service exited during start-up; see the log above")
         try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+            response = httpx.get(f"{url}/readyz", timeout=1.0)
+            if response.status_code == 200 and response.json()["workers"] >= workers:
                 return
         except httpx.HTTPError:
             pass

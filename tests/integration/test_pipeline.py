@@ -1,0 +1,148 @@
+"""The core pipeline against a real redis-server, real worker processes and the real SmolLM2 GGUF."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from services.runtime.redis_server import free_port
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+QUESTION = {"prompt": "A farmer has 3 pens with 4 sheep each. How many sheep?", "max_tokens": 160, "max_reasoning_tokens": 80}
+
+
+def stream(url: str, path: str, *, last_event_id: int | None = None, limit: int | None = None) -> list[dict[str, object]]:
+    headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
+    events = []
+    with httpx.Client(base_url=url, timeout=60) as client, connect_sse(client, "GET", path, headers=headers) as source:
+        for sse in source.iter_sse():
+            event = json.loads(sse.data)
+            assert sse.id == str(event["seq"]) and sse.event == event["type"]
+            events.append(event)
+            if limit is not None and len(events) >= limit:
+                break
+    return events
+
+
+def submit(stack: Stack, body: dict[str, object] = QUESTION) -> dict[str, object]:
+    response = httpx.post(f"{stack.url}/v1/jobs", json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def test_pipeline_streams_reasoning_then_answer_then_check(stack: Stack) -> None:
+    job = submit(stack)
+    events = stream(stack.url, job["events_url"])
+    types = [e["type"] for e in events]
+    assert types[0] == "queued" and types[1] == "started"
+    assert types[-2:] == ["check", "done"]
+    first_answer = types.index("answer")
+    assert set(types[2:first_answer]) == {"reasoning"}
+    assert set(types[first_answer:-2]) == {"answer"}
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    reasoning = "".join(e["text"] for e in events if e["type"] == "reasoning")
+    answer = "".join(e["text"] for e in events if e["type"] == "answer")
+    assert reasoning.strip() and answer.strip()
+    assert "<think>" not in reasoning + answer and "</think>" not in reasoning + answer
+
+    view = httpx.get(f"{stack.url}/v1/jobs/{job['id']}").json()
+    assert view["status"] == "succeeded"
+    assert (view["reasoning"], view["answer"]) == (reasoning, answer)
+    assert view["checks"]["verdict"] in ("pass", "fail", "unsure")
+    assert view["checks"] == events[-2]["report"]
+    usage, timings = view["usage"], view["timings"]
+    assert usage["prompt_tokens"] == job["prompt_tokens"]
+    assert 0 < usage["reasoning_tokens"] <= 80
+    assert usage["reasoning_tokens"] + usage["answer_tokens"] <= 160
+    assert 0 < timings["ttft_ms"] <= timings["total_ms"] and timings["tokens_per_s"] > 5
+
+
+def test_pipeline_reconnect_with_last_event_id_gets_exactly_the_rest(stack: Stack) -> None:
+    job = submit(stack, {**QUESTION, "max_tokens": 200, "max_reasoning_tokens": 120})
+    head = stream(stack.url, job["events_url"], limit=6)
+    rest = stream(stack.url, job["events_url"], last_event_id=head[-1]["seq"])
+    assert rest[0]["seq"] == head[-1]["seq"] + 1
+    assert rest[-1]["type"] == "done"
+    everything = stream(stack.url, job["events_url"])
+    assert head + rest == everything
+
+
+def test_pipeline_greedy_jobs_with_the_same_seed_are_reproducible(stack: Stack) -> None:
+    body = {**QUESTION, "seed": 7}
+    first, second = submit(stack, body), submit(stack, body)
+    stream(stack.url, second["events_url"])
+    a = httpx.get(f"{stack.url}/v1/jobs/{first['id']}").json()
+    b = httpx.get(f"{stack.url}/v1/jobs/{second['id']}").json()
+    assert (a["reasoning"], a["answer"]) == (b["reasoning"], b["answer"])
+
+
+def test_pipeline_prompt_longer_than_the_context_is_413(stack: Stack) -> None:
+    response = httpx.post(f"{stack.url}/v1/jobs", json={"prompt": "sheep " * 5000}, timeout=30)
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["prompt_tokens"] > error["max_prompt_tokens"] and error["n_ctx"] == 4096
+
+
+def test_pipeline_cancel_stops_a_running_generation(stack: Stack) -> None:
+    job = submit(stack, {"prompt": "Write a very long story.", "max_tokens": 3000, "max_reasoning_tokens": 2900})
+    head = stream(stack.url, job["events_url"], limit=5)
+    assert head[-1]["type"] == "reasoning"
+    assert httpx.delete(f"{stack.url}/v1/jobs/{job['id']}").status_code == 202
+    rest = stream(stack.url, job["events_url"], last_event_id=head[-1]["seq"])
+    assert rest[-1]["type"] == "canceled"
+    view = httpx.get(f"{stack.url}/v1/jobs/{job['id']}").json()
+    assert view["status"] == "canceled"
+    assert view["usage"]["reasoning_tokens"] == 0  # no `done`: it never finished
+    assert len(rest) < 50  # stopped within a few tokens, not after 2,900
+
+
+def test_pipeline_ask_prints_reasoning_answer_timings_and_verdict(stack: Stack) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "ask", QUESTION["prompt"], "--url", stack.url, "--max-tokens", "120", "--max-reasoning-tokens", "60"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Thinking" in out and "Answer" in out
+    assert "first token" in out and "tokens/s" in out
+    assert "check:" in out
+
+
+def test_up_starts_everything_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--port", str(port), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        env={**os.environ, "THINKSTREAM_DATA_DIR": str(tmp_path / "data")},
+    )  # fmt: skip
+    lines = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 90
+        for line in process.stdout:
+            lines.append(line)
+            if "is ready at" in line or time.monotonic() > deadline:
+                break
+        assert f"ready at http://127.0.0.1:{port}" in lines[-1], "".join(lines)
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz").json()
+        assert ready["workers"] == 2
+        data = tmp_path / "data"  # Redis persists with AOF (a file before Redis 7, a folder after)
+        assert (data / "appendonly.aof").is_file() or (data / "appendonlydir").is_dir()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
