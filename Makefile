@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/e2e_vs_direct.py
+	$(BIN)/python -m bench.e2e_vs_direct
 
 clean:
 	rm -rf $(VENV) data

@@ -197,11 +197,15 @@ class StartedEvent(EventBase):
 class ReasoningEvent(EventBase):
     type: Literal["reasoning"] = "reasoning"
     text: str
+    tokens: int = 0
+    """How many generated tokens this text covers (a worker sends a few tokens per event)."""
 
 
 class AnswerEvent(EventBase):
     type: Literal["answer"] = "answer"
     text: str
+    tokens: int = 0
+    """How many generated tokens this text covers."""
 
 
 class CheckEvent(EventBase):

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     min_answer_tokens: Annotated[int, Field(ge=1)] = 32
     """Room a prompt must leave in the context window when `max_tokens` is not given."""
 
+    stream_flush_ms: Annotated[float, Field(ge=0)] = 40.0
+    """A worker sends the tokens of at most this long in one event (the first one at once):
+    fewer, larger events leave the CPU to decoding. 0 sends every token on its own."""
+
     job_timeout_s: Annotated[int, Field(ge=1)] = 900
     job_ttl_s: Annotated[int, Field(ge=60)] = 24 * 3600
     """How long a finished job's result and events stay readable."""

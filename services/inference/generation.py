@@ -17,8 +17,9 @@ from shared.schemas import FinishReason, ReasoningEnd
 
 FORCED_CLOSE = f"\n{CLOSE_TAG}\n\n"
 
-OnDeltas = Callable[[list[Delta]], bool]
-"""Receives each token's deltas; returns False to stop (the job was cancelled)."""
+OnDeltas = Callable[[list[Delta], "Outcome"], bool]
+"""Called after every generated token with that token's deltas (often none: text held back) and
+the running counts; returns False to stop (the job was cancelled)."""
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Generation:
                 if was_reasoning and not self._splitter.in_reasoning:
                     out.reasoning_end = "model"
                     out.reasoning_end_at = now
-                if deltas and not on_deltas(deltas):
+                if not on_deltas(deltas, out):
                     return "canceled"
                 if count >= limit:
                     return "length"

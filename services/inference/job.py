@@ -9,6 +9,7 @@ from services.inference.context import InferenceContext, current_context
 from services.inference.engine import Sampling
 from services.inference.exceptions import JobSpecMissing
 from services.inference.generation import Generation, Outcome
+from services.inference.batch import DeltaBatch
 from services.inference.splitter import Delta
 from shared import keys
 from shared.eventlog import EventWriter, stamp
@@ -40,6 +41,8 @@ class InferenceJob:
         self._ctx = ctx
         self._job_id = job_id
         self._events = EventWriter(ctx.redis, job_id, ctx.settings.job_ttl_s)
+        self._batch = DeltaBatch()
+        self._last_flush = 0.0
 
     def run(self) -> str:
         redis, job_key = self._ctx.redis, keys.job_key(self._job_id)
@@ -86,13 +89,21 @@ class InferenceJob:
             n_ctx=self._ctx.model.n_ctx,
             sampling=sampling,
         )
-        return generation.run(self._publish)
+        outcome = generation.run(self._publish)
+        self._flush()
+        return outcome
 
-    def _publish(self, deltas: list[Delta]) -> bool:
-        for delta in deltas:
-            event_cls = ReasoningEvent if delta.kind == "reasoning" else AnswerEvent
-            self._events.emit(stamp(event_cls, text=delta.text))
+    def _publish(self, deltas: list[Delta], counts: Outcome) -> bool:
+        self._batch.add(deltas, counts)
+        if time.monotonic() - self._last_flush >= self._ctx.settings.stream_flush_ms / 1000:
+            self._flush()
         return not (self._events.canceled or self._events.closed)
+
+    def _flush(self) -> None:
+        for kind, text, tokens in self._batch.drain():
+            event_cls = ReasoningEvent if kind == "reasoning" else AnswerEvent
+            self._events.emit(stamp(event_cls, text=text, tokens=tokens))
+            self._last_flush = time.monotonic()
 
     def _finish_canceled(self) -> None:
         self._ctx.redis.hset(keys.job_key(self._job_id), "status", JobStatus.CANCELED.value)

@@ -15,7 +15,7 @@ def make_generation(engine: ScriptedEngine, *, max_tokens: int = 100, budget: in
 def collect(generation: Generation, stop_after: int | None = None) -> tuple[str, str, object]:
     seen: list[Delta] = []
 
-    def on_deltas(deltas: list[Delta]) -> bool:
+    def on_deltas(deltas: list[Delta], _: object) -> bool:
         seen.extend(deltas)
         return stop_after is None or len(seen) < stop_after
 

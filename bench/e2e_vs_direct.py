@@ -1,0 +1,108 @@
+"""Decode speed and time to first token: llama-cpp-python in-process vs thinkstream end to end.
+
+One run, same model, prompt, thread count and seed. Rounds alternate between the two sides so
+machine noise hits both alike. Prints a table and writes bench/results/e2e_vs_direct.json.
+
+    .venv/bin/python -m bench.e2e_vs_direct [--rounds 5] [--max-tokens 256] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from httpx_sse import connect_sse
+
+from services.engine.model import load_model
+from services.engine.prompt import ChatPrompt
+from shared.schemas import ChatMessage
+from shared.settings import Settings
+from tests.support.stack import Stack
+
+QUESTION = "A shop sells pencils at 3 for 25 cents. How much do 18 pencils cost? Round {n}."
+RESULTS = Path(__file__).parent / "results" / "e2e_vs_direct.json"
+
+
+def direct_round(llm, prompt: ChatPrompt, question: str, max_tokens: int, seed: int) -> dict[str, float]:
+    tokens = prompt.tokens([ChatMessage(role="user", content=question)])
+    llm.set_seed(seed)
+    start = time.perf_counter()
+    stamps = []
+    for _ in llm.create_completion(tokens, max_tokens=max_tokens, temperature=0.0, seed=seed, stream=True):
+        stamps.append(time.perf_counter())
+    return _figures(start, stamps, len(stamps))
+
+
+def e2e_round(url: str, question: str, max_tokens: int, seed: int) -> dict[str, float]:
+    body = {"prompt": question, "max_tokens": max_tokens, "max_reasoning_tokens": max_tokens, "seed": seed}
+    stamps, generated = [], 0
+    with httpx.Client(base_url=url, timeout=120) as client:
+        start = time.perf_counter()
+        job = client.post("/v1/jobs", json=body).json()
+        with connect_sse(client, "GET", job["events_url"]) as source:
+            for sse in source.iter_sse():
+                if sse.event in ("reasoning", "answer"):
+                    stamps.append(time.perf_counter())
+                elif sse.event == "done":
+                    usage = json.loads(sse.data)["result"]["usage"]
+                    generated = usage["reasoning_tokens"] + usage["answer_tokens"]
+                    break
+    return _figures(start, stamps, generated)
+
+
+def _figures(start: float, stamps: list[float], tokens: int) -> dict[str, float]:
+    decode_s = stamps[-1] - stamps[0]
+    return {"ttft_ms": (stamps[0] - start) * 1000, "tokens": tokens, "decode_tps": (tokens - 1) / decode_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1234)
+    args = parser.parse_args()
+
+    settings = Settings()
+    llm = load_model(settings.model_path, settings.n_ctx, n_threads=args.threads, n_batch=settings.n_batch)
+    prompt = ChatPrompt(llm)
+    direct, e2e = [], []
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), env={"THINKSTREAM_N_THREADS": str(args.threads)}) as stack:
+        e2e_round(stack.url, "warm up", 16, args.seed)
+        direct_round(llm, prompt, "warm up", 16, args.seed)
+        for n in range(args.rounds):
+            question = QUESTION.format(n=n)
+            direct.append(direct_round(llm, prompt, question, args.max_tokens, args.seed))
+            e2e.append(e2e_round(stack.url, question, args.max_tokens, args.seed))
+
+    def med(rows: list[dict[str, float]], key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    summary = {
+        "model": settings.served_model_name,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "max_tokens": args.max_tokens,
+        "direct": {"decode_tps": med(direct, "decode_tps"), "ttft_ms": med(direct, "ttft_ms")},
+        "e2e": {"decode_tps": med(e2e, "decode_tps"), "ttft_ms": med(e2e, "ttft_ms")},
+        "rounds_detail": {"direct": direct, "e2e": e2e},
+    }
+    summary["decode_ratio"] = summary["e2e"]["decode_tps"] / summary["direct"]["decode_tps"]
+    summary["ttft_overhead_ms"] = summary["e2e"]["ttft_ms"] - summary["direct"]["ttft_ms"]
+    print(f"{'':24}{'direct':>12}{'end-to-end':>14}{'ratio / diff':>16}   target")
+    print(f"{'decode tokens/s':24}{summary['direct']['decode_tps']:12.1f}{summary['e2e']['decode_tps']:14.1f}"
+          f"{summary['decode_ratio']:16.3f}   >= 0.95")
+    print(f"{'time to first token ms':24}{summary['direct']['ttft_ms']:12.1f}{summary['e2e']['ttft_ms']:14.1f}"
+          f"{summary['ttft_overhead_ms']:+16.1f}   <= +25 ms")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2))
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
