@@ -72,7 +72,10 @@ def main() -> None:
     llm = load_model(settings.model_path, settings.n_ctx, n_threads=args.threads, n_batch=settings.n_batch)
     prompt = ChatPrompt(llm)
     direct, e2e = [], []
-    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), env={"THINKSTREAM_N_THREADS": str(args.threads)}) as stack:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Stack(Path(tmp), env={"THINKSTREAM_N_THREADS": str(args.threads)}) as stack,
+    ):
         e2e_round(stack.url, "warm up", 16, args.seed)
         direct_round(llm, prompt, "warm up", 16, args.seed)
         for n in range(args.rounds):
@@ -95,10 +98,14 @@ def main() -> None:
     summary["decode_ratio"] = summary["e2e"]["decode_tps"] / summary["direct"]["decode_tps"]
     summary["ttft_overhead_ms"] = summary["e2e"]["ttft_ms"] - summary["direct"]["ttft_ms"]
     print(f"{'':24}{'direct':>12}{'end-to-end':>14}{'ratio / diff':>16}   target")
-    print(f"{'decode tokens/s':24}{summary['direct']['decode_tps']:12.1f}{summary['e2e']['decode_tps']:14.1f}"
-          f"{summary['decode_ratio']:16.3f}   >= 0.95")
-    print(f"{'time to first token ms':24}{summary['direct']['ttft_ms']:12.1f}{summary['e2e']['ttft_ms']:14.1f}"
-          f"{summary['ttft_overhead_ms']:+16.1f}   <= +25 ms")
+    print(
+        f"{'decode tokens/s':24}{summary['direct']['decode_tps']:12.1f}{summary['e2e']['decode_tps']:14.1f}"
+        f"{summary['decode_ratio']:16.3f}   >= 0.95"
+    )
+    print(
+        f"{'time to first token ms':24}{summary['direct']['ttft_ms']:12.1f}{summary['e2e']['ttft_ms']:14.1f}"
+        f"{summary['ttft_overhead_ms']:+16.1f}   <= +25 ms"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2))
     print(f"written to {RESULTS}")

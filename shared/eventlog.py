@@ -15,7 +15,6 @@ from typing import Any, Protocol, TypeVar
 
 from shared import keys
 from shared.schemas import (
-    EventBase,
     TERMINAL_EVENT_TYPES,
     AnswerEvent,
     CanceledEvent,
@@ -23,6 +22,7 @@ from shared.schemas import (
     DoneEvent,
     ErrorEvent,
     Event,
+    EventBase,
     JobStatus,
     JobView,
     ReasoningEvent,

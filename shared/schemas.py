@@ -229,14 +229,7 @@ class CanceledEvent(EventBase):
 
 
 Event = Annotated[
-    QueuedEvent
-    | StartedEvent
-    | ReasoningEvent
-    | AnswerEvent
-    | CheckEvent
-    | DoneEvent
-    | ErrorEvent
-    | CanceledEvent,
+    QueuedEvent | StartedEvent | ReasoningEvent | AnswerEvent | CheckEvent | DoneEvent | ErrorEvent | CanceledEvent,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

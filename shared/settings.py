@@ -58,9 +58,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _model_exists(self) -> Settings:
         if not self.model_path.is_file():
-            raise ValueError(
-                f"THINKSTREAM_MODEL_PATH={self.model_path} is not a file: point it at a GGUF model"
-            )
+            raise ValueError(f"THINKSTREAM_MODEL_PATH={self.model_path} is not a file: point it at a GGUF model")
         return self
 
     @property

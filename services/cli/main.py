@@ -45,18 +45,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {
-        key: value
-        for key in ("redis_url", "host", "port")
-        if (value := getattr(args, key, None)) is not None
-    }
+    overrides = {key: value for key in ("redis_url", "host", "port") if (value := getattr(args, key, None)) is not None}
     return Settings(**overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "ask":
-        from services.cli.ask import ask  # noqa: PLC0415 - the client needs none of the server code
+        from services.cli.ask import ask
 
         return ask(args)
     try:
@@ -66,28 +62,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "up":
-        from services.cli.up import up  # noqa: PLC0415
+        from services.cli.up import up
 
         return up(settings, workers=args.workers)
     if settings.redis_url is None:
         print(f"thinkstream {args.command}: give --redis-url or set THINKSTREAM_REDIS_URL", file=sys.stderr)
         return 2
-    from redis import Redis  # noqa: PLC0415
+    from redis import Redis
 
     if args.command == "gateway":
-        import uvicorn  # noqa: PLC0415
+        import uvicorn
 
-        from services.gateway.app import create_app  # noqa: PLC0415
+        from services.gateway.app import create_app
 
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
         return 0
     redis = Redis.from_url(settings.redis_url)
     if args.command == "worker":
-        from services.inference.worker import run_worker  # noqa: PLC0415
+        from services.inference.worker import run_worker
 
         run_worker(settings, redis, burst=args.burst)
     else:
-        from services.postproc.worker import run_postproc  # noqa: PLC0415
+        from services.postproc.worker import run_postproc
 
         run_postproc(settings, redis, burst=args.burst)
     return 0

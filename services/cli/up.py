@@ -50,7 +50,9 @@ def up(settings: Settings, *, workers: int) -> int:
             )
             url = f"http://{settings.host}:{settings.port}"
             _wait_ready(url, children, workers)
-            print(f"thinkstream is ready at {url}  ({workers} inference worker(s), {threads} thread(s) each)", flush=True)
+            print(
+                f"thinkstream is ready at {url}  ({workers} inference worker(s), {threads} thread(s) each)", flush=True
+            )
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             print("thinkstream: a service exited; shutting down", file=sys.stderr)

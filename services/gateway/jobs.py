@@ -93,7 +93,11 @@ class JobService:
         with sync.pipeline() as pipe:
             pipe.hset(
                 keys.job_key(spec.job_id),
-                mapping={"spec": spec.model_dump_json(), "status": JobStatus.QUEUED.value, "created_at": spec.created_at},
+                mapping={
+                    "spec": spec.model_dump_json(),
+                    "status": JobStatus.QUEUED.value,
+                    "created_at": spec.created_at,
+                },
             )
             pipe.expire(keys.job_key(spec.job_id), ttl_s)
             pipe.execute()

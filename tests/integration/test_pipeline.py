@@ -19,10 +19,16 @@ from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
-QUESTION = {"prompt": "A farmer has 3 pens with 4 sheep each. How many sheep?", "max_tokens": 160, "max_reasoning_tokens": 80}
+QUESTION = {
+    "prompt": "A farmer has 3 pens with 4 sheep each. How many sheep?",
+    "max_tokens": 160,
+    "max_reasoning_tokens": 80,
+}
 
 
-def stream(url: str, path: str, *, last_event_id: int | None = None, limit: int | None = None) -> list[dict[str, object]]:
+def stream(
+    url: str, path: str, *, last_event_id: int | None = None, limit: int | None = None
+) -> list[dict[str, object]]:
     headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
     events = []
     with httpx.Client(base_url=url, timeout=60) as client, connect_sse(client, "GET", path, headers=headers) as source:

@@ -31,5 +31,8 @@ async def readyz(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
     except RedisError as exc:
         return JSONResponse({"status": "unavailable", "redis": f"unreachable: {exc}", "workers": 0}, status_code=503)
     if workers == 0:
-        return JSONResponse({"status": "unavailable", "redis": "ok", "workers": 0, "reason": "no live inference worker"}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "redis": "ok", "workers": 0, "reason": "no live inference worker"},
+            status_code=503,
+        )
     return JSONResponse({"status": "ok", "redis": "ok", "workers": workers})

@@ -50,7 +50,9 @@ async def job_events(
     job_id: Annotated[str, Depends(_existing_job)],
     jobs: JobsDep,
     last_event_id: Annotated[int | None, Header(ge=0, description="Resume after this seq")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Same as Last-Event-ID, for clients that cannot set headers")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="Same as Last-Event-ID, for clients that cannot set headers")
+    ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: one per stream event, `id` = seq, `event` = type, `data` = the event
     as JSON. Reconnect with `Last-Event-ID` to get exactly the rest."""

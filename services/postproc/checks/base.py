@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from shared.schemas import FinishReason, Finding, ReasoningEnd, Severity, Span
+from shared.schemas import Finding, FinishReason, ReasoningEnd, Severity, Span
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,11 @@ def test_jobs_cancel_running_job_stops_generation(client: TestClient, harness: H
         pytest.param({"prompt": "hi", "messages": [{"role": "user", "content": "hi"}]}, "exactly one", id="both"),
         pytest.param({"messages": []}, "at least one", id="no-messages"),
         pytest.param({"messages": [{"role": "robot", "content": "hi"}]}, "role", id="bad-role"),
-        pytest.param({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}, "last message", id="last-not-user"),
+        pytest.param(
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
+            "last message",
+            id="last-not-user",
+        ),
         pytest.param({"prompt": "hi", "max_tokens": 0}, "max_tokens", id="max-tokens-zero"),
         pytest.param({"prompt": "hi", "temperature": 9}, "temperature", id="temperature-high"),
         pytest.param({"prompt": "hi", "seed": -1}, "seed", id="negative-seed"),

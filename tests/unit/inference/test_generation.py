@@ -8,8 +8,12 @@ from tests.support.fake_engine import ScriptedEngine
 GREEDY = Sampling(temperature=0.0, top_p=1.0, seed=None)
 
 
-def make_generation(engine: ScriptedEngine, *, max_tokens: int = 100, budget: int = 50, n_ctx: int = 4096) -> Generation:
-    return Generation(engine, [1, 2, 3], max_tokens=max_tokens, max_reasoning_tokens=budget, n_ctx=n_ctx, sampling=GREEDY)
+def make_generation(
+    engine: ScriptedEngine, *, max_tokens: int = 100, budget: int = 50, n_ctx: int = 4096
+) -> Generation:
+    return Generation(
+        engine, [1, 2, 3], max_tokens=max_tokens, max_reasoning_tokens=budget, n_ctx=n_ctx, sampling=GREEDY
+    )
 
 
 def collect(generation: Generation, stop_after: int | None = None) -> tuple[str, str, object]:

@@ -35,12 +35,8 @@ def _chunkings(text: str, limit: int = 2048):
             yield [text[a:b] for a, b in itertools.pairwise([0, *cuts, n])]
         return
     yield list(text)
-    count = 0
-    for a, b in itertools.combinations(range(1, n), 2):
+    for a, b in itertools.islice(itertools.combinations(range(1, n), 2), limit):
         yield [text[:a], text[a:b], text[b:]]
-        count += 1
-        if count >= limit:
-            break
 
 
 def _split(chunks: list[str]) -> tuple[str, str]:
