@@ -1,0 +1,343 @@
+"""The Kubernetes manifests: every kustomization resolves, the overlays render with kustomize
+(`kubectl kustomize`), every object validates against the Kubernetes schema (and the ScaledObject
+against KEDA's), and the rendered objects do what docs/deploy.md promises."""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from pydantic import BaseModel
+from rq import Queue
+
+from services.cli.main import _parser
+from shared import keys
+from shared.settings import EMBEDDED_MODEL_FILE, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "k8s"
+OVERLAYS = ("dev", "prod")
+# The oldest Kubernetes release the manifests are for (topology spread's matchLabelKeys is on by
+# default from 1.27).
+KUBERNETES_VERSION = "1.29.0"
+APP_COMPONENTS = ("gateway", "worker", "postproc")
+Doc = dict[str, Any]
+
+
+@functools.cache
+def render(overlay: str) -> tuple[Doc, ...]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (it carries kustomize v5; Debian's kubernetes-client is too old)")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, f"kustomize build of overlays/{overlay} failed:\n{done.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc)
+
+
+def find(docs: tuple[Doc, ...], kind: str, name: str | None = None) -> list[Doc]:
+    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def one(docs: tuple[Doc, ...], kind: str, name: str) -> Doc:
+    found = find(docs, kind, name)
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def component_of(doc: Doc) -> str:
+    component: str = doc["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+    return component
+
+
+def workload(docs: tuple[Doc, ...], component: str) -> Doc:
+    found = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet") and component_of(d) == component]
+    assert len(found) == 1, f"expected one workload for {component}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(doc: Doc) -> Doc:
+    spec: Doc = doc["spec"]["template"]["spec"]
+    return spec
+
+
+def container(doc: Doc, name: str) -> Doc:
+    found: Doc = next(c for c in pod_spec(doc)["containers"] if c["name"] == name)
+    return found
+
+
+def pod_labels(docs: tuple[Doc, ...]) -> dict[str, dict[str, str]]:
+    return {
+        component_of(d): d["spec"]["template"]["metadata"]["labels"]
+        for d in docs
+        if d["kind"] in ("Deployment", "StatefulSet")
+    }
+
+
+def selects(selector: Doc, labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels/matchExpressions, or a Service's plain map) matches."""
+    if "matchLabels" not in selector and "matchExpressions" not in selector:
+        selector = {"matchLabels": selector}
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        value, op = labels.get(expr["key"]), expr["operator"]
+        if (op == "In" and value not in expr["values"]) or (op == "NotIn" and value in expr["values"]):
+            return False
+        if (op == "Exists" and value is None) or (op == "DoesNotExist" and value is not None):
+            return False
+    return True
+
+
+def config_env(docs: tuple[Doc, ...], workload_doc: Doc, container_name: str) -> dict[str, str]:
+    """What a container gets from its ConfigMaps (envFrom)."""
+    env: dict[str, str] = {}
+    for source in container(workload_doc, container_name).get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(one(docs, "ConfigMap", source["configMapRef"]["name"])["data"])
+    return env
+
+
+def unknown_fields(model: type[BaseModel], data: Any, path: str = "") -> Iterator[str]:
+    """Keys the CRD's generated model does not declare (its validation ignores them silently)."""
+    if not isinstance(data, dict):
+        return
+    fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    for key, value in data.items():
+        if key not in fields:
+            yield f"{path}.{key}"
+            continue
+        for inner in _models_in(fields[key].annotation):
+            for item in value if isinstance(value, list) else [value]:
+                yield from unknown_fields(inner, item, f"{path}.{key}")
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in getattr(annotation, "__args__", ()):
+        yield from _models_in(arg)
+
+
+def test_k8s_every_kustomization_path_resolves() -> None:
+    """Needs no kubectl: every resource, component and patch file that a kustomization names exists."""
+    directories = sorted(path.parent for path in K8S.rglob("kustomization.yaml"))
+    names = {d.relative_to(K8S).as_posix() for d in directories}
+    assert names >= {"base", "overlays/dev", "overlays/prod", "components/keda", "components/hpa"}
+    for directory in directories:
+        spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        paths = [*spec.get("resources", []), *spec.get("components", [])]
+        paths += [patch["path"] for patch in spec.get("patches", []) if "path" in patch]
+        for relative in paths:
+            assert (directory / relative).exists(), f"{directory.relative_to(K8S)}: {relative} does not exist"
+
+
+def test_k8s_manifest_files_validate_against_the_kubernetes_schema() -> None:
+    checked = 0
+    for directory in (K8S / "base", K8S / "components" / "keda", K8S / "components" / "hpa"):
+        spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        for relative in spec["resources"]:
+            for doc in yaml.safe_load_all((directory / relative).read_text()):
+                if doc["apiVersion"].startswith("keda.sh/"):
+                    continue  # KEDA's own schema: test_k8s_keda_scaled_object_watches_the_inference_queue_list
+                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+                checked += 1
+    assert checked >= 15
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_overlay_renders_and_validates(overlay: str) -> None:
+    docs = render(overlay)
+    for doc in docs:
+        if not doc["apiVersion"].startswith("keda.sh/"):
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    kinds = {d["kind"] for d in docs}
+    assert {"Namespace", "ConfigMap", "Secret", "StatefulSet", "Deployment", "Service"} <= kinds
+    assert {"PodDisruptionBudget", "NetworkPolicy"} <= kinds
+    namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
+    assert namespaces == {one(docs, "Namespace", "thinkstream")["metadata"]["name"]}
+    assert set(pod_labels(docs)) == {"redis", *APP_COMPONENTS}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_overlay_has_exactly_one_worker_autoscaler(overlay: str) -> None:
+    docs = render(overlay)
+    scalers = find(docs, "ScaledObject") + find(docs, "HorizontalPodAutoscaler")
+    assert len(scalers) == 1, "KEDA and a plain HPA would fight over the worker replica count"
+    target = scalers[0]["spec"]["scaleTargetRef"]
+    worker = workload(docs, "worker")
+    assert (target.get("kind", "Deployment"), target["name"]) == (worker["kind"], worker["metadata"]["name"])
+    assert "replicas" not in worker["spec"], "re-applying the manifests would reset the autoscaled count"
+
+
+def test_k8s_keda_scaled_object_watches_the_inference_queue_list() -> None:
+    from cloudcoil.models.keda.v1alpha1 import ScaledObject  # 1 MB of generated models: load only here
+
+    docs = render("prod")
+    (scaled,) = find(docs, "ScaledObject")
+    ScaledObject.model_validate(scaled)
+    assert not list(unknown_fields(ScaledObject, scaled)), "fields that KEDA's ScaledObject does not have"
+    spec = scaled["spec"]
+    assert spec["minReplicaCount"] == 1, "one worker always runs, to sweep abandoned jobs"
+    assert spec["maxReplicaCount"] > 1
+    (trigger,) = [t["metadata"] for t in spec["triggers"] if t["type"] == "redis"]
+    assert trigger["listName"] == Queue.redis_queue_namespace_prefix + keys.INFERENCE_QUEUE
+    assert int(trigger["listLength"]) >= 1
+    # The operator runs in its own namespace: the address must be the Redis Service's full name.
+    (service,) = [s for s in find(docs, "Service") if s["spec"]["selector"]["app.kubernetes.io/component"] == "redis"]
+    host, port = trigger["address"].rsplit(":", 1)
+    assert host == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
+    assert int(port) == service["spec"]["ports"][0]["port"]
+    redis_url = config_env(docs, workload(docs, "worker"), "worker")["THINKSTREAM_REDIS_URL"]
+    assert redis_url.rsplit("/", 1)[1] == trigger.get("databaseIndex", "0"), "the workers' database"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_worker_grace_period_exceeds_the_job_time_limit(overlay: str) -> None:
+    docs = render(overlay)
+    worker = workload(docs, "worker")
+    env = config_env(docs, worker, "worker")
+    job_timeout_s = int(env.get("THINKSTREAM_JOB_TIMEOUT_S", Settings.model_fields["job_timeout_s"].default))
+    assert pod_spec(worker)["terminationGracePeriodSeconds"] > job_timeout_s
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_worker_threads_match_its_cpu_limit(overlay: str) -> None:
+    worker = container(workload(render(overlay), "worker"), "worker")
+    resources = worker["resources"]
+    assert resources["requests"]["cpu"] == resources["limits"]["cpu"], "Guaranteed CPU for the decode threads"
+    (threads,) = [e for e in worker["env"] if e["name"] == "THINKSTREAM_N_THREADS"]
+    if "value" in threads:
+        assert float(threads["value"]) == float(resources["limits"]["cpu"])
+    else:
+        field = threads["valueFrom"]["resourceFieldRef"]
+        assert (field["containerName"], field["resource"]) == ("worker", "limits.cpu")
+        assert str(field.get("divisor", "1")) == "1", "whole cores"
+        assert float(resources["limits"]["cpu"]).is_integer(), "a fractional limit would round the threads up"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_gateway_and_workers_read_one_model_from_a_volume(overlay: str) -> None:
+    docs = render(overlay)
+    model_paths = set()
+    for component in ("gateway", "worker"):
+        doc = workload(docs, component)
+        model_path = Path(config_env(docs, doc, component)["THINKSTREAM_MODEL_PATH"])
+        model_paths.add(model_path)
+        mounts = [m for m in container(doc, component)["volumeMounts"] if Path(m["mountPath"]) in model_path.parents]
+        assert len(mounts) == 1, f"{component}: {model_path} is not on a volume"
+        (volume,) = [v for v in pod_spec(doc)["volumes"] if v["name"] == mounts[0]["name"]]
+        if "persistentVolumeClaim" in volume:
+            claim = one(docs, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+            assert "ReadOnlyMany" in claim["spec"]["accessModes"], "pods on many nodes mount it at once"
+        else:
+            inits = pod_spec(doc).get("initContainers", [])
+            fillers = [c for c in inits if any(m["name"] == volume["name"] for m in c["volumeMounts"])]
+            assert fillers, f"{component}: nothing puts the model on its volume"
+            # The init container copies the image's embedded model under its own file name.
+            assert model_path.name == EMBEDDED_MODEL_FILE
+    assert len(model_paths) == 1, "the gateway counts prompt tokens with the workers' own model"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_gateway_and_workers_spread_across_nodes_with_disruption_budgets(overlay: str) -> None:
+    docs = render(overlay)
+    labels = pod_labels(docs)
+    for component in ("gateway", "worker"):
+        spread = pod_spec(workload(docs, component))["topologySpreadConstraints"]
+        by_node = [c for c in spread if c["topologyKey"] == "kubernetes.io/hostname"]
+        assert any(selects(c["labelSelector"], labels[component]) for c in by_node), f"{component}: not spread"
+        budgets = [p for p in find(docs, "PodDisruptionBudget") if selects(p["spec"]["selector"], labels[component])]
+        assert len(budgets) == 1, f"{component}: expected one PodDisruptionBudget"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_redis_persists_an_append_only_file_on_a_claim(overlay: str) -> None:
+    redis = workload(render(overlay), "redis")
+    assert redis["kind"] == "StatefulSet"
+    args = container(redis, "redis")["args"]
+    options = dict(zip(args[::2], args[1::2], strict=True))
+    assert options["--appendonly"] == "yes"
+    assert options["--appendfsync"] == "everysec"
+    assert options["--maxmemory-policy"] == "noeviction"
+    claims = {t["metadata"]["name"] for t in redis["spec"]["volumeClaimTemplates"]}
+    mounts = {m["mountPath"]: m["name"] for m in container(redis, "redis")["volumeMounts"]}
+    assert mounts.get(options["--dir"]) in claims, "the AOF directory must be on the PersistentVolumeClaim"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_services_select_pods_and_their_named_ports(overlay: str) -> None:
+    docs = render(overlay)
+    labels = pod_labels(docs)
+    for service in find(docs, "Service"):
+        (component,) = [c for c, pod in labels.items() if selects(service["spec"]["selector"], pod)]
+        port_names = {p["name"] for c in pod_spec(workload(docs, component))["containers"] for p in c.get("ports", [])}
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in port_names, f"{service['metadata']['name']}: no port {port['targetPort']}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_network_policies_expose_only_the_gateway_and_redis_only_to_services(overlay: str) -> None:
+    docs = render(overlay)
+    labels = pod_labels(docs)
+    policies = [p["spec"] for p in find(docs, "NetworkPolicy")]
+    assert any(p["podSelector"] == {} and p["policyTypes"] == ["Ingress"] and not p.get("ingress") for p in policies)
+    rules = {
+        c: [rule for p in policies if selects(p["podSelector"], pod) for rule in p.get("ingress", [])]
+        for c, pod in labels.items()
+    }
+    assert {c for c, rs in rules.items() if any("from" not in r for r in rs)} == {"gateway"}
+    assert rules["worker"] == [] and rules["postproc"] == []
+    peers = [peer for r in rules["redis"] for peer in r["from"]]
+    in_namespace = [peer for peer in peers if "namespaceSelector" not in peer]
+    allowed = {c for peer in in_namespace for c, pod in labels.items() if selects(peer["podSelector"], pod)}
+    assert allowed == set(APP_COMPONENTS)
+    for peer in peers:
+        if "namespaceSelector" in peer:  # only KEDA's operator, which reads the queue length
+            assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "keda"}
+            assert find(docs, "ScaledObject"), "Redis is open to KEDA without a ScaledObject"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_container_command_lines_are_valid_thinkstream_commands(overlay: str) -> None:
+    docs = render(overlay)
+    for component in APP_COMPONENTS:
+        doc = workload(docs, component)
+        (app,) = pod_spec(doc)["containers"]
+        assert app["image"].split(":")[0] == "thinkstream"
+        argv = [*app.get("command", ["thinkstream"]), *app["args"]]  # the image's ENTRYPOINT is thinkstream
+        assert argv[0] == "thinkstream"
+        try:
+            parsed = _parser().parse_args(argv[1:])
+        except SystemExit:
+            pytest.fail(f"{overlay}/{component}: {shlex.join(argv)} is not a valid thinkstream command line")
+        assert parsed.command == component
+        for init in pod_spec(doc).get("initContainers", []):
+            assert init["command"][:2] == ["python", "-c"]
+            compile(init["command"][2], f"{component} init container", "exec")
+
+
+def test_k8s_worker_probes_are_the_compose_healthchecks() -> None:
+    """The same heartbeat checks that test_compose runs against a real redis-server."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    docs = render("dev")
+    for component in ("worker", "postproc"):
+        probe = container(workload(docs, component), component)["livenessProbe"]["exec"]["command"]
+        assert probe == compose[component]["healthcheck"]["test"][1:]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_config_names_are_real_settings(overlay: str) -> None:
+    known = {f"THINKSTREAM_{name.upper()}" for name in Settings.model_fields}
+    for config in find(render(overlay), "ConfigMap"):
+        unknown = set(config["data"]) - known
+        assert not unknown, f"{config['metadata']['name']}: {unknown} are not settings (shared/settings.py)"
