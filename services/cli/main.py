@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"thinkstream: invalid setting: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # `up` polls /readyz; one line per poll is noise
     if args.command == "up":
         from services.cli.up import up
 
