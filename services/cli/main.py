@@ -41,7 +41,25 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-reasoning-tokens", type=int, default=None)
     ask.add_argument("--temperature", type=float, default=None)
     ask.add_argument("--seed", type=int, default=None)
+    check = sub.add_parser("check", help="check reasoning traces offline (JSONL in, verdicts out)")
+    check.add_argument("input", help='JSONL file, one {"id", "question", "reasoning", "answer"} per line')
+    check.add_argument("-o", "--output", default=None, help="write verdicts here (default: standard output)")
     return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    from services.postproc.offline import check_file  # noqa: PLC0415
+
+    try:
+        summary = check_file(args.input, args.output)
+    except FileNotFoundError:
+        print(f"thinkstream check: no such file: {args.input}", file=sys.stderr)
+        return 2
+    for error in summary.errors:
+        print(f"thinkstream check: {args.input}: {error}", file=sys.stderr)
+    counts = ", ".join(f"{verdict} {count}" for verdict, count in sorted(summary.verdicts.items()))
+    print(f"checked {summary.checked} trace(s): {counts or 'none'}", file=sys.stderr)
+    return 1 if summary.errors else 0
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -55,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.cli.ask import ask
 
         return ask(args)
+    if args.command == "check":
+        return _check(args)
     try:
         settings = _settings(args)
     except ValidationError as exc:

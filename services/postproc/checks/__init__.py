@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from services.postproc.checks.agreement import Agreement
+from services.postproc.checks.arithmetic import Arithmetic
 from services.postproc.checks.base import Check, CheckResult, Trace
+from services.postproc.checks.equations import Equations
 from services.postproc.checks.structural import AnswerPresent, NoRepetition, NotTruncated, ReasoningClosed
 from services.postproc.exceptions import UnknownCheck
 from shared.schemas import CheckReport
 
 REGISTRY: dict[str, type[Check]] = {
-    cls.name: cls for cls in (AnswerPresent, ReasoningClosed, NotTruncated, NoRepetition)
+    cls.name: cls
+    for cls in (AnswerPresent, ReasoningClosed, NotTruncated, NoRepetition, Arithmetic, Equations, Agreement)
 }
 
 

@@ -1,0 +1,198 @@
+"""Equations: the values the answer gives must satisfy the equations the reasoning wrote down.
+
+Values come from the answer either directly (`x = 23, y = 12`) or through names the question or
+reasoning bound to the unknowns ("let x be the number of chickens" + "23 chickens").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sympy
+
+from services.postproc.checks.base import Check, CheckResult, Trace
+from services.postproc.checks.numbers import NUMBER, Element, decimals, find_chains, fmt, literal_value, normalize, retracted
+from shared.schemas import Span
+
+# Answers given as rounded decimals satisfy equations only approximately.
+ROUNDED_REL = sympy.Rational(1, 100)
+
+_STOP = r"(?=[,.;:!?\n(（，。；：]|\s+and\b|\s+then\b|$)"
+_EN_BINDINGS = [
+    re.compile(rf"\blet\s+([a-z])\s+(?:be|represent|denote|stand for|equal|=)\s+(.{{1,60}}?){_STOP}", re.I),
+    re.compile(rf"\b([a-z])\s*(?:=|:|is|be|represents?|denotes?|for)?\s*(?:the\s+)?(number\s+of\s+[a-z' ]{{1,40}}?){_STOP}", re.I),
+    re.compile(r"\blet\s+(?:the\s+)?(number\s+of\s+[a-z' ]{1,40}?)\s+be\s+([a-z])\b", re.I),
+]
+_ZH_LET = re.compile(r"设([^。；;\n]{1,80})")
+_ZH_NAME_THEN_VAR = re.compile(r"([\u4e00-\u9fff]{1,6}?)(?:的(?:数量|个数|只数|数目))?(?:有|为|是)\s*([a-zA-Z])(?![a-zA-Z])")
+_ZH_VAR_THEN_NAME = re.compile(r"(?<![a-zA-Z])([a-zA-Z])\s*(?:为|表示|代表|是)\s*([\u4e00-\u9fff]{1,8})")
+_ZH_FILLER = re.compile(r"(?:的)?(?:数量|个数|只数|数目|数)$")
+_CLASSIFIER = "只个头辆本人元岁名张条块支台件匹棵"
+_SENTENCE_END = re.compile(r"[。！？!?\n；;]|\.(?!\d)")
+
+
+@dataclass(frozen=True)
+class Value:
+    value: sympy.Rational
+    text: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Equation:
+    left: Element
+    right: Element
+
+    @property
+    def expr(self) -> sympy.Expr:
+        return self.left.value - self.right.value
+
+
+def bindings(text: str) -> dict[str, str]:
+    """Unknown → the name it stands for: {"x": "chicken", "y": "rabbit"} or {"x": "鸡"}."""
+    bound: dict[str, str] = {}
+    for pattern in _EN_BINDINGS:
+        for m in pattern.finditer(text):
+            var, name = (m[1], m[2]) if len(m[1]) == 1 else (m[2], m[1])
+            if len(var) == 1 and var.lower() not in ("a", "i"):
+                bound.setdefault(var, _english_key(name))
+    for sentence in _ZH_LET.finditer(text):
+        for m in _ZH_NAME_THEN_VAR.finditer(sentence[1]):
+            bound.setdefault(m[2], _chinese_key(m[1]))
+        for m in _ZH_VAR_THEN_NAME.finditer(sentence[1]):
+            bound.setdefault(m[1], _chinese_key(m[2]))
+    return {var: key for var, key in bound.items() if key}
+
+
+def _english_key(name: str) -> str:
+    words = re.findall(r"[a-z]+", name.lower())
+    words = [w for w in words if w not in ("the", "a", "an", "number", "of", "count", "amount")]
+    return _singular(words[-1]) if words else ""
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
+
+
+def _chinese_key(name: str) -> str:
+    name = _ZH_FILLER.sub("", name).rpartition("的")[2]
+    return name[-3:]
+
+
+def answer_values(answer: str, bound: dict[str, str]) -> dict[str, Value]:
+    """Values the answer gives: `x = 23` directly, or "23 chickens" for a bound name."""
+    values: dict[str, Value] = {}
+    norm = normalize(answer)
+    for chain in find_chains(norm.text):
+        for left, right in zip(chain.elements, chain.elements[1:], strict=False):
+            if _is_var(left) and right.literal and right.value.is_Rational:
+                values.setdefault(left.tokens[0].text, Value(right.value, _text(norm.text, right), left.tokens[0].text))
+    for var, key in bound.items():
+        if var not in values and (found := _named_value(norm.text, key)) is not None:
+            values[var] = found
+    return values
+
+
+def _named_value(answer: str, key: str) -> Value | None:
+    if re.search(r"[\u4e00-\u9fff]", key):
+        keys = {key, key.removesuffix("子")}
+        alts = "|".join(re.escape(k) for k in keys)
+        patterns = [
+            rf"({NUMBER})\s*[{_CLASSIFIER}]?\s*(?:{alts})",
+            rf"(?:{alts})[^\d，。,;；和与及、]{{0,4}}?({NUMBER})",
+        ]
+    else:
+        stem = re.escape(key)
+        patterns = [
+            rf"({NUMBER})\s+(?:[a-z-]+\s+)?{stem}\w*",
+            rf"\b{stem}\w*\s*(?:is|are|was|were|=|:)?\s*({NUMBER})",
+        ]
+    found = {m[1] for p in patterns for m in re.finditer(p, answer, re.I)}
+    if len(found) != 1:
+        return None  # not named, or named with two different numbers
+    digits = found.pop()
+    return Value(literal_value(digits), digits, key)
+
+
+def _is_var(element: Element) -> bool:
+    return len(element.tokens) == 1 and element.tokens[0].kind == "var"
+
+
+def _text(text: str, element: Element) -> str:
+    return text[element.start : element.end]
+
+
+class Equations(Check):
+    name = "equations"
+
+    def run(self, trace: Trace) -> CheckResult:
+        result = CheckResult()
+        values = answer_values(trace.answer, bindings(f"{trace.question}\n{trace.reasoning}"))
+        if not values:
+            return result
+        norm = normalize(trace.reasoning)
+        shown = ", ".join(f"{var} = {v.text}" for var, v in sorted(values.items()))
+        subs = {sympy.Symbol(var): v.value for var, v in values.items()}
+        rounded = any(decimals(v.text) >= 2 for v in values.values())
+        for equation in _equations(norm.text, values):
+            left, right = equation.left.value.subs(subs), equation.right.value.subs(subs)
+            if not (left.is_number and right.is_number):
+                continue
+            residual = sympy.Abs(left - right)
+            if residual == 0:
+                result.verified += 1
+                continue
+            if rounded and residual <= ROUNDED_REL * max(abs(left), abs(right)):
+                continue
+            start, end = norm.span(equation.left.start, equation.right.end)
+            stated = " ".join(trace.reasoning[start:end].split())
+            message = (
+                f"The answer's values ({shown}) do not satisfy {stated} from the reasoning:"
+                f" the left side comes to {fmt(left)}, the right side to {fmt(right)}"
+            )
+            result.findings.append(self.finding("error", message, Span(field="reasoning", start=start, end=end)))
+        return result
+
+
+def _equations(text: str, values: dict[str, Value]) -> list[Equation]:
+    """The reasoning's equations over the answer's unknowns, minus the ones it abandoned:
+    restated later with a different right side, called wrong, or tried on a guess."""
+    found: list[Equation] = []
+    assignments: list[tuple[int, str, sympy.Expr]] = []
+    for chain in find_chains(text):
+        for left, right in zip(chain.elements, chain.elements[1:], strict=False):
+            symbols = left.symbols | right.symbols
+            if not symbols:
+                continue
+            if _is_var(left) and right.literal:
+                assignments.append((left.start, left.tokens[0].text, right.value))
+            elif _is_var(right) and left.literal:
+                assignments.append((right.start, right.tokens[0].text, left.value))
+            elif symbols <= set(values) and not retracted(text[right.end :]):
+                found.append(Equation(left, right))
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    found = [eq for eq in found if not _on_a_guess(eq, ends, assignments, values)]
+    # "x + y = 30 … wait, 35 heads: x + y = 35" keeps only the restatement.
+    final_right = {_key(text, eq.left): _key(text, eq.right) for eq in found}
+    return [eq for eq in found if final_right[_key(text, eq.left)] == _key(text, eq.right)]
+
+
+def _key(text: str, element: Element) -> str:
+    return "".join(_text(text, element).split())
+
+
+def _on_a_guess(
+    eq: Equation, sentence_ends: list[int], assignments: list[tuple[int, str, sympy.Expr]], values: dict[str, Value]
+) -> bool:
+    """Whether the equation sits next to `x = 20` for an x the answer says is something else
+    ("if x = 20, then 2x + 4y = 100"): it was evaluated on a guess, not stated as a constraint."""
+    before = [end for end in sentence_ends if end <= eq.left.start]
+    window_start = before[-2] if len(before) >= 2 else 0
+    after = [end for end in sentence_ends if end > eq.right.end]
+    window_end = after[0] if after else eq.right.end + 1
+    symbols = eq.left.symbols | eq.right.symbols
+    return any(
+        window_start <= pos < window_end and var in symbols and value != values[var].value
+        for pos, var, value in assignments
+    )
