@@ -11,7 +11,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from services.gateway.errors import install_error_handlers
 from services.gateway.jobs import JobService
-from services.gateway.routes import health, jobs
+from services.gateway.routes import health, jobs, page
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
 from shared.settings import Settings
 
@@ -52,4 +52,5 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(page.router)
     return app

@@ -1,0 +1,264 @@
+// The thinkstream chat page: asks /v1/jobs, follows the job's event stream and shows the
+// reasoning as timed steps, the answer, its checks and its timings.
+"use strict";
+
+(() => {
+  const EVENT_TYPES = ["queued", "started", "reasoning", "answer", "check", "done", "error", "canceled"];
+  const TICK_MS = 200;
+
+  const $ = (id) => document.getElementById(id);
+  const form = $("ask");
+  const input = $("question");
+  const sendButton = $("send");
+  const stopButton = $("stop");
+  const conversation = $("conversation");
+  const banner = $("banner");
+  const emptyNote = $("empty");
+
+  const turns = [];
+  let active = null; // the turn whose job is in flight
+  let ticker = null;
+  let asked = 0; // numbers turns, for their elements' ids
+
+  // Generation parameters may be set in the page's address, e.g. /?max_tokens=200&seed=1.
+  function params() {
+    const query = new URLSearchParams(location.search);
+    const out = {};
+    for (const [name, parse] of [
+      ["max_tokens", parseInt],
+      ["max_reasoning_tokens", parseInt],
+      ["seed", parseInt],
+      ["temperature", parseFloat],
+    ]) {
+      const value = parse(query.get(name) ?? "", 10);
+      if (Number.isFinite(value)) out[name] = value;
+    }
+    return out;
+  }
+
+  function showBanner(message) {
+    banner.textContent = message;
+    banner.hidden = !message;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Following a job's stream.
+
+  function follow(turn, url) {
+    const stream = new EventSource(url);
+    turn.stream = stream;
+    for (const type of EVENT_TYPES) {
+      stream.addEventListener(type, (message) => {
+        if (Turns.apply(turn, JSON.parse(message.data))) finish(turn);
+        schedule(turn);
+      });
+    }
+    stream.addEventListener("open", () => {
+      if (turn.notice === "Connection lost, reconnecting…") turn.notice = null;
+      schedule(turn);
+    });
+    stream.addEventListener("error", () => {
+      if (turn.stream !== stream) return;
+      if (stream.readyState === EventSource.CLOSED) {
+        turn.error = "Lost the job's event stream: the gateway refused to reconnect. Ask again.";
+        turn.phase = "failed";
+        finish(turn);
+      } else {
+        // EventSource reconnects by itself and resumes after the last event it saw.
+        turn.notice = "Connection lost, reconnecting…";
+      }
+      schedule(turn);
+    });
+  }
+
+  function finish(turn) {
+    if (turn.stream) turn.stream.close();
+    turn.stream = null;
+    if (active === turn) {
+      active = null;
+      setBusy(false);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Asking, stopping, clearing.
+
+  function history() {
+    // Earlier turns go back as plain question/answer pairs: their reasoning is stripped, and
+    // turns that failed or were stopped are left out.
+    const messages = [];
+    for (const turn of turns) {
+      if (turn.phase === "done" && turn.answer.trim()) {
+        messages.push({ role: "user", content: turn.question }, { role: "assistant", content: turn.answer });
+      }
+    }
+    return messages;
+  }
+
+  async function ask(question) {
+    showBanner("");
+    const messages = [...history(), { role: "user", content: question }];
+    const turn = Turns.create(question, ++asked);
+    turn.view = View.build(turn);
+    turns.push(turn);
+    emptyNote.hidden = true;
+    conversation.append(turn.view.root);
+    active = turn;
+    setBusy(true);
+    schedule(turn);
+    turn.view.root.scrollIntoView({ block: "end" });
+
+    let response;
+    try {
+      response = await fetch("/v1/jobs", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ messages, ...params() }),
+      });
+    } catch {
+      return rejected(turn, "Can't reach the gateway. Check that thinkstream is running, then send again.");
+    }
+    if (!response.ok) return rejected(turn, await describeRefusal(response));
+    const accepted = await response.json();
+    turn.jobId = accepted.id;
+    turn.position = accepted.queue_position;
+    turn.phase = turn.phase === "sending" ? "queued" : turn.phase;
+    follow(turn, accepted.events_url);
+    if (turn.stopRequested) cancel(turn);
+    schedule(turn);
+  }
+
+  // The job was never accepted: drop the turn and give the question back for another try.
+  function rejected(turn, message) {
+    turns.splice(turns.indexOf(turn), 1);
+    turn.view.root.remove();
+    emptyNote.hidden = turns.length > 0;
+    if (active === turn) {
+      active = null;
+      setBusy(false);
+    }
+    if (!input.value.trim()) input.value = turn.question;
+    autosize();
+    showBanner(message);
+  }
+
+  function retryAfter(response) {
+    const header = response.headers.get("Retry-After");
+    if (!header) return null;
+    const delay = /^\d+$/.test(header.trim()) ? parseInt(header, 10) : (Date.parse(header) - Date.now()) / 1000;
+    return Number.isFinite(delay) ? Math.max(Math.ceil(delay), 1) : null;
+  }
+
+  async function describeRefusal(response) {
+    let detail = "";
+    try {
+      detail = (await response.json()).error?.message ?? "";
+    } catch {
+      detail = "";
+    }
+    const wait = retryAfter(response);
+    const when = wait ? `Try again in ${View.plural(wait, "second")}.` : "Try again in a moment.";
+    switch (response.status) {
+      case 429:
+        return `The queue is full: too many questions are waiting. ${when}`;
+      case 503:
+        return `The gateway can't take questions right now${detail ? ` (${detail})` : ""}. ${when}`;
+      case 413:
+        return `The conversation is too long for the model: ${detail.replace(/\.?$/, ".")} Clear the conversation or shorten the question.`;
+      case 422:
+        return `The gateway refused the question: ${detail}`;
+      default:
+        return `The gateway answered ${response.status}${detail ? `: ${detail}` : ""}.`;
+    }
+  }
+
+  async function cancel(turn) {
+    turn.stopRequested = true;
+    schedule(turn);
+    if (!turn.jobId) return; // ask() cancels as soon as the job has an id
+    let response;
+    try {
+      response = await fetch(`/v1/jobs/${turn.jobId}`, { method: "DELETE" });
+    } catch {
+      showBanner("Can't reach the gateway to stop the job.");
+      return;
+    }
+    if (!response.ok) showBanner(`Couldn't stop the job: ${await describeRefusal(response)}`);
+  }
+
+  function clearConversation() {
+    if (active) cancel(active);
+    for (const turn of turns) {
+      if (turn.stream) turn.stream.close();
+      turn.stream = null;
+      cancelAnimationFrame(turn.frame);
+    }
+    turns.length = 0;
+    active = null;
+    setBusy(false);
+    conversation.replaceChildren(emptyNote);
+    emptyNote.hidden = false;
+    showBanner("");
+    input.focus();
+  }
+
+  function setBusy(busy) {
+    sendButton.hidden = busy;
+    stopButton.hidden = !busy;
+    stopButton.disabled = false;
+    if (busy && !ticker) {
+      ticker = setInterval(() => active && schedule(active), TICK_MS);
+    } else if (!busy && ticker) {
+      clearInterval(ticker);
+      ticker = null;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Rendering, at most once per frame per turn.
+
+  function schedule(turn) {
+    if (turn.frame) return;
+    turn.frame = requestAnimationFrame(() => {
+      turn.frame = 0;
+      const stick = nearBottom();
+      View.render(turn);
+      if (stick && turn === turns[turns.length - 1]) window.scrollTo(0, document.body.scrollHeight);
+    });
+  }
+
+  function nearBottom() {
+    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Wiring.
+
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight, 240)}px`;
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const question = input.value.trim();
+    if (!question || active) return;
+    input.value = "";
+    autosize();
+    ask(question);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  input.addEventListener("input", autosize);
+  stopButton.addEventListener("click", () => {
+    if (!active) return;
+    stopButton.disabled = true;
+    cancel(active);
+  });
+  $("clear").addEventListener("click", clearConversation);
+  input.focus();
+})();
