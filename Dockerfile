@@ -4,6 +4,8 @@
 #   docker run IMAGE worker
 #   docker run IMAGE postproc
 # Every service reads THINKSTREAM_* settings from the environment (see shared/settings.py).
+# The gateway listens on 0.0.0.0 only with API keys (-e THINKSTREAM_API_KEY_HASHES=NAME:SHA256HEX, from
+# `thinkstream keys new NAME`), or when told there is no need (-e THINKSTREAM_ALLOW_NO_AUTH=true).
 #
 # Build arguments:
 #   PYTHON_VERSION  base image's Python (default 3.11, the project's minimum)

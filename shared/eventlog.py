@@ -20,21 +20,34 @@ from shared.schemas import (
     CanceledEvent,
     CheckEvent,
     DoneEvent,
+    EarlierAnswer,
     ErrorEvent,
     Event,
     EventBase,
     JobStatus,
     JobView,
     ReasoningEvent,
+    RetryEvent,
+    RevisionEvent,
+    SampleEvent,
+    SampleView,
     StartedEvent,
+    VoteEvent,
+    VoteView,
 )
 
 # KEYS: events list, channel, job hash, cancel flag.  ARGV: event JSON without its opening "{"
-# and without "seq", "1" if the event is terminal, TTL in seconds.
-# Returns {seq, canceled}; seq is 0 when the job had already ended and nothing was appended.
+# and without "seq", "1" if the event is terminal, TTL in seconds, the writer's attempt (0 for
+# writers outside an attempt: gateway, sweeper, post-processing).
+# Returns {seq, canceled}; seq is 0 when the job had already ended and nothing was appended, -1
+# when the writer's attempt is no longer the job's (it was handed to another worker).
 APPEND_SCRIPT = """
 if redis.call('HEXISTS', KEYS[3], 'ended') == 1 then
   return {0, redis.call('EXISTS', KEYS[4])}
+end
+local fence = tonumber(ARGV[4])
+if fence > 0 and tonumber(redis.call('HGET', KEYS[3], 'attempt') or '1') ~= fence then
+  return {-1, redis.call('EXISTS', KEYS[4])}
 end
 local seq = redis.call('RPUSH', KEYS[1], '')
 local msg = '{"seq":' .. seq .. ',' .. ARGV[1]
@@ -67,9 +80,9 @@ def append_keys(job_id: str) -> list[str]:
     ]
 
 
-def append_args(event: Event, ttl_s: int) -> list[str | int]:
+def append_args(event: Event, ttl_s: int, attempt: int = 0) -> list[str | int]:
     body = event.model_dump_json(exclude={"seq"})
-    return [body[1:], "1" if event.type in TERMINAL_EVENT_TYPES else "0", ttl_s]
+    return [body[1:], "1" if event.type in TERMINAL_EVENT_TYPES else "0", ttl_s, attempt]
 
 
 def stamp(event_cls: type[E], **fields: object) -> E:
@@ -80,16 +93,29 @@ def stamp(event_cls: type[E], **fields: object) -> E:
 def fold(job_id: str, status: JobStatus, created_at: float, events: Iterable[Event]) -> JobView:
     """The job a client sees, rebuilt from its events.
 
-    A `started` event opens a new attempt, so a retried job never shows the text of an
-    abandoned one.
+    A `retry` or `started` event opens a new attempt, so a retried job never shows the text of
+    an abandoned one.
     """
     view = JobView(id=job_id, status=status, created_at=created_at)
     reasoning: list[str] = []
     answer: list[str] = []
     for event in events:
-        if isinstance(event, StartedEvent):
+        if isinstance(event, RevisionEvent):
+            earlier = EarlierAnswer(
+                round=event.round - 1, reasoning="".join(reasoning), answer="".join(answer), checks=view.checks
+            )
+            view.revisions.append(earlier)
             reasoning.clear()
             answer.clear()
+            view.checks = None
+        elif isinstance(event, SampleEvent):
+            view.samples.append(SampleView.model_validate(event.model_dump(exclude={"seq", "ts", "type"})))
+        elif isinstance(event, VoteEvent):
+            view.vote = VoteView(winner=event.winner, votes=event.votes, confidence=event.confidence)
+        elif isinstance(event, StartedEvent | RetryEvent):
+            reasoning.clear()
+            answer.clear()
+            view.attempt = event.attempt
         elif isinstance(event, ReasoningEvent):
             reasoning.append(event.text)
         elif isinstance(event, AnswerEvent):
@@ -97,6 +123,7 @@ def fold(job_id: str, status: JobStatus, created_at: float, events: Iterable[Eve
         elif isinstance(event, CheckEvent):
             view.checks = event.report
         elif isinstance(event, DoneEvent):
+            view.passed = event.passed
             view.finish_reason = event.result.finish_reason
             view.reasoning_end = event.result.reasoning_end
             view.usage = event.result.usage
@@ -113,16 +140,21 @@ def fold(job_id: str, status: JobStatus, created_at: float, events: Iterable[Eve
 class EventWriter:
     """Appends one job's events from a worker (synchronous Redis client)."""
 
-    def __init__(self, redis: _ScriptHost, job_id: str, ttl_s: int) -> None:
+    def __init__(self, redis: _ScriptHost, job_id: str, ttl_s: int, attempt: int = 0) -> None:
         self._script = redis.register_script(APPEND_SCRIPT)
         self._keys = append_keys(job_id)
         self._ttl_s = ttl_s
+        self.attempt = attempt or 1
+        self._attempt = attempt
         self.canceled = False
         self.closed = False
+        self.superseded = False
+        """The job was handed to another worker (this one was taken for dead): stop quietly."""
 
     def emit(self, event: Event) -> int:
-        """Append and publish; returns the event's `seq` (0 if the job had already ended)."""
-        seq, canceled = self._script(keys=self._keys, args=append_args(event, self._ttl_s))
+        """Append and publish; returns the event's `seq` (0 if nothing was appended)."""
+        seq, canceled = self._script(keys=self._keys, args=append_args(event, self._ttl_s, self._attempt))
         self.canceled = bool(canceled)
-        self.closed = seq == 0
-        return int(seq)
+        self.superseded = seq == -1
+        self.closed = seq <= 0
+        return max(int(seq), 0)

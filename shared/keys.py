@@ -6,6 +6,12 @@ INFERENCE_QUEUE = "thinkstream-inference"
 POSTPROC_QUEUE = "thinkstream-postproc"
 
 
+def worker_queue(worker_id: str) -> str:
+    """A worker's own inference queue, checked before the shared one: a conversation's next turn
+    goes there while the worker that holds its KV state is alive and idle."""
+    return f"{INFERENCE_QUEUE}:{worker_id}"
+
+
 def live_workers_key(kind: str) -> str:
     """Sorted set of worker ids of one kind ("inference", "postproc"), scored by last heartbeat."""
     return f"{PREFIX}:workers:{kind}"
@@ -34,3 +40,76 @@ def job_cancel_key(job_id: str) -> str:
 def worker_key(worker_id: str) -> str:
     """Hash describing a live worker (kind, model, pid); expires with its heartbeat."""
     return f"{PREFIX}:worker:{worker_id}"
+
+
+def queue_names() -> list[str]:
+    """Every RQ queue named in this module (the `*_QUEUE` constants), for `/metrics`.
+
+    Read at call time, so a queue added anywhere above is reported without touching this list.
+    """
+    return sorted(value for name, value in globals().items() if name.endswith("_QUEUE") and isinstance(value, str))
+
+
+STATS_TOTALS_KEY = f"{PREFIX}:stats:totals"
+"""Hash of cluster-wide counters over finished jobs (verdicts, finish reasons, tokens)."""
+
+
+def stats_histogram_key(name: str) -> str:
+    """Hash of one histogram over finished jobs: a count per bucket plus the sum."""
+    return f"{PREFIX}:stats:histogram:{name}"
+
+
+def worker_stats_key(worker_id: str) -> str:
+    """Hash of one inference worker's counters (jobs, tokens, busy seconds)."""
+    return f"{PREFIX}:stats:worker:{worker_id}"
+
+
+def conversation_worker_key(conversation: str) -> str:
+    """The id of the worker that answered the conversation's last turn (its KV state is there)."""
+    return f"{PREFIX}:conv:{conversation}"
+
+
+def rq_worker_key(worker_id: str) -> str:
+    """RQ's own hash for a worker (its `state` field is "busy" while a job runs)."""
+    return f"rq:worker:{worker_id}"
+
+
+RUNNING_JOBS = f"{PREFIX}:running"
+"""Hash of job id → id of the inference worker running it; the sweeper requeues the jobs of
+workers whose heartbeat stopped."""
+
+
+BATCH_QUEUE = "thinkstream-batch"
+"""Batch items wait here. Inference workers check it after their own queue and the shared one,
+so a person's question waits at most for the job a worker is running, never for a batch."""
+
+
+def file_key(file_id: str) -> str:
+    """Hash of an uploaded or generated file (`/v1/files`): its description and its bytes."""
+    return f"{PREFIX}:file:{file_id}"
+
+
+def batch_key(batch_id: str) -> str:
+    """Hash of a batch: its record (items and their job ids) and the time of each status change."""
+    return f"{PREFIX}:batch:{batch_id}"
+
+
+def batch_outcomes_key(batch_id: str) -> str:
+    """Hash of input line number -> outcome, for every item whose result has been collected."""
+    return f"{PREFIX}:batch:{batch_id}:outcomes"
+
+
+def batch_results_key(batch_id: str) -> str:
+    """List of the batch's result lines, in the order they were collected."""
+    return f"{PREFIX}:batch:{batch_id}:results"
+
+
+def api_key_requests_key(key_id: str, minute: int) -> str:
+    """Counter of one API key's requests in one minute (epoch seconds // 60); expires after it."""
+    return f"{PREFIX}:apikey:{key_id}:requests:{minute}"
+
+
+def api_key_queued_key(key_id: str) -> str:
+    """Sorted set of the ids of one API key's jobs that may still be waiting, scored by the time
+    they were submitted; pruned of started jobs when the key nears its limit."""
+    return f"{PREFIX}:apikey:{key_id}:queued"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from shared import limits
+from shared.text import no_nul
 
 
 class _Strict(BaseModel):
@@ -26,7 +27,10 @@ class ChatMessage(_Strict):
     """One turn of a conversation."""
 
     role: Literal["system", "user", "assistant"]
-    content: Annotated[str, Field(max_length=limits.MAX_PROMPT_CHARS)]
+    content: Annotated[str, Field(max_length=limits.MAX_PROMPT_CHARS), AfterValidator(no_nul)]
+
+
+StopSequence = Annotated[str, Field(min_length=1, max_length=limits.MAX_STOP_CHARS), AfterValidator(no_nul)]
 
 
 class GenerationParams(_Strict):
@@ -37,13 +41,21 @@ class GenerationParams(_Strict):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     seed: Annotated[int | None, Field(ge=0, le=2**31 - 1)] = None
+    stop: Annotated[list[StopSequence], Field(max_length=limits.MAX_STOP_SEQUENCES)] = []
+    """The answer ends before the first of these strings (the reasoning is not cut by them)."""
 
 
 class JobRequest(GenerationParams):
     """Body of `POST /v1/jobs`: either a single `prompt` or a list of chat `messages`."""
 
-    prompt: Annotated[str | None, Field(max_length=limits.MAX_PROMPT_CHARS)] = None
+    prompt: Annotated[str | None, Field(max_length=limits.MAX_PROMPT_CHARS), AfterValidator(no_nul)] = None
     messages: Annotated[list[ChatMessage] | None, Field(max_length=limits.MAX_MESSAGES)] = None
+    samples: Annotated[int, Field(ge=1, le=limits.MAX_SAMPLES)] = 1
+    """Self-consistency: sample this many reasoning paths (at temperature 0.7 unless one is
+    given) and majority-vote their final answers; the split is the confidence."""
+    revise: Annotated[int, Field(ge=0, le=limits.MAX_REVISIONS)] = 0
+    """When the checks fail an answer, show the model its reasoning and the findings and let it
+    try again, up to this many times; the job ends with the first answer that passes."""
 
     @model_validator(mode="after")
     def _one_input(self) -> JobRequest:
@@ -81,6 +93,18 @@ class JobSpec(_Strict):
     max_reasoning_tokens: int
     created_at: float
     """Epoch seconds when the gateway accepted the job."""
+    dropped_messages: int = 0
+    """How many of the oldest messages were left out so the conversation fits the context."""
+    conversation: str | None = None
+    """`conversation_key` of the whole request (reasoning stripped); the worker extends it with
+    its answer so the conversation's next turn can be routed back to it."""
+    samples: int = 1
+    revise: int = 0
+    round: int = 0
+    """0 for the first answer, n for the n-th revision."""
+    parent: str | None = None
+    """For one of several samples: the job that votes over them."""
+    sample_index: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,6 +132,8 @@ because the model stopped while still reasoning, or cut off by `max_tokens`."""
 
 class Usage(_Strict):
     prompt_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens whose state the worker already held (KV cache), so were not evaluated."""
     reasoning_tokens: int = 0
     answer_tokens: int = 0
 
@@ -194,6 +220,13 @@ class StartedEvent(EventBase):
     attempt: int = 1
 
 
+class RetryEvent(EventBase):
+    type: Literal["retry"] = "retry"
+    attempt: int
+    """The attempt about to start (2 for the first retry); its text replaces the earlier one's."""
+    reason: str
+
+
 class ReasoningEvent(EventBase):
     type: Literal["reasoning"] = "reasoning"
     text: str
@@ -213,9 +246,51 @@ class CheckEvent(EventBase):
     report: CheckReport
 
 
+class RevisionEvent(EventBase):
+    type: Literal["revision"] = "revision"
+    round: int
+    """The revision about to run (1 for the first); its text replaces the failed answer's."""
+    findings: list[Finding]
+    """The errors the model is asked to fix."""
+
+
+class SampleView(BaseModel):
+    """One self-consistency sample, finished."""
+
+    index: int
+    job_id: str
+    """The sample's own job: its stream has the sample's reasoning and any revisions."""
+    answer: str
+    key: str
+    """The answer normalised for voting (its final values, else its words)."""
+    verdict: Verdict | Literal["error"]
+    rounds: int = 1
+
+
+class VoteView(BaseModel):
+    winner: int
+    """Index of the sample whose reasoning and answer the job reports."""
+    votes: dict[str, int]
+    """How many samples gave each (normalised) answer."""
+    confidence: float
+    """The winning answer's share of the samples that answered."""
+
+
+class SampleEvent(EventBase, SampleView):
+    type: Literal["sample"] = "sample"
+
+
+class VoteEvent(EventBase, VoteView):
+    type: Literal["vote"] = "vote"
+
+
 class DoneEvent(EventBase):
     type: Literal["done"] = "done"
     result: InferenceResult
+    rounds: int = 1
+    """Answers the job went through (more than 1 after revisions)."""
+    passed: bool | None = None
+    """With `revise`: whether an answer passed the checks (else the last one is reported)."""
 
 
 class ErrorEvent(EventBase):
@@ -229,7 +304,18 @@ class CanceledEvent(EventBase):
 
 
 Event = Annotated[
-    QueuedEvent | StartedEvent | ReasoningEvent | AnswerEvent | CheckEvent | DoneEvent | ErrorEvent | CanceledEvent,
+    QueuedEvent
+    | StartedEvent
+    | RetryEvent
+    | RevisionEvent
+    | SampleEvent
+    | VoteEvent
+    | ReasoningEvent
+    | AnswerEvent
+    | CheckEvent
+    | DoneEvent
+    | ErrorEvent
+    | CanceledEvent,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -242,6 +328,15 @@ def parse_event(raw: str | bytes) -> Event:
 
 # ---------------------------------------------------------------------------------------------
 # The job as a client sees it
+
+
+class EarlierAnswer(BaseModel):
+    """An answer that failed its checks and was revised."""
+
+    round: int
+    reasoning: str
+    answer: str
+    checks: CheckReport | None = None
 
 
 class JobView(BaseModel):
@@ -257,6 +352,13 @@ class JobView(BaseModel):
     timings: Timings = Timings()
     checks: CheckReport | None = None
     error: str | None = None
+    attempt: int = 1
+    """Which attempt the text is from (a job whose worker died is retried on another)."""
+    revisions: list[EarlierAnswer] = []
+    """With `revise`: the answers that failed their checks, oldest first."""
+    passed: bool | None = None
+    samples: list[SampleView] = []
+    vote: VoteView | None = None
     created_at: float
 
 
@@ -268,6 +370,8 @@ class JobAccepted(BaseModel):
     events_url: str
     prompt_tokens: int
     queue_position: int
+    dropped_messages: int = 0
+    """How many of the oldest messages were left out so the conversation fits the context."""
 
 
 class JobCancel(BaseModel):

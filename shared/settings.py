@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     model_path: Path = Field(default_factory=embedded_model_path)
     model_name: str | None = None
     """Name clients see; defaults to the GGUF file name without `.gguf`."""
+    model_aliases: list[str] = []
+    """Other names clients may use for it, e.g. ["deepseek-reasoner"] for tools written for
+    DeepSeek's API (THINKSTREAM_MODEL_ALIASES='["deepseek-reasoner"]')."""
     n_ctx: Annotated[int, Field(ge=256)] = 4096
     """Context window in tokens; the model's own trained limit caps it."""
     n_threads: Annotated[int | None, Field(ge=1)] = None
@@ -51,6 +54,46 @@ class Settings(BaseSettings):
     worker_ttl_s: Annotated[float, Field(gt=0)] = 10.0
     """A worker whose last heartbeat is older than this is considered dead."""
 
+    max_attempts: Annotated[int, Field(ge=1)] = 3
+    """A job whose worker dies is retried on another up to this many attempts in all."""
+    max_queue_wait_s: Annotated[float, Field(gt=0)] = 600.0
+    """A job still waiting after this long ends with an error instead of starting."""
+    max_generation_s: Annotated[float, Field(gt=0)] = 600.0
+    """A generation running longer than this is stopped with an error."""
+
+    kv_cache_mb: Annotated[int, Field(ge=0)] = 1024
+    """RAM per inference worker for saved KV states of earlier conversations (0: keep only the
+    last job's). About 20-30 KB per token for 1.5B-class models."""
+    affinity: bool = True
+    """Send a conversation's next turn to the worker that holds its KV state, when it is idle."""
+    affinity_ttl_s: Annotated[int, Field(ge=1)] = 3600
+    max_queued_jobs: Annotated[int, Field(ge=1)] = 256
+    cancel_on_disconnect: bool = True
+    """Stop a streaming chat completion's job when its client disconnects."""
+    """Past this many jobs waiting, new requests get 429 with Retry-After."""
+
+    batch_max_lines: Annotated[int, Field(ge=1)] = 1000
+    """Most requests in one batch; a longer input file is refused whole."""
+    batch_max_bytes: Annotated[int, Field(ge=1)] = 16 << 20
+    """Largest batch input file, uploaded or posted; a larger one is refused with 413."""
+    batch_ttl_s: Annotated[int, Field(ge=60)] = 24 * 3600
+    """How long files, batches and their results stay readable after their last change."""
+
+    api_keys_file: Path | None = None
+    """File of API keys, one `NAME:SHA256HEX` line each (`thinkstream keys new NAME --file F`
+    appends one). With keys configured, every route but /healthz and /readyz needs
+    `Authorization: Bearer <key>`. Only hashes are stored, never keys."""
+    api_key_hashes: str = ""
+    """More `NAME:SHA256HEX` entries, separated by commas or new lines (e.g. from a Secret)."""
+    allow_no_auth: bool = False
+    """Let the gateway listen on a non-loopback address without API keys (`--insecure-no-auth`)."""
+    key_requests_per_minute: Annotated[int, Field(ge=1)] = 600
+    """Requests one API key may make per minute (fixed windows); past it, 429 with Retry-After."""
+    key_max_queued_jobs: Annotated[int, Field(ge=1)] = 64
+    """Jobs of one API key that may wait in the queue at once; past it, 429 with Retry-After."""
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
+    """Largest request body (batch uploads: `batch_max_bytes`); larger ones get 413 unread."""
+
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     log_level: str = "INFO"
@@ -64,3 +107,7 @@ class Settings(BaseSettings):
     @property
     def served_model_name(self) -> str:
         return self.model_name or self.model_path.name.removesuffix(".gguf")
+
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """`json`: one JSON object per line, with `job_id` and `worker` (for log stores). `text`: plain
+    lines for people. `auto`: text when standard error is a terminal, JSON otherwise."""

@@ -16,7 +16,9 @@ def ask(args: argparse.Namespace) -> int:
     for key in ("max_tokens", "max_reasoning_tokens", "temperature", "seed"):
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
-    with httpx.Client(base_url=args.url, timeout=httpx.Timeout(10.0, read=None)) as client:
+    api_key = getattr(args, "api_key", None)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=args.url, headers=headers, timeout=httpx.Timeout(10.0, read=None)) as client:
         try:
             response = client.post("/v1/jobs", json=body)
         except httpx.ConnectError:
@@ -29,6 +31,8 @@ def ask(args: argparse.Namespace) -> int:
         section = None
         with connect_sse(client, "GET", job["events_url"]) as source:
             for sse in source.iter_sse():
+                if not sse.data:  # a keep-alive comment while the job waits
+                    continue
                 event = json.loads(sse.data)
                 kind = event["type"]
                 if kind in ("reasoning", "answer") and section != kind:
@@ -38,6 +42,11 @@ def ask(args: argparse.Namespace) -> int:
                     console.print(event["text"], style="dim", end="")
                 elif kind == "answer":
                     console.print(event["text"], end="")
+                elif kind == "retry":
+                    section = None
+                    console.print(
+                        f"\n[yellow]the worker stopped responding; starting over (attempt {event['attempt']})[/yellow]"
+                    )
                 elif kind == "check":
                     _print_check(console, event["report"])
                 elif kind == "done":

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from services.cli.batch import add_batch_parser, run_batch
+from services.cli.eval import add_eval_parser, run_eval
+from services.cli.keys import add_keys_parser, run_keys
+from shared.logs import configure_logging
 from shared.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+_NO_AUTH_HELP = "listen on a non-loopback --host without API keys (THINKSTREAM_ALLOW_NO_AUTH=true)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,11 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=None, help="gateway port (default 8000)")
     up.add_argument("--workers", type=int, default=1, help="inference worker processes (default 1)")
     up.add_argument("--redis-url", default=None, help="use this Redis instead of starting one")
+    up.add_argument("--insecure-no-auth", action="store_true", help=_NO_AUTH_HELP)
 
     gateway = sub.add_parser("gateway", help="run the HTTP gateway alone")
     gateway.add_argument("--redis-url", default=None)
     gateway.add_argument("--host", default=None)
     gateway.add_argument("--port", type=int, default=None)
+    gateway.add_argument("--insecure-no-auth", action="store_true", help=_NO_AUTH_HELP)
 
     for name, text in (("worker", "run one inference worker"), ("postproc", "run one post-processing worker")):
         cmd = sub.add_parser(name, help=text)
@@ -41,14 +49,22 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-reasoning-tokens", type=int, default=None)
     ask.add_argument("--temperature", type=float, default=None)
     ask.add_argument("--seed", type=int, default=None)
+    ask.add_argument(
+        "--api-key",
+        default=os.environ.get("THINKSTREAM_API_KEY"),
+        help="the key, when the gateway has keys (default: $THINKSTREAM_API_KEY)",
+    )
     check = sub.add_parser("check", help="check reasoning traces offline (JSONL in, verdicts out)")
     check.add_argument("input", help='JSONL file, one {"id", "question", "reasoning", "answer"} per line')
     check.add_argument("-o", "--output", default=None, help="write verdicts here (default: standard output)")
+    add_eval_parser(sub, DEFAULT_URL)
+    add_batch_parser(sub, DEFAULT_URL)
+    add_keys_parser(sub)
     return parser
 
 
 def _check(args: argparse.Namespace) -> int:
-    from services.postproc.offline import check_file  # noqa: PLC0415
+    from services.postproc.offline import check_file
 
     try:
         summary = check_file(args.input, args.output)
@@ -64,7 +80,27 @@ def _check(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {key: value for key in ("redis_url", "host", "port") if (value := getattr(args, key, None)) is not None}
+    if getattr(args, "insecure_no_auth", False):
+        overrides["allow_no_auth"] = True
     return Settings(**overrides)
+
+
+def _refuse_open_listen(settings: Settings, command: str) -> int:
+    """2 (after saying why) if the gateway must not start: its API keys are malformed, or it
+    would listen beyond loopback without keys and without being told that is intended."""
+    from services.gateway.auth import ApiKeys, listen_refusal
+    from services.gateway.exceptions import KeyConfigError
+
+    try:
+        keys = ApiKeys.from_settings(settings)
+    except KeyConfigError as exc:
+        print(f"thinkstream {command}: {exc}", file=sys.stderr)
+        return 2
+    refusal = listen_refusal(settings.host, keys, allow_no_auth=settings.allow_no_auth)
+    if refusal is not None:
+        print(f"thinkstream {command}: {refusal}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,13 +111,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ask(args)
     if args.command == "check":
         return _check(args)
+    if args.command == "eval":
+        return run_eval(args)
+    if args.command == "batch":
+        return run_batch(args)
+    if args.command == "keys":
+        return run_keys(args)
     try:
         settings = _settings(args)
     except ValidationError as exc:
         print(f"thinkstream: invalid setting: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # `up` polls /readyz; one line per poll is noise
+    if args.command in ("up", "gateway") and (refused := _refuse_open_listen(settings, args.command)):
+        return refused
     if args.command == "up":
         from services.cli.up import up
 
@@ -89,16 +133,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.redis_url is None:
         print(f"thinkstream {args.command}: give --redis-url or set THINKSTREAM_REDIS_URL", file=sys.stderr)
         return 2
-    from redis import Redis
+    from shared.redis_client import connect
 
     if args.command == "gateway":
         import uvicorn
 
         from services.gateway.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+        # log_config=None: uvicorn's own and access lines go through our handler, not its own.
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            log_config=None,
+        )
         return 0
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url)
     if args.command == "worker":
         from services.inference.worker import run_worker
 

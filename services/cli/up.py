@@ -45,9 +45,10 @@ def up(settings: Settings, *, workers: int) -> int:
             command = [sys.executable, "-m", "services.cli"]
             children.append(subprocess.Popen([*command, "postproc"], env=env))
             children.extend(subprocess.Popen([*command, "worker"], env=worker_env) for _ in range(workers))
-            children.append(
-                subprocess.Popen([*command, "gateway", "--host", settings.host, "--port", str(settings.port)], env=env)
-            )
+            gateway = [*command, "gateway", "--host", settings.host, "--port", str(settings.port)]
+            if settings.allow_no_auth:
+                gateway.append("--insecure-no-auth")
+            children.append(subprocess.Popen(gateway, env=env))
             url = f"http://{settings.host}:{settings.port}"
             _wait_ready(url, children, workers)
             print(

@@ -13,6 +13,9 @@ from services.engine.exceptions import ChatTemplateError
 from shared.schemas import ChatMessage
 
 THINK_OPEN = "<think>"
+_SENTINEL = "\ue000{}\ue001"
+"""Stands in for message i's content while rendering the template's own markup: private-use
+characters, which no template writes and no tokenizer merges with their neighbours."""
 
 # Used when a GGUF carries no chat template at all (rare; ChatML is the common default).
 CHATML_TEMPLATE = (
@@ -27,6 +30,10 @@ class ChatPrompt:
 
     If the rendered prompt does not already open a `<think>` block (R1-distill templates do),
     one is opened, so any instruct model starts its reply with a reasoning phase.
+
+    Message contents are text, whatever they contain: a user who types `<|im_end|>` or
+    `<|im_start|>system` gets those characters to the model, never the template's control
+    tokens. Only the template's own markup is tokenized with special tokens.
     """
 
     def __init__(self, llm: Llama) -> None:
@@ -39,8 +46,11 @@ class ChatPrompt:
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(model.vocab))
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
+        return self._render([m.model_dump() for m in messages])
+
+    def _render(self, messages: list[dict[str, str]]) -> str:
         try:
-            text = self._formatter(messages=[m.model_dump() for m in messages]).prompt
+            text = self._formatter(messages=messages).prompt
         except jinja2.TemplateError as exc:
             raise ChatTemplateError(f"the model's chat template rejected the conversation: {exc}") from exc
         if not text.rstrip().endswith(THINK_OPEN):
@@ -50,7 +60,38 @@ class ChatPrompt:
     def tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         text = self.render(messages)
         add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
-        return self.tokenize(text, add_bos=add_bos)
+        if not any(self._has_control_text(m.content) for m in messages):
+            # The usual case: one pass over the whole text, exactly as llama.cpp would.
+            return self.tokenize(text, add_bos=add_bos)
+        tokens = [self._llm._model.token_bos()] if add_bos else []
+        for piece, markup in self._pieces(messages):
+            if piece:
+                tokens += self._llm.tokenize(piece.encode("utf-8"), add_bos=False, special=markup)
+        return tokens
+
+    def _has_control_text(self, content: str) -> bool:
+        """Whether the text holds a special token's text (`<|im_end|>`...): then a special-aware
+        tokenizer reads it differently from a plain one."""
+        data = content.encode("utf-8")
+        return self._llm.tokenize(data, add_bos=False, special=True) != self._llm.tokenize(
+            data, add_bos=False, special=False
+        )
+
+    def _pieces(self, messages: Sequence[ChatMessage]) -> list[tuple[str, bool]]:
+        """The prompt as (text, is_markup) pieces: the template rendered around stand-ins for
+        the contents, split at them, with the contents in between. A template that changes a
+        content (trims it, say) gets the content as sent; that only happens for a conversation
+        with control-token text in it, which is then kept harmless rather than exact."""
+        stand_ins = [_SENTINEL.format(index) for index in range(len(messages))]
+        markup = self._render([{"role": m.role, "content": s} for m, s in zip(messages, stand_ins, strict=True)])
+        pieces: list[tuple[str, bool]] = []
+        for message, stand_in in zip(messages, stand_ins, strict=True):
+            before, found, markup = markup.partition(stand_in)
+            if not found:  # the template left this message out
+                continue
+            pieces += [(before, True), (message.content, False)]
+        pieces.append((markup, True))
+        return pieces
 
     def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)

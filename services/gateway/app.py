@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
+from services.gateway.auth import ApiKeys, authenticate
+from services.gateway.batches import BatchService
+from services.gateway.body_limit import BodySizeLimit, Limit
+from services.gateway.chat import ChatService
 from services.gateway.errors import install_error_handlers
+from services.gateway.fanout import EventFanout
+from services.gateway.files import FileStore
 from services.gateway.jobs import JobService
-from services.gateway.routes import health, jobs, page
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.quotas import RequestLimit
+from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, page
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
+from services.gateway.workers import ModelDirectory
+from shared.redis_client import GATEWAY_RETRIES, connect, connect_async
 from shared.settings import Settings
 
 
@@ -26,18 +36,29 @@ def create_app(
     """Build the gateway. Tests pass their own Redis clients and prompt counter."""
     if settings.redis_url is None and (redis is None or sync_redis is None):
         raise ValueError("the gateway needs a Redis URL (THINKSTREAM_REDIS_URL or --redis-url)")
+    api_keys = ApiKeys.from_settings(settings)  # a malformed entry stops the start, not a request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async_client = redis or AsyncRedis.from_url(settings.redis_url)  # type: ignore[arg-type]
-        sync_client = sync_redis or Redis.from_url(settings.redis_url)  # type: ignore[arg-type]
+        async_client = redis or connect_async(settings.redis_url)  # type: ignore[arg-type]
+        sync_client = sync_redis or connect(settings.redis_url, retries=GATEWAY_RETRIES)  # type: ignore[arg-type]
         app.state.settings = settings
         app.state.redis = async_client
+        app.state.request_limit = RequestLimit(async_client, settings.key_requests_per_minute)
         app.state.counter = counter or VocabPromptCounter(settings)
-        app.state.jobs = JobService(settings, async_client, sync_client, app.state.counter)
+        fanout = EventFanout(async_client)
+        app.state.jobs = JobService(settings, async_client, sync_client, app.state.counter, fanout)
+        app.state.models = ModelDirectory(settings, async_client, app.state.counter.n_ctx)
+        app.state.chat = ChatService(
+            app.state.jobs, app.state.models, cancel_on_disconnect=settings.cancel_on_disconnect
+        )
+        app.state.metrics = GatewayMetrics(settings, sync_client)
+        app.state.files = FileStore(settings, async_client)
+        app.state.batches = BatchService(settings, async_client, app.state.jobs, app.state.files, app.state.models)
         try:
             yield
         finally:
+            await fanout.close()
             if redis is None:
                 await async_client.aclose()
             if sync_redis is None:
@@ -48,9 +69,23 @@ def create_app(
         summary="Questions in, live reasoning and checked answers out, on CPU.",
         version="0.1.0",
         lifespan=lifespan,
+        # On every route, including those added later: the key check (health probes are exempt).
+        dependencies=[Depends(authenticate)],
+    )
+    app.state.api_keys = api_keys
+    upload = Limit(settings.batch_max_bytes + (1 << 20), "split the batch file (THINKSTREAM_BATCH_MAX_BYTES)")
+    app.add_middleware(
+        BodySizeLimit,
+        limit=Limit(settings.max_body_bytes, "send a shorter prompt or fewer messages (THINKSTREAM_MAX_BODY_BYTES)"),
+        overrides={"/v1/files": upload, "/v1/batches": upload},  # a batch file may be larger; 1 MiB for its form
     )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(chat.router)
+    app.include_router(models.router)
     app.include_router(page.router)
+    app.include_router(metrics.router)
+    app.include_router(files.router)
+    app.include_router(batches.router)
     return app

@@ -7,8 +7,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from redis.asyncio import Redis as AsyncRedis
 
+from services.gateway.batches import BatchService
+from services.gateway.chat import ChatService
+from services.gateway.files import FileStore
 from services.gateway.jobs import JobService
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.tokens import PromptCounter
+from services.gateway.workers import ModelDirectory
 from shared.settings import Settings
 
 
@@ -23,8 +28,10 @@ def get_redis(request: Request) -> AsyncRedis:
 
 
 def get_jobs(request: Request) -> JobService:
+    """The job service acting for the request's API key: it records the key as the owner of
+    the jobs it queues and sees no other key's jobs."""
     jobs: JobService = request.app.state.jobs
-    return jobs
+    return jobs.for_owner(getattr(request.state, "key_id", None))
 
 
 def get_counter(request: Request) -> PromptCounter:
@@ -32,7 +39,51 @@ def get_counter(request: Request) -> PromptCounter:
     return counter
 
 
+def get_metrics(request: Request) -> GatewayMetrics:
+    metrics: GatewayMetrics = request.app.state.metrics
+    return metrics
+
+
+def get_chat(request: Request) -> ChatService:
+    chat: ChatService = request.app.state.chat
+    if getattr(request.state, "key_id", None) is None:
+        return chat
+    # Keys on: a chat service over the key's own view of the jobs (cheap: it holds no state).
+    settings = get_settings(request)
+    return ChatService(get_jobs(request), get_models(request), cancel_on_disconnect=settings.cancel_on_disconnect)
+
+
+def get_models(request: Request) -> ModelDirectory:
+    models: ModelDirectory = request.app.state.models
+    return models
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[AsyncRedis, Depends(get_redis)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 CounterDep = Annotated[PromptCounter, Depends(get_counter)]
+MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
+ChatDep = Annotated[ChatService, Depends(get_chat)]
+ModelsDep = Annotated[ModelDirectory, Depends(get_models)]
+
+
+def get_files(request: Request) -> FileStore:
+    files: FileStore = request.app.state.files
+    return files
+
+
+def get_batches(request: Request) -> BatchService:
+    batches: BatchService = request.app.state.batches
+    return batches
+
+
+def get_owner(request: Request) -> str | None:
+    """The API key id the request came with (set by the key check; None when keys are off):
+    files and batches belong to it."""
+    owner: str | None = getattr(request.state, "key_id", None)
+    return owner
+
+
+FilesDep = Annotated[FileStore, Depends(get_files)]
+BatchesDep = Annotated[BatchService, Depends(get_batches)]
+OwnerDep = Annotated[str | None, Depends(get_owner)]

@@ -11,7 +11,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.gateway.exceptions import QueueUnavailable
+from services.gateway.body_limit import BodyTooLarge, too_large_response
+from services.gateway.chat import CompletionFailed
+from services.gateway.exceptions import (
+    FileTooLarge,
+    InvalidApiKey,
+    InvalidBatch,
+    ModelNotFound,
+    QueueFull,
+    QueueUnavailable,
+    RateLimited,
+    ResourceNotFound,
+)
 from shared.exceptions import JobNotFound, PromptTooLong
 
 
@@ -32,14 +43,27 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "the request is invalid"
 
 
+OPENAI_PATHS = ("/v1/chat/", "/v1/models", "/v1/batches", "/v1/files")
+"""Routes in OpenAI's shape answer an invalid request with 400, as OpenAI does; the others with 422."""
+
+
+_UNPARSABLE = "There was an error parsing the body"
+_UNPARSABLE_HINT = (
+    "send well-formed JSON in UTF-8 (numbers of at most 4300 digits, at most a few hundred levels of nesting)"
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
             for e in exc.errors()
         ]
         body = error_body(_validation_message(exc), "invalid_request_error", "invalid_request", details=details)
+        if request.url.path.startswith(OPENAI_PATHS):
+            body["error"]["param"] = _location(tuple(details[0]["loc"])) if details else None
+            return JSONResponse(body, status_code=400)
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(PromptTooLong)
@@ -63,11 +87,58 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body(f"{exc}; try again in a few seconds", "server_error", "queue_unavailable")
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
+    @app.exception_handler(CompletionFailed)
+    async def _failed(_: Request, exc: CompletionFailed) -> JSONResponse:
+        if exc.code == "canceled":
+            return JSONResponse(error_body(str(exc), "invalid_request_error", exc.code), status_code=409)
+        return JSONResponse(error_body(str(exc), "server_error", exc.code), status_code=500)
+
+    @app.exception_handler(ModelNotFound)
+    async def _no_model(_: Request, exc: ModelNotFound) -> JSONResponse:
+        body = error_body(str(exc), "invalid_request_error", "model_not_found", param="model")
+        return JSONResponse(body, status_code=404)
+
+    @app.exception_handler(QueueFull)
+    async def _full(_: Request, exc: QueueFull) -> JSONResponse:
+        body = error_body(str(exc), "rate_limit_error", "queue_full", waiting=exc.waiting)
+        return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(ResourceNotFound)
+    async def _no_resource(_: Request, exc: ResourceNotFound) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), "invalid_request_error", exc.code), status_code=404)
+
+    @app.exception_handler(InvalidBatch)
+    async def _invalid_batch(_: Request, exc: InvalidBatch) -> JSONResponse:
+        errors = [error.model_dump() for error in exc.errors]
+        return JSONResponse(error_body(str(exc), "invalid_request_error", "invalid_batch", errors=errors), 400)
+
+    @app.exception_handler(FileTooLarge)
+    async def _too_large(_: Request, exc: FileTooLarge) -> JSONResponse:
+        body = error_body(str(exc), "invalid_request_error", "file_too_large", limit_bytes=exc.limit_bytes)
+        return JSONResponse(body, status_code=413)
+
+    @app.exception_handler(InvalidApiKey)
+    async def _no_key(_: Request, exc: InvalidApiKey) -> JSONResponse:
+        body = error_body(str(exc), "invalid_request_error", "invalid_api_key")
+        return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RateLimited)
+    async def _limited(_: Request, exc: RateLimited) -> JSONResponse:
+        body = error_body(str(exc), "rate_limit_error", "rate_limit_exceeded")
+        return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(BodyTooLarge)
+    async def _body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return too_large_response(exc.limit)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not_found" if exc.status_code == 404 else f"http_{exc.status_code}"
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == _UNPARSABLE:  # FastAPI's words for any body it cannot read
+            message = f"{message}: {_UNPARSABLE_HINT}"
         return JSONResponse(
-            error_body(str(exc.detail), "invalid_request_error", code),
+            error_body(message, "invalid_request_error", code),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

@@ -1,6 +1,77 @@
+from shared.batch_api import LineError, describe_errors
+
+
 class GatewayError(Exception):
     """Base of the gateway's errors."""
 
 
 class QueueUnavailable(GatewayError):
     """Redis could not take the job."""
+
+
+class QueueFull(GatewayError):
+    """Too many jobs are waiting; the client should retry later."""
+
+    def __init__(self, waiting: int, retry_after_s: int) -> None:
+        self.waiting = waiting
+        self.retry_after_s = retry_after_s
+        super().__init__(f"the service is busy: {waiting} questions are already waiting; retry in {retry_after_s} s")
+
+
+class ModelNotFound(GatewayError):
+    """A request named a model this deployment does not serve."""
+
+    def __init__(self, requested: str, served: str) -> None:
+        self.requested = requested
+        super().__init__(
+            f"the model {requested!r} does not exist here: use {served!r} (GET /v1/models lists the names)"
+        )
+
+
+class ResourceNotFound(GatewayError):
+    """A file or batch that does not exist, has expired, or belongs to another API key."""
+
+    code = "not_found"
+
+
+class FileNotFound(ResourceNotFound):
+    code = "file_not_found"
+
+
+class BatchNotFound(ResourceNotFound):
+    code = "batch_not_found"
+
+
+class FileTooLarge(GatewayError):
+    """A batch input file past `batch_max_bytes`."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        super().__init__(
+            f"the file is larger than {limit_bytes} bytes, the most a batch takes "
+            "(THINKSTREAM_BATCH_MAX_BYTES): split it"
+        )
+
+
+class InvalidBatch(GatewayError):
+    """A batch input file with problems; `errors` name them by line. Nothing was run."""
+
+    def __init__(self, errors: list[LineError]) -> None:
+        self.errors = errors
+        super().__init__(describe_errors(errors))
+
+
+class InvalidApiKey(GatewayError):
+    """A request without a valid `Authorization: Bearer` key, on a gateway that has keys."""
+
+
+class RateLimited(GatewayError):
+    """One API key went past its requests per minute or its queued jobs."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{message}; retry in {retry_after_s} s")
+
+
+class KeyConfigError(GatewayError):
+    """The configured API key hashes cannot be read (a malformed line, a missing file)."""

@@ -14,6 +14,7 @@ import llama_cpp
 from llama_cpp import Llama
 
 from services.engine.prompt import ChatPrompt
+from services.inference.kv_cache import KVReuse, PrefixStateCache
 from shared.schemas import ChatMessage
 
 
@@ -29,6 +30,15 @@ class Engine(Protocol):
 
     def tokenize(self, text: str) -> list[int]: ...
 
+    def prepare(self, tokens: Sequence[int]) -> int:
+        """Get ready to generate after `tokens`; returns how many of them are already evaluated
+        (shared with an earlier job's state) and will not be computed again."""
+        ...
+
+    def remember(self) -> None:
+        """Keep the state of the job just finished for later jobs that share its prefix."""
+        ...
+
     def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
         """Yield `(token_id, text)` for each generated token until the model ends its turn.
 
@@ -39,16 +49,23 @@ class Engine(Protocol):
 
 
 class LlamaEngine:
-    def __init__(self, llm: Llama) -> None:
+    def __init__(self, llm: Llama, cache: PrefixStateCache | None = None) -> None:
         self._llm = llm
         self._prompt = ChatPrompt(llm)
         self._vocab = llm._model.vocab
+        self._kv = KVReuse(llm, cache)
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         return self._prompt.tokens(messages)
 
     def tokenize(self, text: str) -> list[int]:
         return self._prompt.tokenize(text)
+
+    def prepare(self, tokens: Sequence[int]) -> int:
+        return self._kv.prepare(tokens)
+
+    def remember(self) -> None:
+        self._kv.remember()
 
     def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
         if sampling.seed is not None:

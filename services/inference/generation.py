@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from services.inference.engine import Engine, Sampling
 from services.inference.splitter import CLOSE_TAG, Delta, ReasoningSplitter
+from services.inference.stops import StopMatcher
 from shared.schemas import FinishReason, ReasoningEnd
 
 FORCED_CLOSE = f"\n{CLOSE_TAG}\n\n"
@@ -47,6 +48,7 @@ class Generation:
         max_reasoning_tokens: int,
         n_ctx: int,
         sampling: Sampling,
+        stop: Sequence[str] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
@@ -57,6 +59,7 @@ class Generation:
         self._sampling = sampling
         self._clock = clock
         self._splitter = ReasoningSplitter()
+        self._stops = StopMatcher(stop)
         self._generated: list[int] = []
         self.outcome = Outcome()
 
@@ -71,6 +74,9 @@ class Generation:
             room = min(self._max_tokens - len(self._generated), self._n_ctx - len(context))
             ended = self._pump(context, room, on_deltas) if room > 0 else "length"
         self._splitter.finish()
+        tail = self._stops.finish()
+        if tail and ended != "canceled":
+            on_deltas([Delta("answer", tail)], out)
         if ended == "canceled":
             out.finish_reason = "canceled"
         elif ended == "length":
@@ -81,7 +87,7 @@ class Generation:
 
     def _pump(self, context: list[int], limit: int, on_deltas: OnDeltas) -> str:
         """Stream until the model stops ("eos"), `limit` tokens ("length"), the reasoning budget
-        ("budget") or cancellation ("canceled")."""
+        ("budget"), a stop sequence ("stop") or cancellation ("canceled")."""
         out = self.outcome
         count = 0
         stream = self._engine.stream(context, self._sampling)
@@ -98,12 +104,14 @@ class Generation:
                     out.reasoning_tokens += 1
                 else:
                     out.answer_tokens += 1
-                deltas = self._splitter.feed(text)
+                deltas = self._cut_at_stop(self._splitter.feed(text))
                 if was_reasoning and not self._splitter.in_reasoning:
                     out.reasoning_end = "model"
                     out.reasoning_end_at = now
                 if not on_deltas(deltas, out):
                     return "canceled"
+                if self._stops.stopped:
+                    return "stop"
                 if count >= limit:
                     return "length"
                 if self._splitter.in_reasoning and out.reasoning_tokens >= self._budget:
@@ -111,3 +119,12 @@ class Generation:
         finally:
             stream.close()  # type: ignore[attr-defined]
         return "eos"
+
+    def _cut_at_stop(self, deltas: list[Delta]) -> list[Delta]:
+        """Answer text goes through the stop matcher; reasoning is never cut by a stop string."""
+        out = []
+        for delta in deltas:
+            text = self._stops.feed(delta.text) if delta.kind == "answer" else delta.text
+            if text:
+                out.append(Delta(delta.kind, text))
+        return out

@@ -12,10 +12,13 @@ from services.inference.exceptions import JobSpecMissing
 from services.inference.generation import Generation, Outcome
 from services.inference.splitter import Delta
 from shared import keys
+from shared.conversation import conversation_key
 from shared.eventlog import EventWriter, stamp
+from shared.sampling import report_sample
 from shared.schemas import (
     AnswerEvent,
     CanceledEvent,
+    ChatMessage,
     ErrorEvent,
     InferenceResult,
     JobSpec,
@@ -25,10 +28,9 @@ from shared.schemas import (
     Timings,
     Usage,
 )
+from shared.tasks import POSTPROC_FUNC
 
 log = logging.getLogger(__name__)
-
-POSTPROC_FUNC = "services.postproc.job.run_checks_job"
 
 
 def run_inference(job_id: str) -> str:
@@ -43,44 +45,86 @@ class InferenceJob:
         self._events = EventWriter(ctx.redis, job_id, ctx.settings.job_ttl_s)
         self._batch = DeltaBatch()
         self._last_flush = 0.0
+        self._answer: list[str] = []
+        self._deadline = float("inf")
+        self._timed_out = False
+        self._spec: JobSpec | None = None
 
     def run(self) -> str:
-        redis, job_key = self._ctx.redis, keys.job_key(self._job_id)
-        raw = redis.hget(job_key, "spec")
+        redis, job_key, settings = self._ctx.redis, keys.job_key(self._job_id), self._ctx.settings
+        raw, attempt = redis.hmget(job_key, ["spec", "attempt"])
         if raw is None:
             raise JobSpecMissing(f"job {self._job_id} has no request in Redis")
-        spec = JobSpec.model_validate_json(raw)
+        spec = self._spec = JobSpec.model_validate_json(raw)
+        # Writes are fenced by attempt: if this worker is taken for dead and the job handed to
+        # another, the log refuses what this one still sends.
+        self._events = EventWriter(redis, self._job_id, settings.job_ttl_s, attempt=int(attempt or 1))
         if redis.exists(keys.job_cancel_key(self._job_id)):
             self._finish_canceled()
             return "canceled"
+        waited = time.time() - spec.created_at
+        if waited > settings.max_queue_wait_s:
+            return self._fail(
+                "queue_timeout",
+                f"the job waited {waited:.0f} s for a worker, longer than the limit of "
+                f"{settings.max_queue_wait_s:.0f} s (THINKSTREAM_MAX_QUEUE_WAIT_S); submit it again later",
+            )
+        redis.hset(keys.RUNNING_JOBS, self._job_id, self._ctx.worker_id)
+        try:
+            return self._run(spec)
+        finally:
+            if redis.hget(keys.RUNNING_JOBS, self._job_id) == self._ctx.worker_id.encode():
+                redis.hdel(keys.RUNNING_JOBS, self._job_id)
+
+    def _run(self, spec: JobSpec) -> str:
+        redis, job_key, settings = self._ctx.redis, keys.job_key(self._job_id), self._ctx.settings
         started_at = time.time()
-        redis.hset(job_key, mapping={"status": JobStatus.RUNNING.value, "started_at": started_at})
-        self._events.emit(stamp(StartedEvent, worker=self._ctx.worker_id))
+        self._events.emit(stamp(StartedEvent, worker=self._ctx.worker_id, attempt=self._events.attempt))
+        if self._events.superseded:
+            return "superseded"
         if self._events.closed or self._events.canceled:  # cancelled while being picked up
             self._finish_canceled()
             return "canceled"
+        redis.hset(job_key, mapping={"status": JobStatus.RUNNING.value, "started_at": started_at})
+        self._deadline = time.monotonic() + settings.max_generation_s
+        engine = self._ctx.engine
         try:
-            prompt = self._ctx.engine.prompt_tokens(spec.messages)
+            prompt = engine.prompt_tokens(spec.messages)
+            cached = engine.prepare(prompt)
             outcome = self._generate(spec, prompt)
+            engine.remember()
         except Exception as exc:
             log.exception("job %s failed", self._job_id)
-            redis.hset(job_key, "status", JobStatus.FAILED.value)
-            self._events.emit(stamp(ErrorEvent, message=f"generation failed: {exc}", code="generation_failed"))
+            self._fail("generation_failed", f"generation failed: {exc}")
             raise
+        if self._events.superseded:
+            log.warning("job %s was handed to another worker; this attempt stops", self._job_id)
+            return "superseded"
+        if self._timed_out:
+            return self._fail(
+                "deadline_exceeded",
+                f"the answer took longer than {settings.max_generation_s:.0f} s (THINKSTREAM_MAX_GENERATION_S) and "
+                "was stopped; lower max_tokens or the reasoning budget",
+            )
         if outcome.finish_reason == "canceled":
             self._finish_canceled()
             return "canceled"
-        result = _result(spec, len(prompt), started_at, outcome)
+        result = _result(spec, len(prompt), cached, started_at, outcome)
         with redis.pipeline() as pipe:
             pipe.hset(job_key, mapping={"status": JobStatus.CHECKING.value, "result": result.model_dump_json()})
+            if spec.conversation is not None:
+                answer = ChatMessage(role="assistant", content="".join(self._answer))
+                answered = conversation_key([answer], spec.conversation)
+                pipe.set(keys.conversation_worker_key(answered), self._ctx.worker_id, ex=settings.affinity_ttl_s)
             pipe.execute()
         self._ctx.postproc_queue.enqueue(
             POSTPROC_FUNC,
             self._job_id,
-            self._ctx.settings.job_ttl_s,
+            settings.job_ttl_s,
+            settings.job_timeout_s,
             job_id=f"{self._job_id}-check",
             result_ttl=0,
-            failure_ttl=self._ctx.settings.job_ttl_s,
+            failure_ttl=settings.job_ttl_s,
         )
         return result.finish_reason
 
@@ -93,15 +137,26 @@ class InferenceJob:
             max_reasoning_tokens=spec.max_reasoning_tokens,
             n_ctx=self._ctx.model.n_ctx,
             sampling=sampling,
+            stop=spec.params.stop,
         )
         outcome = generation.run(self._publish)
         self._flush()
         return outcome
 
     def _publish(self, deltas: list[Delta], counts: Outcome) -> bool:
+        """Called after every token: batch the text, flush it now and then, and say whether to
+        go on. A cancel is seen within one token: between flushes the flag is read directly."""
         self._batch.add(deltas, counts)
-        if time.monotonic() - self._last_flush >= self._ctx.settings.stream_flush_ms / 1000:
+        self._answer.extend(d.text for d in deltas if d.kind == "answer")
+        now = time.monotonic()
+        if now > self._deadline:
+            self._timed_out = True
             self._flush()
+            return False
+        if now - self._last_flush >= self._ctx.settings.stream_flush_ms / 1000:
+            self._flush()
+        elif self._ctx.redis.exists(keys.job_cancel_key(self._job_id)):
+            return False
         return not (self._events.canceled or self._events.closed)
 
     def _flush(self) -> None:
@@ -110,12 +165,22 @@ class InferenceJob:
             self._events.emit(stamp(event_cls, text=text, tokens=tokens))
             self._last_flush = time.monotonic()
 
+    def _fail(self, code: str, message: str) -> str:
+        if not self._events.superseded:
+            self._ctx.redis.hset(keys.job_key(self._job_id), "status", JobStatus.FAILED.value)
+            self._events.emit(stamp(ErrorEvent, message=message, code=code))
+            if self._spec is not None:  # a self-consistency sample: its job votes without it
+                report_sample(
+                    self._ctx.redis, self._spec, answer="", key="", verdict="error", ttl_s=self._ctx.settings.job_ttl_s
+                )
+        return "failed"
+
     def _finish_canceled(self) -> None:
         self._ctx.redis.hset(keys.job_key(self._job_id), "status", JobStatus.CANCELED.value)
         self._events.emit(stamp(CanceledEvent))
 
 
-def _result(spec: JobSpec, prompt_tokens: int, started_at: float, out: Outcome) -> InferenceResult:
+def _result(spec: JobSpec, prompt_tokens: int, cached: int, started_at: float, out: Outcome) -> InferenceResult:
     first = out.first_token_at or started_at
     last = out.last_token_at or first
     decode_s = last - first
@@ -124,6 +189,7 @@ def _result(spec: JobSpec, prompt_tokens: int, started_at: float, out: Outcome) 
         reasoning_end=out.reasoning_end,
         usage=Usage(
             prompt_tokens=prompt_tokens,
+            cached_tokens=cached,
             reasoning_tokens=out.reasoning_tokens,
             answer_tokens=out.answer_tokens,
         ),

@@ -104,9 +104,14 @@ class ReasoningSplitter:
             if stripped:
                 self._state = _State.ANSWER
             return stripped
-        body = buf.rstrip()
+        # A model that writes a reasoning tag again inside its answer (small ones do) gets it
+        # removed: a tag is markup, never part of the answer.
+        buf = buf.replace(self._close, "").replace(self._open, "")
+        keep = max(_partial_suffix(buf, self._close), _partial_suffix(buf, self._open))
+        head = buf[: len(buf) - keep]
+        body = head.rstrip()
         _emit(out, "answer", body)
-        self._pending = buf[len(body) :]
+        self._pending = head[len(body) :] + buf[len(head) :]
         return ""
 
 

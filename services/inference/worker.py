@@ -5,17 +5,22 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from services.engine.model import load_model, model_info
 from services.inference.context import InferenceContext, use_context
 from services.inference.engine import LlamaEngine
+from services.inference.kv_cache import PrefixStateCache
 from services.runtime.heartbeat import Heartbeat
+from services.runtime.sweeper import Sweeper, hand_back
 from shared import keys
+from shared.logs import job_logging, worker_logging
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +37,7 @@ class InferenceWorker(SimpleWorker):
         self.context = context
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        with use_context(self.context):
+        with use_context(self.context), job_logging(job.id, worker=self.name):
             super().execute_job(job, queue)
 
     def refresh_job_heartbeat(self) -> None:
@@ -49,14 +54,17 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
     log.info("worker %s loaded %s (n_ctx=%d)", worker_id, info.name, info.n_ctx)
     context = InferenceContext(
         redis=redis,
-        engine=LlamaEngine(llm),
+        engine=LlamaEngine(llm, PrefixStateCache(settings.kv_cache_mb << 20) if settings.kv_cache_mb else None),
         model=info,
         settings=settings,
         worker_id=worker_id,
         postproc_queue=Queue(keys.POSTPROC_QUEUE, connection=redis),
     )
-    queue = Queue(keys.INFERENCE_QUEUE, connection=redis, default_timeout=settings.job_timeout_s)
-    worker = InferenceWorker([queue], connection=redis, name=worker_id, context=context)
+    shared = Queue(keys.INFERENCE_QUEUE, connection=redis, default_timeout=settings.job_timeout_s)
+    own = Queue(keys.worker_queue(worker_id), connection=redis, default_timeout=settings.job_timeout_s)
+    # RQ takes from the first non-empty queue in this order: batch items only when nothing else waits.
+    batch = Queue(keys.BATCH_QUEUE, connection=redis, default_timeout=settings.job_timeout_s)
+    worker = InferenceWorker([own, shared, batch], connection=redis, name=worker_id, context=context)
     heartbeat = Heartbeat(
         redis,
         kind=KIND,
@@ -65,7 +73,34 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         interval_s=settings.heartbeat_interval_s,
         ttl_s=settings.worker_ttl_s,
         during_job=worker.refresh_job_heartbeat,
+        housekeeping=Sweeper(redis, settings).sweep,
     )
-    with heartbeat:
-        worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level)
+    with worker_logging(worker_id), heartbeat:
+        try:
+            serve(worker, redis, burst=burst, logging_level=settings.log_level)
+        finally:
+            hand_back(own, shared)
     log.info("worker %s stopped", worker_id)
+
+
+def serve(worker: SimpleWorker, redis: Redis, *, burst: bool, logging_level: str) -> None:
+    """`worker.work()` until stopped by a signal (or the queue is empty, in burst mode). RQ quits
+    its loop when Redis goes away for longer than the client's retries cover; wait for Redis to
+    come back and start again, keeping the process, its model and its worker id."""
+    backoff = 1.0
+    while True:
+        try:
+            worker.work(burst=burst, with_scheduler=False, logging_level=logging_level)
+        except RedisError as exc:  # raised while (re)registering, before RQ's own loop
+            log.error("worker %s cannot reach Redis: %s", worker.name, exc)
+        if burst or worker._stop_requested:
+            return
+        log.error("worker %s left its loop (Redis unreachable?); restarting in %.0f s", worker.name, backoff)
+        time.sleep(backoff)
+        backoff = min(backoff * 2, 30.0)
+        try:
+            redis.ping()
+            redis.delete(keys.rq_worker_key(worker.name))  # RQ refuses to register a name still "alive"
+            backoff = 1.0
+        except RedisError as exc:
+            log.warning("Redis still unreachable: %s", exc)

@@ -9,9 +9,12 @@ import uuid
 
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
 
 from services.runtime.heartbeat import Heartbeat
+from services.runtime.sweeper import Sweeper
 from shared import keys
+from shared.logs import job_logging, worker_logging
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,11 +22,22 @@ log = logging.getLogger(__name__)
 KIND = "postproc"
 
 
+class PostprocWorker(SimpleWorker):
+    """Runs check jobs in-process, each with its job id stamped on every log line."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # Check jobs have their own RQ id (`<job id>-check`); their first argument is the job id
+        # the client knows, which is the one to log.
+        job_id = str(job.args[0]) if job.args else job.id
+        with job_logging(job_id, worker=self.name):
+            super().execute_job(job, queue)
+
+
 def run_postproc(settings: Settings, redis: Redis, *, burst: bool = False) -> None:
     """Serve check jobs until stopped. Checks are quick and CPU-light, so jobs run in-process."""
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}-check"
     queue = Queue(keys.POSTPROC_QUEUE, connection=redis)
-    worker = SimpleWorker([queue], connection=redis, name=worker_id)
+    worker = PostprocWorker([queue], connection=redis, name=worker_id)
     heartbeat = Heartbeat(
         redis,
         kind=KIND,
@@ -31,7 +45,8 @@ def run_postproc(settings: Settings, redis: Redis, *, burst: bool = False) -> No
         info={"pid": os.getpid(), "host": socket.gethostname()},
         interval_s=settings.heartbeat_interval_s,
         ttl_s=settings.worker_ttl_s,
+        housekeeping=Sweeper(redis, settings).sweep,
     )
-    with heartbeat:
+    with worker_logging(worker_id), heartbeat:
         worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level)
     log.info("post-processing worker %s stopped", worker_id)

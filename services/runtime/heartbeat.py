@@ -32,6 +32,7 @@ class Heartbeat:
         interval_s: float,
         ttl_s: float,
         during_job: Callable[[], None] | None = None,
+        housekeeping: Callable[[], object] | None = None,
     ) -> None:
         self._redis = redis
         self._kind = kind
@@ -40,6 +41,7 @@ class Heartbeat:
         self._interval_s = interval_s
         self._ttl_s = ttl_s
         self._during_job = during_job
+        self._housekeeping = housekeeping
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{worker_id}", daemon=True)
 
@@ -67,10 +69,24 @@ class Heartbeat:
             pipe.execute()
 
     def _loop(self) -> None:
+        # After Redis was unreachable every worker's heartbeat looks old; housekeeping (which
+        # judges other workers by theirs) waits until they all had a full TTL to beat again.
+        connected_since = time.monotonic()
         while not self._stop.wait(self._interval_s):
             try:
+                began = time.monotonic()
                 self.beat()
+                if time.monotonic() - began > self._interval_s:  # Redis was away (the client retried)
+                    connected_since = float("inf")
                 if self._during_job is not None:
                     self._during_job()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+                connected_since = float("inf")
+                continue
+            connected_since = min(connected_since, time.monotonic())
+            if self._housekeeping is not None and time.monotonic() - connected_since >= self._ttl_s:
+                try:
+                    self._housekeeping()
+                except Exception:  # housekeeping must never stop the heartbeat
+                    log.exception("housekeeping failed")

@@ -263,3 +263,22 @@ def test_dockerignore_keeps_the_build_inputs_and_drops_local_state() -> None:
         assert needed not in patterns, f".dockerignore drops {needed}, which the build copies"
     for local in (".venv", ".git", "data"):
         assert local in patterns, f".dockerignore should drop {local}"
+
+
+def test_compose_gateway_without_keys_is_published_on_loopback_only(tmp_path: Path) -> None:
+    """The gateway may listen on 0.0.0.0 without keys (THINKSTREAM_ALLOW_NO_AUTH) only because
+    the host publishes it on loopback; with keys given, they reach it."""
+    from services.gateway.auth import ApiKeys, listen_refusal
+
+    gateway = compose_config(tmp_path)["services"]["gateway"]
+    environment = gateway["environment"]
+    settings = Settings(
+        allow_no_auth=environment["THINKSTREAM_ALLOW_NO_AUTH"],
+        api_key_hashes=environment.get("THINKSTREAM_API_KEY_HASHES") or "",
+    )
+    host = _parser().parse_args(gateway["command"]).host
+    assert listen_refusal(host, ApiKeys.from_settings(settings), allow_no_auth=settings.allow_no_auth) is None
+    assert all(port["host_ip"] == "127.0.0.1" for port in gateway["ports"]), "no keys: loopback only"
+    entry = "alice:" + "ab" * 32
+    given = compose_config(tmp_path, env={"THINKSTREAM_API_KEY_HASHES": entry})["services"]["gateway"]
+    assert given["environment"]["THINKSTREAM_API_KEY_HASHES"] == entry

@@ -341,3 +341,23 @@ def test_k8s_config_names_are_real_settings(overlay: str) -> None:
     for config in find(render(overlay), "ConfigMap"):
         unknown = set(config["data"]) - known
         assert not unknown, f"{config['metadata']['name']}: {unknown} are not settings (shared/settings.py)"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_gateway_gets_api_key_hashes_from_its_secret(overlay: str) -> None:
+    """The gateway listens on 0.0.0.0, which it does only with keys: its Secret holds key hashes
+    (a placeholder nobody has a key for) under a real setting's name, and no plain keys."""
+    from services.gateway.auth import ApiKeys
+
+    docs = render(overlay)
+    gateway = container(workload(docs, "gateway"), "gateway")
+    assert _parser().parse_args(gateway["args"]).host == "0.0.0.0"
+    (secret_name,) = [s["secretRef"]["name"] for s in gateway["envFrom"] if "secretRef" in s]
+    secret = one(docs, "Secret", secret_name)
+    data = secret.get("stringData") or {}
+    known = {f"THINKSTREAM_{name.upper()}" for name in Settings.model_fields}
+    assert set(data) <= known, f"{secret_name}: {set(data) - known} are not settings (shared/settings.py)"
+    keys = ApiKeys.parse(data["THINKSTREAM_API_KEY_HASHES"], secret_name)
+    assert keys, "without keys the gateway refuses to listen on 0.0.0.0"
+    env = {e["name"]: e.get("value") for e in gateway.get("env", [])}
+    assert env.get("THINKSTREAM_ALLOW_NO_AUTH", "false") == "false"

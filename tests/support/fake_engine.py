@@ -13,12 +13,19 @@ class ScriptedEngine:
         self._scripts = [list(s) for s in scripts]
         self.calls: list[list[int]] = []
         self.closed = 0
+        self.remembered = 0
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         return [ord(c) for m in messages for c in m.content][:64] or [1]
 
     def tokenize(self, text: str) -> list[int]:
         return [ord(c) for c in text]
+
+    def prepare(self, tokens: Sequence[int]) -> int:
+        return 0
+
+    def remember(self) -> None:
+        self.remembered += 1
 
     def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
         self.calls.append(list(tokens))

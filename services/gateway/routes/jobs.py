@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from services.gateway.deps import JobsDep
+from services.gateway.deps import JobsDep, MetricsDep
 from shared.schemas import JobAccepted, JobCancel, JobRequest, JobView
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -49,6 +49,7 @@ async def _existing_job(job_id: JobId, jobs: JobsDep) -> str:
 async def job_events(
     job_id: Annotated[str, Depends(_existing_job)],
     jobs: JobsDep,
+    metrics: MetricsDep,
     last_event_id: Annotated[int | None, Header(ge=0, description="Resume after this seq")] = None,
     after: Annotated[
         int | None, Query(ge=0, description="Same as Last-Event-ID, for clients that cannot set headers")
@@ -57,5 +58,6 @@ async def job_events(
     """Server-Sent Events: one per stream event, `id` = seq, `event` = type, `data` = the event
     as JSON. Reconnect with `Last-Event-ID` to get exactly the rest."""
     start = max(last_event_id or 0, after or 0)
-    async for item in jobs.follow(job_id, start):
-        yield ServerSentEvent(raw_data=item.data, event=item.type, id=str(item.seq))
+    with metrics.sse_client("jobs"):
+        async for item in jobs.follow(job_id, start):
+            yield ServerSentEvent(raw_data=item.data, event=item.type, id=str(item.seq))

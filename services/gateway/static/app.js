@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const EVENT_TYPES = ["queued", "started", "reasoning", "answer", "check", "done", "error", "canceled"];
+  const EVENT_TYPES = ["queued", "started", "retry", "reasoning", "answer", "check", "done", "error", "canceled"];
   const TICK_MS = 200;
 
   const $ = (id) => document.getElementById(id);

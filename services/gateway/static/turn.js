@@ -62,6 +62,10 @@ const Turns = (() => {
         turn.firstAnswerTs = turn.firstTokenTs = turn.lastTokenTs = null;
         turn.notice = event.attempt > 1 ? `Retrying on another worker (attempt ${event.attempt})` : null;
         break;
+      case "retry":
+        turn.phase = "queued";
+        turn.notice = `The worker stopped responding; retrying on another (attempt ${event.attempt})`;
+        break;
       case "reasoning":
         turn.events.push({ at: turn.reasoning.length, len: event.text.length, tokens: tokensOf(event), ts: event.ts });
         turn.reasoning += event.text;

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 import sympy
 
 from services.postproc.checks.base import Check, CheckResult, Trace
-from services.postproc.checks.numbers import NUMBER, Element, decimals, find_chains, fmt, literal_value, normalize, retracted
+from services.postproc.checks.numbers import (
+    NUMBER,
+    Element,
+    decimals,
+    find_chains,
+    fmt,
+    literal_value,
+    normalize,
+    retracted,
+)
 from shared.schemas import Span
 
 # Answers given as rounded decimals satisfy equations only approximately.
@@ -21,11 +30,16 @@ ROUNDED_REL = sympy.Rational(1, 100)
 _STOP = r"(?=[,.;:!?\n(（，。；：]|\s+and\b|\s+then\b|$)"
 _EN_BINDINGS = [
     re.compile(rf"\blet\s+([a-z])\s+(?:be|represent|denote|stand for|equal|=)\s+(.{{1,60}}?){_STOP}", re.I),
-    re.compile(rf"\b([a-z])\s*(?:=|:|is|be|represents?|denotes?|for)?\s*(?:the\s+)?(number\s+of\s+[a-z' ]{{1,40}}?){_STOP}", re.I),
+    re.compile(
+        rf"\b([a-z])\s*(?:=|:|is|be|represents?|denotes?|for)?\s*(?:the\s+)?(number\s+of\s+[a-z' ]{{1,40}}?){_STOP}",
+        re.I,
+    ),
     re.compile(r"\blet\s+(?:the\s+)?(number\s+of\s+[a-z' ]{1,40}?)\s+be\s+([a-z])\b", re.I),
 ]
 _ZH_LET = re.compile(r"设([^。；;\n]{1,80})")
-_ZH_NAME_THEN_VAR = re.compile(r"([\u4e00-\u9fff]{1,6}?)(?:的(?:数量|个数|只数|数目))?(?:有|为|是)\s*([a-zA-Z])(?![a-zA-Z])")
+_ZH_NAME_THEN_VAR = re.compile(
+    r"([\u4e00-\u9fff]{1,6}?)(?:的(?:数量|个数|只数|数目))?(?:有|为|是)\s*([a-zA-Z])(?![a-zA-Z])"
+)
 _ZH_VAR_THEN_NAME = re.compile(r"(?<![a-zA-Z])([a-zA-Z])\s*(?:为|表示|代表|是)\s*([\u4e00-\u9fff]{1,8})")
 _ZH_FILLER = re.compile(r"(?:的)?(?:数量|个数|只数|数目|数)$")
 _CLASSIFIER = "只个头辆本人元岁名张条块支台件匹棵"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
@@ -10,8 +11,10 @@ from rq import Queue
 
 from services.engine.model import ModelInfo
 from services.gateway.app import create_app
+from services.gateway.tokens import PromptCounter
 from services.inference.context import InferenceContext
 from services.inference.worker import InferenceWorker
+from services.postproc.worker import PostprocWorker
 from shared import keys
 from shared.schemas import ChatMessage
 from shared.settings import Settings
@@ -29,15 +32,18 @@ class WordCounter:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, counter: PromptCounter | None = None, **settings: Any) -> None:
+        """`settings` override the test defaults (API keys, limits); `counter` the word counter."""
         self.server = fakeredis.FakeServer()
         self.redis = fakeredis.FakeRedis(server=self.server)
-        self.settings = Settings(redis_url="redis://fake", default_max_tokens=32, data_dir=tmp_path)
+        self.settings = Settings(
+            **{"redis_url": "redis://fake", "default_max_tokens": 32, "data_dir": tmp_path, **settings}
+        )
         self.app = create_app(
             self.settings,
             redis=fakeredis.FakeAsyncRedis(server=self.server),
             sync_redis=self.redis,
-            counter=WordCounter(),
+            counter=counter or WordCounter(),
         )
 
     def run_worker(self, engine: ScriptedEngine) -> None:
@@ -50,11 +56,9 @@ class Harness:
             worker_id="test-worker",
             postproc_queue=Queue(keys.POSTPROC_QUEUE, connection=self.redis),
         )
-        queue = Queue(keys.INFERENCE_QUEUE, connection=self.redis)
-        InferenceWorker([queue], connection=self.redis, context=context).work(burst=True)
-        from rq import SimpleWorker
-
-        SimpleWorker([context.postproc_queue], connection=self.redis).work(burst=True)
+        queues = [Queue(name, connection=self.redis) for name in (keys.INFERENCE_QUEUE, keys.BATCH_QUEUE)]
+        InferenceWorker(queues, connection=self.redis, context=context).work(burst=True)
+        PostprocWorker([context.postproc_queue], connection=self.redis).work(burst=True)
 
     def mark_worker_alive(self) -> None:
         import time
@@ -63,12 +67,12 @@ class Harness:
 
 
 @pytest.fixture
-def make_harness(tmp_path: Path) -> Callable[[], Harness]:
-    return lambda: Harness(tmp_path)
+def make_harness(tmp_path: Path) -> Callable[..., Harness]:
+    return lambda counter=None, **settings: Harness(tmp_path, counter, **settings)
 
 
 @pytest.fixture
-def harness(make_harness: Callable[[], Harness]) -> Harness:
+def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
 
 

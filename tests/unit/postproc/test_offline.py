@@ -67,7 +67,9 @@ def test_check_lines_skips_blank_lines_and_ignores_extra_fields() -> None:
 
 def test_check_lines_uses_finish_reason_for_completeness() -> None:
     out = io.StringIO()
-    cut = line(id="cut", question="q", reasoning="Let me think", answer="", finish_reason="length", reasoning_end="length")
+    cut = line(
+        id="cut", question="q", reasoning="Let me think", answer="", finish_reason="length", reasoning_end="length"
+    )
     check_lines([cut], out)
     result = json.loads(out.getvalue())
     assert result["verdict"] == "fail"

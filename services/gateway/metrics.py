@@ -1,0 +1,198 @@
+"""`/metrics` in Prometheus's text format.
+
+Workers report through Redis (`shared.stats`, the heartbeat and RQ's own registries), so a
+scrape of any one gateway covers the whole cluster; those figures are read afresh at each scrape
+by `ClusterCollector`. Every gateway reports the same cluster figures: aggregate them with `max`,
+not `sum`. Only the open SSE streams and the `process_*` figures belong to the gateway itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from rq.worker import WorkerStatus
+
+from shared import keys, stats
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "thinkstream"
+WORKER_KINDS = ("inference", "postproc")
+"""The `kind` each worker gives its heartbeat (`services/{inference,postproc}/worker.py`)."""
+INFERENCE_KIND = "inference"
+
+
+class ClusterCollector(Collector):
+    """Queues, jobs and workers as Redis holds them at the moment of the scrape."""
+
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self._settings = settings
+        self._redis = redis
+
+    def collect(self) -> Iterable[Metric]:
+        up = f"{NAMESPACE}_redis_up"
+        try:
+            workers = {kind: self._live(kind) for kind in WORKER_KINDS}
+            # Each inference worker also takes jobs from a queue of its own (conversation affinity).
+            queues = [*keys.queue_names(), *(keys.worker_queue(w) for w in workers[INFERENCE_KIND])]
+            families = [*self._queues(queues), *self._jobs(), *self._workers(workers)]
+        except RedisError as exc:
+            # A scrape still answers, so the alert is "Redis down", not "gateway down".
+            log.warning("metrics: Redis unreachable: %s", exc)
+            yield GaugeMetricFamily(up, "1 if the gateway could read Redis.", value=0)
+            return
+        yield GaugeMetricFamily(up, "1 if the gateway could read Redis.", value=1)
+        yield from families
+
+    def _live(self, kind: str) -> list[str]:
+        alive_since = time.time() - self._settings.worker_ttl_s
+        return [raw.decode() for raw in self._redis.zrangebyscore(keys.live_workers_key(kind), alive_since, "+inf")]
+
+    def _queues(self, names: Iterable[str]) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(f"{NAMESPACE}_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"])
+        by_state = GaugeMetricFamily(
+            f"{NAMESPACE}_queue_jobs",
+            "Jobs of each RQ queue by state, as RQ's registries hold them.",
+            labels=["queue", "state"],
+        )
+        for name in names:
+            queue = Queue(name, connection=self._redis)
+            registries = {
+                "started": queue.started_job_registry,
+                "deferred": queue.deferred_job_registry,
+                "scheduled": queue.scheduled_job_registry,
+                "finished": queue.finished_job_registry,
+                "failed": queue.failed_job_registry,
+                "canceled": queue.canceled_job_registry,
+            }
+            # Reading only: `registry.count` would first clean up, which writes.
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.llen(queue.key)
+                for registry in registries.values():
+                    pipe.zcard(registry.key)
+                queued, *counts = pipe.execute()
+            depth.add_metric([name], queued)
+            by_state.add_metric([name, "queued"], queued)
+            for state, count in zip(registries, counts, strict=True):
+                by_state.add_metric([name, state], count)
+        yield depth
+        yield by_state
+
+    def _jobs(self) -> Iterator[Metric]:
+        figures = stats.read_job_stats(self._redis)
+        finished = CounterMetricFamily(
+            f"{NAMESPACE}_jobs_finished", "Jobs that reached the checks, by finish reason.", labels=["finish_reason"]
+        )
+        for reason, count in figures.finish_reasons.items():
+            finished.add_metric([reason], count)
+        yield finished
+        verdicts = CounterMetricFamily(
+            f"{NAMESPACE}_check_verdicts", "Check verdicts of finished jobs.", labels=["verdict"]
+        )
+        for verdict, count in figures.verdicts.items():
+            verdicts.add_metric([verdict], count)
+        yield verdicts
+        tokens = CounterMetricFamily(f"{NAMESPACE}_tokens", "Tokens of finished jobs, by kind.", labels=["kind"])
+        for kind, count in figures.tokens.items():
+            tokens.add_metric([kind], count)
+        yield tokens
+        for histogram in figures.histograms:
+            yield HistogramMetricFamily(
+                f"{NAMESPACE}_{histogram.spec.name}",
+                histogram.spec.help,
+                buckets=[(floatToGoString(le), count) for le, count in histogram.cumulative()],
+                sum_value=histogram.sum,
+            )
+
+    def _workers(self, workers: dict[str, list[str]]) -> Iterator[Metric]:
+        live = GaugeMetricFamily(f"{NAMESPACE}_workers", "Workers with a fresh heartbeat.", labels=["kind"])
+        info = GaugeMetricFamily(
+            f"{NAMESPACE}_worker_info",
+            "One per live worker; its labels describe it.",
+            labels=["worker", "kind", "model"],
+        )
+        busy = GaugeMetricFamily(f"{NAMESPACE}_worker_busy", "1 while a worker runs a job.", labels=["worker", "kind"])
+        running = 0
+        for kind, ids in workers.items():
+            live.add_metric([kind], len(ids))
+            with self._redis.pipeline(transaction=False) as pipe:
+                for worker_id in ids:
+                    pipe.hget(keys.worker_key(worker_id), "model")
+                models = pipe.execute()
+            for worker_id, model in zip(ids, models, strict=True):
+                is_busy = self._rq_state(worker_id) == WorkerStatus.BUSY
+                info.add_metric([worker_id, kind, model.decode() if model else ""], 1)
+                busy.add_metric([worker_id, kind], int(is_busy))
+                running += int(is_busy and kind == INFERENCE_KIND)
+        yield from (live, info, busy)
+        # An inference worker runs one job at a time, so its busy workers are the running jobs.
+        yield GaugeMetricFamily(f"{NAMESPACE}_jobs_running", "Jobs generating right now.", value=running)
+        yield from _worker_counters(stats.read_worker_stats(self._redis, workers[INFERENCE_KIND]))
+
+    def _rq_state(self, worker_id: str) -> str | None:
+        # The heartbeat's worker id is also the RQ worker's name.
+        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_id, connection=self._redis)
+        return worker.get_state() if worker is not None else None
+
+
+def _worker_counters(figures: dict[str, stats.WorkerStats]) -> Iterator[Metric]:
+    jobs = CounterMetricFamily(f"{NAMESPACE}_worker_jobs", "Jobs each inference worker finished.", labels=["worker"])
+    tokens = CounterMetricFamily(
+        f"{NAMESPACE}_worker_generated_tokens", "Tokens each inference worker generated.", labels=["worker"]
+    )
+    busy = CounterMetricFamily(
+        f"{NAMESPACE}_worker_busy_seconds", "Time each inference worker spent generating.", labels=["worker"]
+    )
+    for worker_id, row in figures.items():
+        jobs.add_metric([worker_id], row.jobs)
+        tokens.add_metric([worker_id], row.generated_tokens)
+        busy.add_metric([worker_id], row.busy_seconds)
+    yield from (jobs, tokens, busy)
+
+
+class GatewayMetrics:
+    """The gateway's metrics registry: cluster figures from Redis plus this process's own."""
+
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        # A registry per app rather than prometheus_client's global one, so that several apps
+        # (tests) never share a gauge; auto_describe off so registering does not read Redis.
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(ClusterCollector(settings, redis))
+        ProcessCollector(registry=self.registry)
+        self._sse_clients = Gauge(
+            f"{NAMESPACE}_sse_clients",
+            "Server-Sent Events streams open on this gateway.",
+            labelnames=["stream"],
+            registry=self.registry,
+        )
+
+    @contextmanager
+    def sse_client(self, stream: str) -> Iterator[None]:
+        """Count an open SSE stream for as long as the block runs; use it inside the route's
+        generator, around the loop that yields events:
+
+            with metrics.sse_client("jobs"):
+                async for item in ...:
+                    yield ...
+        """
+        gauge = self._sse_clients.labels(stream=stream)
+        gauge.inc()
+        try:
+            yield
+        finally:
+            gauge.dec()
+
+    def render(self) -> bytes:
+        """The whole registry in Prometheus's text format. Reads Redis: call it off the event loop."""
+        return generate_latest(self.registry)

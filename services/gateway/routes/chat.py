@@ -1,0 +1,46 @@
+"""`/v1/chat/completions`: OpenAI's and DeepSeek's chat API, reasoning in `reasoning_content`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sse_starlette import EventSourceResponse
+
+from services.gateway.deps import ChatDep
+from shared.chat_api import ChatCompletion, ChatCompletionRequest
+
+router = APIRouter(prefix="/v1", tags=["chat"])
+
+PING_S = 15
+"""A comment line this often keeps proxies from closing a stream that waits in the queue."""
+_ERRORS = {
+    400: {"description": "Invalid request: the message says which field and what to fix"},
+    404: {"description": "Unknown model"},
+    413: {"description": "The latest user turn alone does not fit the context window"},
+    429: {"description": "Too many questions waiting; retry after `Retry-After` seconds"},
+}
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE chunks if stream"}},
+)
+async def chat_completions(body: ChatCompletionRequest, chat: ChatDep) -> ChatCompletion | EventSourceResponse:
+    """Answer a conversation. With `stream: true` the reply comes as `chat.completion.chunk`
+    events, reasoning first (`delta.reasoning_content`) then the answer (`delta.content`),
+    ending with `data: [DONE]`. Earlier assistant turns lose their reasoning before the model
+    sees them; the oldest turns are left out if the conversation does not fit the context."""
+    try:
+        job = await chat.start(body)
+    except ValidationError as exc:  # conversation rules checked when building the job
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+    if body.stream:
+        return EventSourceResponse(
+            chat.stream(job, include_usage=body.include_usage),
+            ping=PING_S,
+            sep="\n",
+            headers={"X-Thinkstream-Job": job.accepted.id},
+        )
+    return await chat.complete(job)

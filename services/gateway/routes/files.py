@@ -1,0 +1,53 @@
+"""`/v1/files`: OpenAI's Files API, for batch input files and the output files batches write."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Path, UploadFile
+from fastapi.responses import Response
+
+from services.gateway.deps import FilesDep, OwnerDep, SettingsDep
+from services.gateway.exceptions import FileTooLarge
+from shared.batch_api import FileDeleted, FileObject
+
+router = APIRouter(prefix="/v1/files", tags=["files"])
+
+FileId = Annotated[str, Path(pattern=r"^file-[0-9a-z-]{1,64}$", description="The id returned by POST /v1/files")]
+_ERRORS = {
+    400: {"description": "Invalid request"},
+    404: {"description": "No such file"},
+    413: {"description": "The file is larger than THINKSTREAM_BATCH_MAX_BYTES"},
+}
+
+
+@router.post("", response_model=FileObject, responses=_ERRORS)
+async def upload_file(
+    file: UploadFile,
+    purpose: Annotated[Literal["batch"], Form(description="Only batch input files are kept here")],
+    files: FilesDep,
+    settings: SettingsDep,
+    owner: OwnerDep,
+) -> FileObject:
+    """Upload a batch input file (multipart form: `file`, `purpose=batch`); start it with
+    `POST /v1/batches`. Its lines are checked then, not now."""
+    content = await file.read(settings.batch_max_bytes + 1)
+    if len(content) > settings.batch_max_bytes:
+        raise FileTooLarge(settings.batch_max_bytes)
+    return await files.create(content, filename=file.filename or "batch.jsonl", purpose=purpose, owner=owner)
+
+
+@router.get("/{file_id}", response_model=FileObject, responses=_ERRORS)
+async def get_file(file_id: FileId, files: FilesDep, owner: OwnerDep) -> FileObject:
+    return await files.get(file_id, owner)
+
+
+@router.get("/{file_id}/content", response_class=Response, responses=_ERRORS)
+async def file_content(file_id: FileId, files: FilesDep, owner: OwnerDep) -> Response:
+    """The file's bytes: a batch's output file is JSONL, one result per line."""
+    return Response(await files.content(file_id, owner), media_type="application/jsonl")
+
+
+@router.delete("/{file_id}", response_model=FileDeleted, responses=_ERRORS)
+async def delete_file(file_id: FileId, files: FilesDep, owner: OwnerDep) -> FileDeleted:
+    return await files.delete(file_id, owner)

@@ -1,0 +1,112 @@
+"""Saved KV states, so a conversation's next turn does not recompute the prefix it shares with
+an earlier one.
+
+llama.cpp already reuses the longest common prefix with whatever the context evaluated last.
+This cache keeps the states of earlier jobs in RAM (least recently used first out) so the reuse
+survives other conversations running on the worker in between. Only the KV cells are saved, not
+llama-cpp-python's logits buffer (tens of MB per state that the next decode overwrites anyway).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import llama_cpp
+import numpy as np
+from llama_cpp import Llama
+
+
+@dataclass(frozen=True)
+class SavedState:
+    tokens: tuple[int, ...]
+    data: bytes
+
+
+class PrefixStateCache:
+    """States keyed by the tokens they hold, bounded in bytes."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        self.capacity_bytes = capacity_bytes
+        self._states: OrderedDict[tuple[int, ...], SavedState] = OrderedDict()
+        self._size = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def put(self, state: SavedState) -> None:
+        if len(state.data) > self.capacity_bytes:
+            return
+        old = self._states.pop(state.tokens, None)
+        if old is not None:
+            self._size -= len(old.data)
+        self._states[state.tokens] = state
+        self._size += len(state.data)
+        while self._size > self.capacity_bytes:
+            _, evicted = self._states.popitem(last=False)
+            self._size -= len(evicted.data)
+
+    def best(self, tokens: Sequence[int]) -> tuple[int, SavedState | None]:
+        """The saved state sharing the longest prefix with `tokens`, and that prefix's length."""
+        best_len, best = 0, None
+        for state in self._states.values():
+            length = common_prefix(state.tokens, tokens)
+            if length > best_len:
+                best_len, best = length, state
+        if best is not None:
+            self._states.move_to_end(best.tokens)
+        return best_len, best
+
+
+class KVReuse:
+    """Prepares a Llama context for a prompt: keep what it holds, or load a better saved state."""
+
+    def __init__(self, llm: Llama, cache: PrefixStateCache | None) -> None:
+        self._llm = llm
+        self._cache = cache
+
+    def prepare(self, tokens: Sequence[int]) -> int:
+        """How many leading prompt tokens are already evaluated in the context (at most all but
+        the last one, which must be decoded to sample from)."""
+        live = common_prefix(self._llm._input_ids.tolist(), tokens)
+        if self._cache is not None:
+            saved_len, saved = self._cache.best(tokens)
+            if saved is not None and saved_len > live:
+                self._load(saved)
+                live = saved_len
+        return min(live, max(len(tokens) - 1, 0))
+
+    def remember(self) -> None:
+        """Save what the context holds now (call after a job)."""
+        if self._cache is None or self._llm.n_tokens == 0:
+            return
+        ctx = self._llm._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(ctx, buffer, size)
+        tokens = tuple(self._llm._input_ids.tolist())
+        self._cache.put(SavedState(tokens=tokens, data=bytes(buffer)[:written]))
+
+    def _load(self, state: SavedState) -> None:
+        llm = self._llm
+        buffer = (ctypes.c_uint8 * len(state.data)).from_buffer_copy(state.data)
+        if llama_cpp.llama_state_set_data(llm._ctx.ctx, buffer, len(state.data)) != len(state.data):
+            raise RuntimeError("llama.cpp refused a saved KV state")
+        llm.input_ids[: len(state.tokens)] = np.asarray(state.tokens, dtype=llm.input_ids.dtype)
+        llm.n_tokens = len(state.tokens)
+        llm._requires_eval = True
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

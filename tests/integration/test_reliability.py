@@ -1,0 +1,120 @@
+"""Chaos against real processes: a worker killed mid-generation, Redis restarted under load, a
+worker told to stop mid-job. Real redis-server, real workers, the real SmolLM2 GGUF."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+LONG = {"prompt": "Explain step by step how to multiply 123 by 456.", "max_tokens": 400, "max_reasoning_tokens": 300}
+FAST_FAILOVER = {"THINKSTREAM_HEARTBEAT_INTERVAL_S": "0.5", "THINKSTREAM_WORKER_TTL_S": "3"}
+
+
+def submit(url: str, body: dict[str, Any] = LONG) -> str:
+    response = httpx.post(f"{url}/v1/jobs", json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def events(url: str, job_id: str, timeout: float = 180) -> Iterator[dict[str, Any]]:
+    with (
+        httpx.Client(base_url=url, timeout=timeout) as client,
+        connect_sse(client, "GET", f"/v1/jobs/{job_id}/events") as source,
+    ):
+        for sse in source.iter_sse():
+            if sse.data:  # not a keep-alive comment
+                yield json.loads(sse.data)
+
+
+def worker_pid(worker_id: str) -> int:
+    """Worker ids are `host-pid-random`."""
+    return int(worker_id.rsplit("-", 2)[1])
+
+
+def test_killed_worker_job_is_retried_on_another_worker_within_30_s(tmp_path: Path) -> None:
+    with Stack(tmp_path, workers=2, env=FAST_FAILOVER) as stack:
+        job_id = submit(stack.url)
+        seen: list[dict[str, Any]] = []
+        killed_at = retried_at = None
+        for event in events(stack.url, job_id):
+            seen.append(event)
+            if event["type"] == "reasoning" and killed_at is None and sum(e["type"] == "reasoning" for e in seen) >= 3:
+                victim = next(e["worker"] for e in seen if e["type"] == "started")
+                os.kill(worker_pid(victim), signal.SIGKILL)
+                killed_at = time.monotonic()
+            elif event["type"] == "retry":
+                retried_at = time.monotonic()
+        assert killed_at is not None and retried_at is not None
+        detection_s = retried_at - killed_at
+        assert detection_s < 30, f"detected after {detection_s:.1f} s"
+        types = [e["type"] for e in seen]
+        assert types[-1] == "done", types
+        retry_at = types.index("retry")
+        started = [e for e in seen if e["type"] == "started"]
+        assert [s["attempt"] for s in started] == [1, 2] and started[0]["worker"] != started[1]["worker"]
+        assert types[retry_at + 1] == "started"  # nothing from the dead worker after the retry
+        assert [e["seq"] for e in seen] == list(range(1, len(seen) + 1))
+        # The job as stored shows only the new attempt's text, complete.
+        view = httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=10).json()
+        second = seen[retry_at:]
+        assert view["attempt"] == 2 and view["status"] == "succeeded"
+        assert view["reasoning"] == "".join(e["text"] for e in second if e["type"] == "reasoning")
+        assert view["answer"] == "".join(e["text"] for e in second if e["type"] == "answer")
+        print(f"\nworker SIGKILL → retry event: {detection_s:.1f} s")
+
+
+def test_redis_restart_loses_no_job_and_streams_resume(tmp_path: Path) -> None:
+    with Stack(tmp_path, workers=1) as stack:
+        jobs = [submit(stack.url, {**LONG, "max_tokens": 96}) for _ in range(3)]
+        streams: dict[str, list[dict[str, Any]]] = {job: [] for job in jobs}
+
+        def follow(job: str) -> None:
+            for event in events(stack.url, job, timeout=300):
+                streams[job].append(event)
+
+        readers = [threading.Thread(target=follow, args=(job,), daemon=True) for job in jobs]
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + 60
+        while not any(e["type"] == "reasoning" for e in streams[jobs[0]]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stack.redis.stop()
+        time.sleep(0.5)
+        assert httpx.get(f"{stack.url}/readyz", timeout=10).status_code == 503
+        time.sleep(2)
+        stack.redis.start()
+        for reader in readers:
+            reader.join(240)
+        for job in jobs:
+            types = [e["type"] for e in streams[job]]
+            assert types[-1] == "done", (job, types)
+            assert [e["seq"] for e in streams[job]] == list(range(1, len(types) + 1))
+        assert httpx.get(f"{stack.url}/readyz", timeout=10).status_code == 200
+
+
+def test_sigterm_lets_the_worker_finish_its_job_then_exit(tmp_path: Path) -> None:
+    with Stack(tmp_path, workers=1) as stack:
+        job_id = submit(stack.url, {**LONG, "max_tokens": 120})
+        stream = events(stack.url, job_id)
+        for event in stream:
+            if event["type"] == "reasoning":
+                break
+        worker = stack.processes["worker-0"]
+        worker.send_signal(signal.SIGTERM)
+        rest = [e["type"] for e in stream]
+        assert rest[-1] == "done", rest
+        assert worker.wait(timeout=30) == 0

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from services.evaluation.exceptions import QuestionFileError
+from services.evaluation.questions import DEFAULT_QUESTIONS, Question, load_questions
+from services.evaluation.scoring import score, values
+
+SHIPPED = load_questions(DEFAULT_QUESTIONS)
+
+
+def test_questions_shipped_set_is_bilingual_and_large_enough() -> None:
+    langs = Counter(q.lang for q in SHIPPED)
+    assert len(SHIPPED) >= 30
+    assert langs["en"] >= 15 and langs["zh"] >= 15
+    assert len({q.id for q in SHIPPED}) == len(SHIPPED)
+    assert {q.kind for q in SHIPPED} == {"numbers", "yesno", "choice"}
+
+
+def test_questions_shipped_set_alternates_languages_so_a_limit_gets_both() -> None:
+    assert {q.lang for q in SHIPPED[:2]} == {"en", "zh"}
+
+
+@pytest.mark.parametrize("question", SHIPPED, ids=lambda q: q.id)
+def test_questions_gold_reads_as_exactly_one_value_each(question: Question) -> None:
+    if question.kind == "numbers":
+        assert all(len(values(gold)) == 1 for gold in question.gold)
+
+
+@pytest.mark.parametrize("question", SHIPPED, ids=lambda q: q.id)
+def test_questions_gold_written_as_an_answer_scores_right(question: Question) -> None:
+    if question.kind == "yesno":
+        answer = {"en": {"yes": "Yes.", "no": "No."}, "zh": {"yes": "是。", "no": "否。"}}[question.lang][
+            question.gold[0]
+        ]
+    else:
+        answer = "The answer is " + " and ".join(question.gold) + "."
+    assert score(question, answer).correct
+
+
+@pytest.mark.parametrize("question", SHIPPED, ids=lambda q: q.id)
+def test_questions_echoed_back_score_wrong(question: Question) -> None:
+    # Small models often repeat the question; a gold value the question gives, or a yes/no or
+    # name it mentions first, would score that echo as right.
+    assert not score(question, question.question).correct
+
+
+def write(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+GOOD = '{"id": "a", "lang": "en", "question": "1 + 1?", "gold": ["2"]}'
+
+
+def test_load_questions_skips_blank_lines(tmp_path: Path) -> None:
+    assert [q.id for q in load_questions(write(tmp_path, GOOD, "", ""))] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        pytest.param(GOOD, "duplicate id 'a'", id="duplicate-id"),
+        pytest.param("{not json", "line 2", id="not-json"),
+        pytest.param('{"id": "b", "lang": "fr", "question": "?", "gold": ["1"]}', "line 2", id="unknown-language"),
+        pytest.param('{"id": "b", "lang": "en", "question": "?", "gold": []}', "line 2", id="no-gold"),
+        pytest.param(
+            '{"id": "b", "lang": "en", "question": "?", "gold": ["about 3"]}', "not a number", id="vague-gold"
+        ),
+        pytest.param(
+            '{"id": "b", "lang": "en", "question": "?", "gold": ["Zed"], "choices": ["Ann", "Bo"]}',
+            "one of its 'choices'",
+            id="gold-not-a-choice",
+        ),
+    ],
+)
+def test_load_questions_names_the_bad_line(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(QuestionFileError, match=message):
+        load_questions(write(tmp_path, GOOD, line))
+
+
+def test_load_questions_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(QuestionFileError, match="no such question file"):
+        load_questions(tmp_path / "nope.jsonl")

@@ -1,0 +1,70 @@
+"""Deadlines and cancellation as a worker applies them (fakeredis, scripted engine)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+
+from fastapi.testclient import TestClient
+
+from services.inference.engine import Sampling
+from shared import keys
+from tests.support.fake_engine import ScriptedEngine
+from tests.unit.gateway.conftest import Harness
+from tests.unit.gateway.test_jobs_api import SCRIPT, read_sse, submit
+
+
+class SlowEngine(ScriptedEngine):
+    """One word every 20 ms; cancels the job itself after `cancel_after` tokens if asked to."""
+
+    def __init__(self, harness: Harness, words: int, cancel_after: int | None = None) -> None:
+        super().__init__([f"w{i} " for i in range(words)])
+        self.harness = harness
+        self.cancel_after = cancel_after
+        self.yielded = 0
+        self.job_id = ""
+
+    def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
+        for token, text in super().stream(tokens, sampling):
+            if self.cancel_after is not None and self.yielded == self.cancel_after:
+                self.harness.redis.set(keys.job_cancel_key(self.job_id), 1)
+            self.yielded += 1
+            time.sleep(0.02)
+            yield token, text
+
+
+def test_cancel_is_seen_within_one_token(client: TestClient, harness: Harness) -> None:
+    harness.settings.stream_flush_ms = 10_000  # no flush would notice it: the per-token check must
+    job = submit(client)
+    engine = SlowEngine(harness, words=40, cancel_after=5)
+    engine.job_id = job["id"]
+    harness.run_worker(engine)
+    assert engine.yielded == 6  # the token after the flag was set was the last one generated
+    assert [e["event"] for e in read_sse(client, job["events_url"])][-1] == "canceled"
+
+
+def test_generation_past_its_time_limit_ends_with_an_error(client: TestClient, harness: Harness) -> None:
+    harness.settings.max_generation_s = 0.2
+    job = submit(client)
+    engine = SlowEngine(harness, words=200)
+    harness.run_worker(engine)
+    events = read_sse(client, job["events_url"])
+    last = json.loads(events[-1]["data"])
+    assert last["type"] == "error" and last["code"] == "deadline_exceeded"
+    assert "THINKSTREAM_MAX_GENERATION_S" in last["message"]
+    assert engine.yielded < 50
+    assert any(e["event"] == "reasoning" for e in events)  # what was generated stays visible
+    assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "failed"
+
+
+def test_job_that_waited_too_long_never_runs(client: TestClient, harness: Harness) -> None:
+    harness.settings.max_queue_wait_s = 0.05
+    job = submit(client)
+    time.sleep(0.1)
+    engine = ScriptedEngine(SCRIPT)
+    harness.run_worker(engine)
+    assert engine.calls == []
+    last = json.loads(read_sse(client, job["events_url"])[-1]["data"])
+    assert last["type"] == "error" and last["code"] == "queue_timeout"
+    assert "THINKSTREAM_MAX_QUEUE_WAIT_S" in last["message"]

@@ -1,0 +1,83 @@
+"""Jobs of a dead worker are retried once each, fenced from the old worker, and given up on."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import fakeredis
+import pytest
+from rq import Queue
+
+from services.runtime.sweeper import Sweeper
+from shared import keys
+from shared.eventlog import EventWriter, stamp
+from shared.schemas import ReasoningEvent, StartedEvent
+from shared.settings import Settings
+
+
+@pytest.fixture
+def redis() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis()
+
+
+def settings(tmp_path: Path, **overrides: object) -> Settings:
+    return Settings(redis_url="redis://fake", data_dir=tmp_path, worker_ttl_s=5, **overrides)
+
+
+def running_job(redis: fakeredis.FakeRedis, job_id: str, worker: str, last_beat: float) -> EventWriter:
+    redis.hset(keys.job_key(job_id), mapping={"spec": "{}", "status": "running"})
+    redis.zadd(keys.live_workers_key("inference"), {worker: last_beat})
+    redis.hset(keys.RUNNING_JOBS, job_id, worker)
+    writer = EventWriter(redis, job_id, 60, attempt=1)
+    writer.emit(stamp(StartedEvent, worker=worker, attempt=1))
+    writer.emit(stamp(ReasoningEvent, text="half a thought", tokens=3))
+    return writer
+
+
+def events(redis: fakeredis.FakeRedis, job_id: str) -> list[dict[str, object]]:
+    return [json.loads(raw) for raw in redis.lrange(keys.job_events_key(job_id), 0, -1)]
+
+
+def test_dead_workers_job_is_retried_at_the_front_and_the_old_worker_is_fenced(
+    redis: fakeredis.FakeRedis, tmp_path: Path
+) -> None:
+    old = running_job(redis, "job1", "dead-worker", time.time() - 60)
+    running_job(redis, "job2", "live-worker", time.time())
+    shared = Queue(keys.INFERENCE_QUEUE, connection=redis)
+    shared.enqueue("builtins.print", job_id="waiting")
+    Queue(keys.worker_queue("dead-worker"), connection=redis).enqueue("builtins.print", job_id="affine")
+
+    assert Sweeper(redis, settings(tmp_path)).sweep() == ["job1"]
+
+    assert shared.get_job_ids() == ["job1", "waiting", "affine"]
+    retry = events(redis, "job1")[-1]
+    assert retry["type"] == "retry" and retry["attempt"] == 2 and "dead-worker" in retry["reason"]
+    assert redis.hget(keys.job_key("job1"), "attempt") == b"2"
+    assert redis.hget(keys.job_key("job1"), "status") == b"queued"
+    assert redis.hget(keys.RUNNING_JOBS, "job2") == b"live-worker"  # a live worker's job is left alone
+    assert redis.zscore(keys.live_workers_key("inference"), "dead-worker") is None
+    # The dead worker comes back from a pause: its writes are refused and it learns why.
+    assert old.emit(stamp(ReasoningEvent, text="more", tokens=1)) == 0 and old.superseded
+    assert events(redis, "job1")[-1]["type"] == "retry"
+    # A second sweep finds nothing left to do.
+    assert Sweeper(redis, settings(tmp_path)).sweep() == []
+
+
+def test_a_job_past_its_attempts_fails_with_a_clear_error(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
+    running_job(redis, "job1", "dead-worker", time.time() - 60)
+    redis.hset(keys.job_key("job1"), "attempt", 2)
+    Sweeper(redis, settings(tmp_path, max_attempts=2)).sweep()
+    last = events(redis, "job1")[-1]
+    assert last["type"] == "error" and last["code"] == "worker_lost" and "MAX_ATTEMPTS=2" in last["message"]
+    assert redis.hget(keys.job_key("job1"), "status") == b"failed"
+    assert Queue(keys.INFERENCE_QUEUE, connection=redis).count == 0
+
+
+def test_two_sweepers_requeue_a_job_once(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
+    running_job(redis, "job1", "dead-worker", time.time() - 60)
+    first, second = Sweeper(redis, settings(tmp_path)), Sweeper(redis, settings(tmp_path))
+    assert first.sweep() + second.sweep() == ["job1"]
+    assert Queue(keys.INFERENCE_QUEUE, connection=redis).count == 1
+    assert [e["type"] for e in events(redis, "job1")].count("retry") == 1
