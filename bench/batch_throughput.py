@@ -1,25 +1,28 @@
 """Batch throughput with 1 and 2 inference workers, and what a running batch costs a person chatting.
 
-For each worker count N (threads per worker = cores // N), a fresh stack on one Redis:
+One stack per worker count N (threads per worker = cores // N, each stack with its own Redis),
+all started up front and warmed, then used in turn, round after round (the order reversed every
+other round), so load from elsewhere on a shared machine falls on every configuration alike:
 
-1. **idle**: a few interactive questions, one at a time, on an idle stack: time to first token
-   (client side, from sending the request to the first streamed token) is the baseline;
-2. **throughput**: one batch of `--questions` short questions (`POST /v1/batches`), timed from
-   submission until the batch is `completed`; N = 1 is the baseline for the speedup;
-3. **during a batch**: another batch keeps every worker busy while the same interactive
-   questions are asked at random moments. Batch items wait on a lower-priority queue, so an
-   interactive question waits at most for the items the workers are running, not for the batch.
-   For comparison, `fifo_estimate_ms` is what the wait would be on a first-come queue: the
-   batch items still queued, times the mean item time, divided among the workers.
+- **throughput**: a batch of this round's share of `--questions` short questions
+  (`POST /v1/batches`), timed from submission until it is `completed`. N = 1 is the baseline;
+- **idle**: interactive questions, one at a time, on the idle stack: time to first token
+  (client side, from sending the request to the first streamed token) is the baseline;
+- **during a batch**: another batch keeps every worker busy while interactive questions are
+  asked at random moments. Batch items wait on a lower-priority queue, so an interactive
+  question waits at most for the items the workers are running, not for the batch. For
+  comparison, `fifo_estimate_ms` is what it would wait on a first-come queue: the batch items
+  still queued, times the mean item time, divided among the workers.
 
 Prints a table and writes bench/results/batch_throughput.json.
 
-    .venv/bin/python -m bench.batch_throughput [--workers 1,2] [--questions 100] [--max-tokens 96]
+    .venv/bin/python -m bench.batch_throughput [--workers 1,2] [--questions 100] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -34,7 +37,6 @@ import httpx
 from httpx_sse import connect_sse
 
 from bench.scaling import questions, scrape, wait_for_workers
-from services.runtime.redis_server import RedisServer
 from shared import keys
 from shared.settings import Settings
 from tests.support.stack import Stack
@@ -71,8 +73,8 @@ class Run:
     mean_item_s: float
     """Mean generation time of one batch item (first token to last, plus prompt)."""
     load_avg_1m: float
-    """The machine's load when the batch went in: other processes on the cores skew a run."""
-    load_avg_end_1m: float
+    """The machine's mean load around this configuration's batches: other processes skew a run."""
+    load_avg_max_1m: float
     idle: list[Probe] = field(default_factory=list)
     during_batch: list[Probe] = field(default_factory=list)
     fifo_estimate_ms: list[float] = field(default_factory=list)
@@ -106,6 +108,8 @@ def ask(client: httpx.Client, args: argparse.Namespace, rng: random.Random) -> P
     timings: dict[str, Any] = {}
     with connect_sse(client, "POST", "/v1/chat/completions", json=body) as source:
         for sse in source.iter_sse():
+            if not sse.data:  # a keep-alive comment
+                continue
             if sse.data == "[DONE]":
                 break
             chunk = json.loads(sse.data)
@@ -134,79 +138,100 @@ def batch_queue_depth(url: str) -> int:
     return int(scrape(url).get(("thinkstream_queue_depth", (("queue", keys.BATCH_QUEUE),)), 0))
 
 
-def run_once(redis: RedisServer, data_dir: Path, workers: int, threads: int, args: argparse.Namespace) -> Run:
-    # The product's liveness defaults, not the test stack's quick ones: on a busy machine a 3 s
-    # heartbeat deadline declares a working worker dead and its job is retried. Batch items may
-    # wait longer than an interactive job's queue-wait limit (the worker applies it to all jobs).
-    env = {
-        "THINKSTREAM_N_THREADS": str(threads),
-        "THINKSTREAM_LOG_LEVEL": "WARNING",
-        "THINKSTREAM_HEARTBEAT_INTERVAL_S": "2",
-        "THINKSTREAM_WORKER_TTL_S": "10",
-        "THINKSTREAM_MAX_QUEUE_WAIT_S": "86400",
-    }
-    rng = random.Random(args.seed)
-    with (
-        Stack(data_dir / f"workers-{workers}", workers=workers, env=env, redis=redis) as stack,
-        httpx.Client(base_url=stack.url, timeout=600) as client,
-    ):
-        wait_for_workers(stack.url, workers)
-        warm = client.post("/v1/batches", content=batch_body(["Hi"] * workers, args, "warm"), headers=NDJSON)
-        wait_batch(client, warm.json()["id"])
+class Config:
+    """One stack (its own Redis) with `workers` inference workers of `threads` threads each."""
 
-        idle = [ask(client, args, rng) for _ in range(args.probes)]
+    def __init__(self, data_dir: Path, workers: int, threads: int) -> None:
+        # The product's liveness defaults, not the test stack's quick ones: on a busy machine a 3 s
+        # heartbeat deadline declares a working worker dead and its job is retried. Batch items
+        # may wait longer than an interactive job's queue-wait limit (the worker applies it to all).
+        env = {
+            "THINKSTREAM_N_THREADS": str(threads),
+            "THINKSTREAM_LOG_LEVEL": "WARNING",
+            "THINKSTREAM_HEARTBEAT_INTERVAL_S": "2",
+            "THINKSTREAM_WORKER_TTL_S": "10",
+            "THINKSTREAM_MAX_QUEUE_WAIT_S": "86400",
+        }
+        self.workers, self.threads = workers, threads
+        self.stack = Stack(data_dir / f"workers-{workers}", workers=workers, env=env)
+        self.client = httpx.Client(base_url=self.stack.url, timeout=600)
+        self.wall_s = 0.0
+        self.completed = self.failed = self.tokens = 0
+        self.item_s: list[float] = []
+        self.loads: list[float] = []
+        self.failures: dict[str, int] = {}
+        self.idle: list[Probe] = []
+        self.during: list[Probe] = []
+        self.fifo_ms: list[float] = []
 
-        load = os.getloadavg()[0]
-        body = batch_body(questions(args.questions, args.seed), args, "q")
+    def start(self, args: argparse.Namespace) -> None:
+        self.stack.start()
+        wait_for_workers(self.stack.url, self.workers)
+        # Warm up: every worker touches the model once, so the runs compare warm processes.
+        warm = self.client.post("/v1/batches", content=batch_body(["Hi"] * self.workers, args, "warm"), headers=NDJSON)
+        wait_batch(self.client, warm.json()["id"])
+
+    def stop(self) -> None:
+        self.client.close()
+        self.stack.stop()
+
+    def throughput(self, items: list[str], args: argparse.Namespace, prefix: str) -> None:
+        """One batch, timed from submission until it is `completed`."""
+        self.loads.append(os.getloadavg()[0])
         start = time.perf_counter()
-        created = client.post("/v1/batches", content=body, headers=NDJSON)
+        created = self.client.post("/v1/batches", content=batch_body(items, args, prefix), headers=NDJSON)
         created.raise_for_status()
-        batch = wait_batch(client, created.json()["id"])
-        wall_s = time.perf_counter() - start
-        load_end = os.getloadavg()[0]
-        output = client.get(f"/v1/files/{batch['output_file_id']}/content").text.splitlines()
-        failures: dict[str, int] = {}
+        batch = wait_batch(self.client, created.json()["id"])
+        self.wall_s += time.perf_counter() - start
+        self.loads.append(os.getloadavg()[0])
+        self.completed += batch["request_counts"]["completed"]
+        self.failed += batch["request_counts"]["failed"]
+        if batch["output_file_id"]:
+            for raw in self.client.get(f"/v1/files/{batch['output_file_id']}/content").text.splitlines():
+                body = json.loads(raw)["response"]["body"]
+                self.tokens += body["usage"]["completion_tokens"]
+                self.item_s.append((body["timings"]["total_ms"] - body["timings"]["queue_ms"]) / 1000)
         if batch["error_file_id"]:
-            for raw in client.get(f"/v1/files/{batch['error_file_id']}/content").text.splitlines():
+            for raw in self.client.get(f"/v1/files/{batch['error_file_id']}/content").text.splitlines():
                 line = json.loads(raw)
                 reason = (line["error"] or line["response"]["body"]["error"])["message"]
-                failures[reason] = failures.get(reason, 0) + 1
-        bodies = [json.loads(line)["response"]["body"] for line in output]
-        tokens = sum(b["usage"]["completion_tokens"] for b in bodies)
-        item_s = statistics.fmean((b["timings"]["total_ms"] - b["timings"]["queue_ms"]) / 1000 for b in bodies)
+                self.failures[reason] = self.failures.get(reason, 0) + 1
 
-        background = client.post(
-            "/v1/batches", content=batch_body(questions(args.probes * 8, args.seed + 1), args, "bg"), headers=NDJSON
-        ).json()
-        during, fifo = [], []
+    def probe(self, count: int, args: argparse.Namespace, rng: random.Random) -> None:
+        """`count` interactive questions on the idle stack, then `count` while a batch runs."""
+        self.idle += [ask(self.client, args, rng) for _ in range(count)]
+        item_s = statistics.fmean(self.item_s) if self.item_s else 2.0
+        items = questions(count * 8 * self.workers, rng.randint(0, 10**6))
+        background = self.client.post("/v1/batches", content=batch_body(items, args, "bg"), headers=NDJSON).json()
         time.sleep(item_s)  # every worker is on a batch item now
-        for _ in range(args.probes):
+        for _ in range(count):
             time.sleep(rng.uniform(0.2, item_s))  # land anywhere inside the running items
-            queued = batch_queue_depth(stack.url)
-            probe = ask(client, args, rng)
+            queued = batch_queue_depth(self.stack.url)
+            probe = ask(self.client, args, rng)
             probe.batch_items_queued = queued
-            during.append(probe)
-            fifo.append(round(queued * item_s * 1000 / workers, 1))
-        client.post(f"/v1/batches/{background['id']}/cancel")
-        wait_batch(client, background["id"])
-    counts = batch["request_counts"]
-    return Run(
-        workers=workers,
-        threads_per_worker=threads,
-        questions=args.questions,
-        wall_s=round(wall_s, 1),
-        questions_per_min=round(counts["completed"] / wall_s * 60, 1),
-        tokens_per_s=round(tokens / wall_s, 1),
-        completed=counts["completed"],
-        failed=counts["failed"],
-        mean_item_s=round(item_s, 2),
-        load_avg_1m=round(load, 2),
-        load_avg_end_1m=round(load_end, 2),
-        idle=idle,
-        during_batch=during,
-        fifo_estimate_ms=fifo,
-        failures=failures,
-    )
+            self.during.append(probe)
+            self.fifo_ms.append(round(queued * item_s * 1000 / self.workers, 1))
+        self.client.post(f"/v1/batches/{background['id']}/cancel")
+        wait_batch(self.client, background["id"])
+
+    def result(self) -> Run:
+        return Run(
+            workers=self.workers,
+            threads_per_worker=self.threads,
+            questions=self.completed + self.failed,
+            wall_s=round(self.wall_s, 1),
+            questions_per_min=round(self.completed / self.wall_s * 60, 1),
+            tokens_per_s=round(self.tokens / self.wall_s, 1),
+            completed=self.completed,
+            failed=self.failed,
+            mean_item_s=round(statistics.fmean(self.item_s), 2) if self.item_s else 0.0,
+            load_avg_1m=round(statistics.fmean(self.loads), 2),
+            load_avg_max_1m=round(max(self.loads), 2),
+            idle=self.idle,
+            during_batch=self.during,
+            fifo_estimate_ms=self.fifo_ms,
+            failures=self.failures,
+        )
 
 
 def p50(values: list[float]) -> float:
@@ -217,14 +242,14 @@ def print_report(runs: list[Run]) -> None:
     base = runs[0]
     print(
         f"\n{'workers':>7} {'threads':>7} {'questions':>9} {'wall s':>7} {'questions/min':>13} {'tokens/s':>8} "
-        f"{'speedup':>7} {'item s':>6} {'failed':>6} {'load':>11}"
+        f"{'speedup':>7} {'item s':>6} {'failed':>6} {'load (max)':>12}"
     )
     for run in runs:
         print(
             f"{run.workers:>7} {run.threads_per_worker:>7} {run.questions:>9} {run.wall_s:>7.1f} "
             f"{run.questions_per_min:>13.1f} {run.tokens_per_s:>8.1f} "
             f"{run.questions_per_min / base.questions_per_min:>6.2f}x {run.mean_item_s:>6.2f} {run.failed:>6} "
-            f"{run.load_avg_1m:>5.2f}-{run.load_avg_end_1m:<5.2f}"
+            f"{run.load_avg_1m:>5.2f} ({run.load_avg_max_1m:.2f})"
         )
     for run in runs:
         for reason, count in run.failures.items():
@@ -245,29 +270,41 @@ def print_report(runs: list[Run]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2", help="worker counts to compare (default 1,2)")
-    parser.add_argument("--questions", type=int, default=100, help="batch size for the throughput run (100)")
+    parser.add_argument("--questions", type=int, default=100, help="questions per worker count (100)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds the questions are split into (2)")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--max-reasoning-tokens", type=int, default=48)
-    parser.add_argument("--probes", type=int, default=5, help="interactive questions per phase (5)")
+    parser.add_argument("--probes", type=int, default=3, help="interactive questions per phase and round (3)")
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    runs = []
-    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as redis:
+    rng = random.Random(args.seed)
+    items = questions(args.questions, args.seed)
+    chunks = [items[r :: args.rounds] for r in range(args.rounds)]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as cleanup:
+        configs = []
         for workers in (int(n) for n in args.workers.split(",")):
-            threads = max(1, cores // workers)
-            print(f"{workers} worker(s) x {threads} thread(s): batch of {args.questions} ...", flush=True)
-            runs.append(run_once(redis, Path(tmp), workers, threads, args))
-            run = runs[-1]
-            print(f"  {run.questions_per_min:.1f} questions/min, {run.tokens_per_s:.1f} tokens/s", flush=True)
+            config = Config(Path(tmp), workers, max(1, cores // workers))
+            cleanup.callback(config.stop)
+            config.start(args)
+            configs.append(config)
+        for round_no, chunk in enumerate(chunks):
+            # Alternate, and reverse the order every other round, so load from elsewhere on the
+            # machine falls on every configuration alike.
+            for config in configs if round_no % 2 == 0 else reversed(configs):
+                print(f"round {round_no + 1}: {config.workers} worker(s) x {config.threads} thread(s), "
+                      f"{len(chunk)} questions ...", flush=True)  # fmt: skip
+                config.throughput(chunk, args, f"r{round_no}")
+                config.probe(args.probes, args, rng)
+        runs = [config.result() for config in configs]
     print_report(runs)
     summary = {
         "model": Settings().served_model_name,
         "cores": cores,
         "questions": args.questions,
+        "rounds": args.rounds,
         "max_tokens": args.max_tokens,
         "max_reasoning_tokens": args.max_reasoning_tokens,
-        "probes": args.probes,
         "baseline_workers": runs[0].workers,
         "runs": [
             {**asdict(run), "speedup": round(run.questions_per_min / runs[0].questions_per_min, 2)} for run in runs

@@ -7,8 +7,11 @@ model in every process, PSS splits shared pages among the processes that map the
 of all workers added up is what the fleet really costs.
 
     .venv/bin/python -m bench.scaling [--workers 1,2,4] [--questions 50] [--max-tokens 128]
+                                      [--threads T] [--output FILE]
 
-Prints a table and writes bench/results/scaling.json.
+Prints a table and writes bench/results/scaling.json. On a machine shared with other CPU work,
+llama.cpp threads that wait on each other spin, so a worker with as many threads as cores can
+slow down many times over; `--workers 1 --threads 1` gives a baseline that does not.
 """
 
 from __future__ import annotations
@@ -204,8 +207,10 @@ def follow(client: httpx.Client, job_id: str) -> dict[str, Any]:
 
 def run_once(redis: RedisServer, data_dir: Path, workers: int, threads: int, args: argparse.Namespace) -> Run:
     settings = Settings()
-    # The test stack's 3 s worker TTL would call a starved worker dead on a busy machine.
+    # The test stack's 3 s worker TTL would call a starved worker dead on a busy machine, and
+    # every question is queued at once: none may be shed for waiting, or throughput is not comparable.
     env = {
+        "THINKSTREAM_MAX_QUEUE_WAIT_S": "3600",
         "THINKSTREAM_N_THREADS": str(threads),
         "THINKSTREAM_LOG_LEVEL": "WARNING",
         "THINKSTREAM_HEARTBEAT_INTERVAL_S": str(settings.heartbeat_interval_s),
@@ -305,6 +310,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--max-reasoning-tokens", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--threads", type=int, default=None, help="decode threads per worker (default: cores // N)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     cores = os.cpu_count() or 1
@@ -313,7 +320,7 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as redis:
         for workers in counts:
-            threads = max(1, cores // workers)
+            threads = args.threads or max(1, cores // workers)
             print(f"{workers} worker(s) x {threads} thread(s): {args.questions} questions ...", flush=True)
             runs.append(run_once(redis, Path(tmp), workers, threads, args))
             print(f"  {runs[-1].questions_per_min:.1f} questions/min, {runs[-1].tokens_per_s:.1f} tokens/s", flush=True)
@@ -338,9 +345,9 @@ def main() -> None:
             for run in runs
         ],
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2))
-    print(f"\nwritten to {RESULTS}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(summary, indent=2))
+    print(f"\nwritten to {args.output}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ def stream(
     events = []
     with httpx.Client(base_url=url, timeout=60) as client, connect_sse(client, "GET", path, headers=headers) as source:
         for sse in source.iter_sse():
+            if not sse.data:  # a keep-alive comment
+                continue
             event = json.loads(sse.data)
             assert sse.id == str(event["seq"]) and sse.event == event["type"]
             events.append(event)
