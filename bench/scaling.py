@@ -9,9 +9,10 @@ of all workers added up is what the fleet really costs.
     .venv/bin/python -m bench.scaling [--workers 1,2,4] [--questions 50] [--max-tokens 128]
                                       [--threads T] [--output FILE]
 
-Prints a table and writes bench/results/scaling.json. On a machine shared with other CPU work,
-llama.cpp threads that wait on each other spin, so a worker with as many threads as cores can
-slow down many times over; `--workers 1 --threads 1` gives a baseline that does not.
+Prints a table and writes bench/results/scaling.json. llama.cpp's threads wait for each other
+at every step, so on a machine where other processes also want the cores, a worker with as many
+threads as cores slows down many times over; `--workers 1 --threads 1` gives a baseline that
+does not.
 """
 
 from __future__ import annotations

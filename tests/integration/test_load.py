@@ -73,6 +73,7 @@ async def run_load(url: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.timeout(600)
 def test_200_streams_and_a_1000_request_burst(tmp_path: Path) -> None:
     env = {"THINKSTREAM_MAX_QUEUED_JOBS": "300", "THINKSTREAM_STREAM_FLUSH_MS": "0"}
     with Stack(tmp_path, workers=2, env=env) as stack:
