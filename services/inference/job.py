@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+from rq import get_current_job
+
 from services.inference.batch import DeltaBatch
 from services.inference.context import InferenceContext, current_context
 from services.inference.engine import Sampling
@@ -35,13 +37,17 @@ log = logging.getLogger(__name__)
 
 def run_inference(job_id: str) -> str:
     """RQ entry point: generate the answer for job `job_id`; returns its finish reason."""
-    return InferenceJob(current_context(), job_id).run()
+    rq_job = get_current_job()
+    # A batch item is meant to wait behind its batch: the queue-wait limit is for people.
+    batch = rq_job is not None and rq_job.origin == keys.BATCH_QUEUE
+    return InferenceJob(current_context(), job_id, limit_wait=not batch).run()
 
 
 class InferenceJob:
-    def __init__(self, ctx: InferenceContext, job_id: str) -> None:
+    def __init__(self, ctx: InferenceContext, job_id: str, *, limit_wait: bool = True) -> None:
         self._ctx = ctx
         self._job_id = job_id
+        self._limit_wait = limit_wait
         self._events = EventWriter(ctx.redis, job_id, ctx.settings.job_ttl_s)
         self._batch = DeltaBatch()
         self._last_flush = 0.0
@@ -63,7 +69,7 @@ class InferenceJob:
             self._finish_canceled()
             return "canceled"
         waited = time.time() - spec.created_at
-        if waited > settings.max_queue_wait_s:
+        if self._limit_wait and waited > settings.max_queue_wait_s:
             return self._fail(
                 "queue_timeout",
                 f"the job waited {waited:.0f} s for a worker, longer than the limit of "

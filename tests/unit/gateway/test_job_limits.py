@@ -68,3 +68,17 @@ def test_job_that_waited_too_long_never_runs(client: TestClient, harness: Harnes
     last = json.loads(read_sse(client, job["events_url"])[-1]["data"])
     assert last["type"] == "error" and last["code"] == "queue_timeout"
     assert "THINKSTREAM_MAX_QUEUE_WAIT_S" in last["message"]
+
+
+def test_batch_items_may_wait_past_the_queue_limit(client: TestClient, harness: Harness) -> None:
+    harness.settings.max_queue_wait_s = 0.05
+    response = client.post(
+        "/v1/batches",
+        content=b'{"custom_id": "a", "question": "What is 2 + 2?"}\n',
+        headers={"content-type": "application/x-ndjson"},
+    )
+    assert response.status_code in (200, 201, 202), response.text
+    time.sleep(0.1)
+    engine = ScriptedEngine(SCRIPT)
+    harness.run_worker(engine)
+    assert len(engine.calls) == 1  # a batch item is not timed out by the interactive limit
