@@ -96,6 +96,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    keep_alive_s: Annotated[int, Field(ge=1)] = 75
+    """How long the gateway keeps an idle HTTP connection open. Longer than clients' and proxies'
+    own idle expiry (httpx 5 s, nginx 60 s), so a client never reuses a connection the gateway is
+    closing at that instant, which it would see as a dropped request."""
     log_level: str = "INFO"
 
     @model_validator(mode="after")

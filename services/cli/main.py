@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             create_app(settings),
             host=settings.host,
             port=settings.port,
+            timeout_keep_alive=settings.keep_alive_s,
             log_level=settings.log_level.lower(),
             log_config=None,
         )

@@ -40,6 +40,8 @@ async def follow(client: httpx.AsyncClient, job_id: str) -> list[dict[str, Any]]
 
 
 async def run_load(url: str) -> dict[str, Any]:
+    # httpx's own keep-alive expiry (5 s) is kept: the gateway holds idle connections longer, so
+    # reusing one is never a race with the gateway closing it.
     limits = httpx.Limits(max_connections=500, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
         # 50 running jobs, 4 clients each: 200 concurrent streams.

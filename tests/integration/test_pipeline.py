@@ -102,6 +102,20 @@ def test_pipeline_prompt_longer_than_the_context_is_413(stack: Stack) -> None:
     assert error["prompt_tokens"] > error["max_prompt_tokens"] and error["n_ctx"] == 4096
 
 
+def test_gateway_keeps_an_idle_connection_longer_than_clients_do(stack: Stack) -> None:
+    # Clients (httpx: 5 s) drop idle connections before the gateway does, so reusing one is never
+    # a race with the gateway closing it, which the client would see as a dropped request.
+    limits = httpx.Limits(keepalive_expiry=60)
+    with httpx.Client(base_url=stack.url, timeout=10, limits=limits) as client:
+        sockets = []
+        for pause in (0, 6):
+            time.sleep(pause)
+            response = client.get("/healthz")
+            assert response.status_code == 200
+            sockets.append(response.extensions["network_stream"].get_extra_info("socket").getsockname())
+    assert sockets[0] == sockets[1], "the gateway closed an idle connection after less than 6 s"
+
+
 def test_pipeline_cancel_stops_a_running_generation(stack: Stack) -> None:
     job = submit(stack, {"prompt": "Write a very long story.", "max_tokens": 3000, "max_reasoning_tokens": 2900})
     head = stream(stack.url, job["events_url"], limit=5)
