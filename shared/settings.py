@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
     """Largest request body (batch uploads: `batch_max_bytes`); larger ones get 413 unread."""
 
+    drain_s: Annotated[int, Field(ge=0)] = 60
+    """On SIGTERM, how long the gateway lets open streams and requests finish before it cuts them."""
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     keep_alive_s: Annotated[int, Field(ge=1)] = 75

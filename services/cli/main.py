@@ -136,19 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shared.redis_client import connect
 
     if args.command == "gateway":
-        import uvicorn
+        from services.gateway.server import serve
 
-        from services.gateway.app import create_app
-
-        # log_config=None: uvicorn's own and access lines go through our handler, not its own.
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            timeout_keep_alive=settings.keep_alive_s,
-            log_level=settings.log_level.lower(),
-            log_config=None,
-        )
+        serve(settings)
         return 0
     redis = connect(settings.redis_url)
     if args.command == "worker":

@@ -13,6 +13,7 @@ from services.gateway.auth import ApiKeys, authenticate
 from services.gateway.batches import BatchService
 from services.gateway.body_limit import BodySizeLimit, Limit
 from services.gateway.chat import ChatService
+from services.gateway.drain import Drain
 from services.gateway.errors import install_error_handlers
 from services.gateway.fanout import EventFanout
 from services.gateway.files import FileStore
@@ -32,8 +33,10 @@ def create_app(
     redis: AsyncRedis | None = None,
     sync_redis: Redis | None = None,
     counter: PromptCounter | None = None,
+    drain: Drain | None = None,
 ) -> FastAPI:
-    """Build the gateway. Tests pass their own Redis clients and prompt counter."""
+    """Build the gateway. Tests pass their own Redis clients and prompt counter; the server
+    passes the drain it starts on shutdown."""
     if settings.redis_url is None and (redis is None or sync_redis is None):
         raise ValueError("the gateway needs a Redis URL (THINKSTREAM_REDIS_URL or --redis-url)")
     api_keys = ApiKeys.from_settings(settings)  # a malformed entry stops the start, not a request
@@ -50,7 +53,7 @@ def create_app(
         app.state.jobs = JobService(settings, async_client, sync_client, app.state.counter, fanout)
         app.state.models = ModelDirectory(settings, async_client, app.state.counter.n_ctx)
         app.state.chat = ChatService(
-            app.state.jobs, app.state.models, cancel_on_disconnect=settings.cancel_on_disconnect
+            app.state.jobs, app.state.models, cancel_on_disconnect=settings.cancel_on_disconnect, drain=drain or Drain()
         )
         app.state.metrics = GatewayMetrics(settings, sync_client)
         app.state.files = FileStore(settings, async_client)

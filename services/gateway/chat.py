@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from services.gateway.drain import Drain
 from services.gateway.jobs import JobService
 from services.gateway.workers import ModelDirectory
 from shared.chat_api import (
@@ -105,10 +106,15 @@ def completion(
 
 
 class ChatService:
-    def __init__(self, jobs: JobService, models: ModelDirectory, *, cancel_on_disconnect: bool) -> None:
+    def __init__(self, jobs: JobService, models: ModelDirectory, *, cancel_on_disconnect: bool, drain: Drain) -> None:
         self._jobs = jobs
         self._models = models
         self._cancel_on_disconnect = cancel_on_disconnect
+        self._drain = drain
+
+    def with_jobs(self, jobs: JobService) -> ChatService:
+        """This service over another view of the jobs (one API key's)."""
+        return ChatService(jobs, self._models, cancel_on_disconnect=self._cancel_on_disconnect, drain=self._drain)
 
     async def start(self, request: ChatCompletionRequest) -> ChatJob:
         model = self._models.resolve(request.model)
@@ -117,7 +123,7 @@ class ChatService:
 
     async def stream(self, job: ChatJob, *, include_usage: bool) -> AsyncIterator[str]:
         """The `data:` payloads of the SSE response, ending with `[DONE]`. A client that goes
-        away stops the job (unless the gateway is told otherwise)."""
+        away stops the job (unless the gateway is told otherwise, or is shutting down)."""
         finished = False
         try:
             yield _dump(self._chunk(job, Delta(role="assistant", content="")))
@@ -156,7 +162,7 @@ class ChatService:
             finished = True
             yield DONE
         finally:
-            if not finished and self._cancel_on_disconnect:
+            if not finished and self._cancel_on_disconnect and not self._drain.started:
                 with anyio.CancelScope(shield=True):
                     await self._jobs.cancel(job.accepted.id)
 

@@ -48,9 +48,7 @@ def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     if getattr(request.state, "key_id", None) is None:
         return chat
-    # Keys on: a chat service over the key's own view of the jobs (cheap: it holds no state).
-    settings = get_settings(request)
-    return ChatService(get_jobs(request), get_models(request), cancel_on_disconnect=settings.cancel_on_disconnect)
+    return chat.with_jobs(get_jobs(request))  # keys on: over the key's own view of the jobs
 
 
 def get_models(request: Request) -> ModelDirectory:

@@ -146,6 +146,14 @@ def test_compose_worker_grace_period_exceeds_the_job_time_limit(tmp_path: Path) 
         assert go_duration_s(worker["stop_grace_period"]) > job_timeout_s
 
 
+def test_compose_gateway_grace_period_exceeds_its_drain(tmp_path: Path) -> None:
+    for env in ({}, {"THINKSTREAM_DRAIN_S": "30"}):
+        gateway = compose_config(tmp_path, env=env)["services"]["gateway"]
+        drain_s = float(gateway["environment"]["THINKSTREAM_DRAIN_S"])
+        assert drain_s == float(env.get("THINKSTREAM_DRAIN_S", Settings.model_fields["drain_s"].default))
+        assert go_duration_s(gateway["stop_grace_period"]) > drain_s
+
+
 def test_compose_worker_threads_follow_its_cpu_limit_and_workers_scale(tmp_path: Path) -> None:
     for env, threads, replicas in (({}, 2, 1), ({"THINKSTREAM_N_THREADS": "1", "THINKSTREAM_WORKERS": "4"}, 1, 4)):
         worker = compose_config(tmp_path, env=env)["services"]["worker"]

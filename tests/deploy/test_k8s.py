@@ -211,6 +211,17 @@ def test_k8s_worker_grace_period_exceeds_the_job_time_limit(overlay: str) -> Non
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_gateway_grace_period_covers_its_pre_stop_pause_and_drain(overlay: str) -> None:
+    docs = render(overlay)
+    gateway = workload(docs, "gateway")
+    env = config_env(docs, gateway, "gateway")
+    drain_s = int(env.get("THINKSTREAM_DRAIN_S", Settings.model_fields["drain_s"].default))
+    pre_stop = container(gateway, "gateway")["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    assert pod_spec(gateway)["terminationGracePeriodSeconds"] > drain_s + int(pre_stop[1])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_k8s_worker_threads_match_its_cpu_limit(overlay: str) -> None:
     worker = container(workload(render(overlay), "worker"), "worker")
     resources = worker["resources"]

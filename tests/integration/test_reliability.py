@@ -118,3 +118,58 @@ def test_sigterm_lets_the_worker_finish_its_job_then_exit(tmp_path: Path) -> Non
         rest = [e["type"] for e in stream]
         assert rest[-1] == "done", rest
         assert worker.wait(timeout=30) == 0
+
+
+CHAT_LONG = {
+    "model": "SmolLM2-135M-Instruct.Q4_1",
+    "messages": [{"role": "user", "content": LONG["prompt"]}],
+    "max_tokens": 400,
+    "max_reasoning_tokens": 300,
+    "stream": True,
+}
+
+
+def chat_lines(url: str) -> Iterator[str]:
+    """The `data:` payloads of a streaming chat completion; the first item is the job id."""
+    with (
+        httpx.Client(base_url=url, timeout=120) as client,
+        client.stream("POST", "/v1/chat/completions", json=CHAT_LONG) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        yield response.headers["X-Thinkstream-Job"]
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                yield line[6:]
+
+
+def test_sigterm_drains_the_gateway_open_chat_streams_finish(tmp_path: Path) -> None:
+    with Stack(tmp_path, workers=1) as stack:
+        stream = chat_lines(stack.url)
+        next(stream)
+        received = [line for line, _ in zip(stream, range(3), strict=False)]
+        gateway = stack.processes["gateway"]
+        gateway.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with pytest.raises(httpx.ConnectError):  # no new connections while draining
+            httpx.get(f"{stack.url}/healthz", timeout=5)
+        received.extend(stream)
+        assert received[-1] == "[DONE]", received[-3:]
+        assert json.loads(received[-2])["choices"][0]["finish_reason"] in ("stop", "length")
+        assert gateway.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+
+
+def test_a_stream_cut_at_the_end_of_the_drain_does_not_cancel_its_job(tmp_path: Path) -> None:
+    with Stack(tmp_path, workers=1, env={"THINKSTREAM_DRAIN_S": "1"}) as stack:
+        stream = chat_lines(stack.url)
+        job_id = next(stream)
+        next(stream)
+        stack.processes["gateway"].send_signal(signal.SIGTERM)
+        with pytest.raises(httpx.HTTPError):  # cut after 1 s, long before the 400 tokens are done
+            received = list(stream)
+            pytest.fail(f"the stream was not cut: it ended with {received[-1:]}")
+        assert stack.processes["gateway"].wait(timeout=30) in (0, -signal.SIGTERM)
+        stack.spawn("gateway", "gateway", "--host", "127.0.0.1", "--port", str(stack.port))
+        stack.wait_ready()
+        for event in events(stack.url, job_id):
+            pass
+        assert event["type"] == "done", event

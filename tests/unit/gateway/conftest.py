@@ -11,6 +11,7 @@ from rq import Queue
 
 from services.engine.model import ModelInfo
 from services.gateway.app import create_app
+from services.gateway.drain import Drain
 from services.gateway.tokens import PromptCounter
 from services.inference.context import InferenceContext
 from services.inference.worker import InferenceWorker
@@ -39,11 +40,13 @@ class Harness:
         self.settings = Settings(
             **{"redis_url": "redis://fake", "default_max_tokens": 32, "data_dir": tmp_path, **settings}
         )
+        self.drain = Drain()
         self.app = create_app(
             self.settings,
             redis=fakeredis.FakeAsyncRedis(server=self.server),
             sync_redis=self.redis,
             counter=counter or WordCounter(),
+            drain=self.drain,
         )
 
     def run_worker(self, engine: ScriptedEngine) -> None:

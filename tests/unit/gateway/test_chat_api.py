@@ -160,3 +160,24 @@ def test_full_queue_is_429_with_retry_after_and_nothing_queued(client: TestClien
     assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
     assert response.json()["error"]["code"] == "queue_full"
     assert Queue(keys.INFERENCE_QUEUE, connection=harness.redis).count == 2
+
+
+@pytest.mark.parametrize(("draining", "status"), [(False, "canceled"), (True, "queued")])
+def test_a_stream_that_ends_early_cancels_its_job_unless_the_gateway_is_draining(
+    client: TestClient, harness: Harness, draining: bool, status: str
+) -> None:
+    # While draining, the gateway itself may be what ended the stream: the job must go on.
+    chat = harness.app.state.chat
+    request = ChatCompletionRequest.model_validate({"messages": [{"role": "user", "content": "Hi"}], "stream": True})
+
+    async def open_then_leave() -> str:
+        job = await chat.start(request)
+        stream = chat.stream(job, include_usage=False)
+        await anext(stream)  # the role chunk
+        if draining:
+            harness.drain.start()
+        await stream.aclose()
+        return job.accepted.id
+
+    job_id = client.portal.call(open_then_leave)  # type: ignore[union-attr]
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == status
