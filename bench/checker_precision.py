@@ -33,7 +33,9 @@ def score(rows: list[dict], names: list[str]) -> dict:
     verdicts: Counter[str] = Counter()
     misses, false_alarms = [], []
     for row in rows:
-        trace = Trace(row["question"], row["reasoning"], row["answer"], row.get("finish_reason"), row.get("reasoning_end"))
+        trace = Trace(
+            row["question"], row["reasoning"], row["answer"], row.get("finish_reason"), row.get("reasoning_end")
+        )
         report = run_checks(trace, names)
         verdicts[report.verdict] += 1
         failed = report.verdict == "fail"
@@ -48,7 +50,9 @@ def score(rows: list[dict], names: list[str]) -> dict:
             fp += failed
             tn += not failed
             if failed:
-                false_alarms.append({"id": row["id"], "findings": [f.message for f in report.findings if f.severity == "error"]})
+                false_alarms.append(
+                    {"id": row["id"], "findings": [f.message for f in report.findings if f.severity == "error"]}
+                )
     return {
         "checks": names,
         "precision": tp / (tp + fp) if tp + fp else 0.0,
@@ -77,7 +81,11 @@ def main() -> None:
 
     labels = Counter(r["label"] for r in rows)
     print(f"{len(rows)} traces: {labels['correct']} correct, {labels['error']} with a planted error\n")
-    header = f"{'checks':28}{'precision':>10}{'recall':>8}" + "".join(f"{k:>14}" for k in kinds) + f"{'pass/fail/unsure':>20}"
+    header = (
+        f"{'checks':28}{'precision':>10}{'recall':>8}"
+        + "".join(f"{k:>14}" for k in kinds)
+        + f"{'pass/fail/unsure':>20}"
+    )
     print(header)
     print("-" * len(header))
     for label, r in runs.items():
@@ -94,7 +102,12 @@ def main() -> None:
         print("\nmissed:", ", ".join(final["missed"]) or "none")
         for alarm in final["false_alarms"]:
             print(f"false alarm {alarm['id']}: {alarm['findings']}")
-    summary = {"traces": len(rows), "labels": dict(labels), "targets": {"precision": PRECISION_TARGET, "recall": RECALL_TARGET}, "runs": runs}
+    summary = {
+        "traces": len(rows),
+        "labels": dict(labels),
+        "targets": {"precision": PRECISION_TARGET, "recall": RECALL_TARGET},
+        "runs": runs,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")

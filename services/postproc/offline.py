@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from services.postproc.checks import Trace, run_checks
-from shared.schemas import FinishReason, Finding, ReasoningEnd, Verdict
+from shared.schemas import Finding, FinishReason, ReasoningEnd, Verdict
 
 
 class TraceLine(BaseModel):

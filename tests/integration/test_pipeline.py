@@ -130,10 +130,14 @@ def test_pipeline_cancel_stops_a_running_generation(stack: Stack) -> None:
 
 
 def test_pipeline_ask_prints_reasoning_answer_timings_and_verdict(stack: Stack) -> None:
+    limits = ["--max-tokens", "120", "--max-reasoning-tokens", "60"]
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli", "ask", QUESTION["prompt"], "--url", stack.url, "--max-tokens", "120", "--max-reasoning-tokens", "60"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
+        [sys.executable, "-m", "services.cli", "ask", QUESTION["prompt"], "--url", stack.url, *limits],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Thinking" in out and "Answer" in out

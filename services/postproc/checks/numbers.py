@@ -166,10 +166,14 @@ def _runs(text: str) -> list[list[Token]]:
             spaced = True
             continue
         token = Token(kind, m[0], m.start(), m.end())
-        if current and current[-1].kind in _OPERAND_END and kind in _OPERAND_START:
-            if spaced or (current[-1].kind, kind) not in _IMPLICIT:
-                runs.append(current)
-                current = []
+        if (
+            current
+            and current[-1].kind in _OPERAND_END
+            and kind in _OPERAND_START
+            and (spaced or (current[-1].kind, kind) not in _IMPLICIT)
+        ):
+            runs.append(current)
+            current = []
         current.append(token)
         spaced = False
     if current:
@@ -344,9 +348,8 @@ def _drop_first(text: str, run_start: int, first: list[Token]) -> bool:
         return True  # "20% of 50", "50的", "twice": the first side is half of a product
     if first[0].kind == "op":
         return True  # "apples + 3 = 5": the left operand is a word
-    if len(first) == 1 and first[0].kind == "num" and _LETTER_BEFORE.search(head):
-        return True  # "so 50 = 0.2 × 50": 50 belongs to the sentence, not the computation
-    return False
+    # "so 50 = 0.2 × 50": 50 belongs to the sentence, not the computation
+    return len(first) == 1 and first[0].kind == "num" and _LETTER_BEFORE.search(head) is not None
 
 
 def _drop_last(text: str, run_end: int) -> bool:

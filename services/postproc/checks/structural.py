@@ -27,13 +27,19 @@ class ReasoningClosed(Check):
         end = len(trace.reasoning)
         span = Span(field="reasoning", start=max(end - 1, 0), end=end) if end else None
         if trace.reasoning_end == "budget":
-            msg = "The reasoning hit its token budget and was closed by the server; the answer may rest on unfinished reasoning."
+            msg = (
+                "The reasoning hit its token budget and was closed by the server; "
+                "the answer may rest on unfinished reasoning."
+            )
             return CheckResult([self.finding("warning", msg, span)])
         if trace.reasoning_end == "eos":
             msg = "The model stopped in the middle of its reasoning; the server closed it and asked for the answer."
             return CheckResult([self.finding("warning", msg, span)])
         if trace.reasoning_end == "length":
-            msg = "The reasoning was cut off by max_tokens before any answer; raise max_tokens or lower the reasoning budget."
+            msg = (
+                "The reasoning was cut off by max_tokens before any answer; "
+                "raise max_tokens or lower the reasoning budget."
+            )
             return CheckResult([self.finding("error", msg, span)])
         return CheckResult()
 

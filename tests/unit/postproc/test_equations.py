@@ -66,7 +66,10 @@ def test_equations_ignores_an_equation_the_reasoning_restated() -> None:
 
 
 def test_equations_ignores_an_equation_called_wrong() -> None:
-    reasoning = "Let x be the number of chickens and y the number of rabbits. 4x + 2y = 94. No, that's wrong: legs are 2x + 4y = 94."
+    reasoning = (
+        "Let x be the number of chickens and y the number of rabbits. 4x + 2y = 94. "
+        "No, that's wrong: legs are 2x + 4y = 94."
+    )
     assert check(reasoning, "23 chickens and 12 rabbits").findings == []
 
 
