@@ -3,8 +3,10 @@
 Every worker process runs `Sweeper.sweep()` on each heartbeat. An inference worker whose
 heartbeat is older than `worker_ttl_s` is dead: each job it was running is claimed (atomically,
 so two sweepers never requeue the same job), gets a `retry` event and goes back to the front of
-the shared queue with its attempt number raised; the jobs waiting in the dead worker's own queue
-move to the shared queue. The attempt number fences the dead worker: if it was only paused and
+the queue it came from (a batch item to the batch queue, any other job to the shared queue) with
+its attempt number raised; the jobs waiting in the dead worker's own queue move to the shared
+queue. A job lost more than `max_attempts` times fails; if it was a self-consistency sample, its
+parent is told so that it votes without it. The attempt number fences the dead worker: if it was only paused and
 comes back, the event log refuses its writes and it stops. RQ's own detection of abandoned jobs
 takes many minutes; this takes `worker_ttl_s` plus one heartbeat.
 """
@@ -16,10 +18,13 @@ import time
 
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from shared import keys
 from shared.eventlog import EventWriter, stamp
-from shared.schemas import ErrorEvent, JobStatus, RetryEvent
+from shared.sampling import report_sample
+from shared.schemas import ErrorEvent, JobSpec, JobStatus, RetryEvent
 from shared.settings import Settings
 from shared.tasks import INFERENCE_FUNC
 
@@ -45,6 +50,7 @@ class Sweeper:
         self._settings = settings
         self._claim = redis.register_script(CLAIM_SCRIPT)
         self._shared = Queue(keys.INFERENCE_QUEUE, connection=redis)
+        self._batch = Queue(keys.BATCH_QUEUE, connection=redis)
 
     def sweep(self) -> list[str]:
         """Requeue the jobs of dead inference workers; returns the ids of the jobs handled."""
@@ -86,10 +92,13 @@ class Sweeper:
             )
             events.emit(stamp(ErrorEvent, message=message, code="worker_lost"))
             log.error("job %s failed: %s", job_id, message)
+            if (raw := self._redis.hget(keys.job_key(job_id), "spec")) is not None:
+                spec = JobSpec.model_validate_json(raw)
+                report_sample(self._redis, spec, answer="", key="", verdict="error", ttl_s=ttl_s)
             return
         reason = f"worker {dead_worker} stopped responding; the job starts again on another worker"
         events.emit(stamp(RetryEvent, attempt=attempt, reason=reason))
-        self._shared.enqueue(
+        self._queue_of(job_id).enqueue(
             INFERENCE_FUNC,
             job_id,
             job_id=job_id,
@@ -99,6 +108,14 @@ class Sweeper:
             failure_ttl=ttl_s,
         )
         log.warning("job %s requeued as attempt %d: %s", job_id, attempt, reason)
+
+    def _queue_of(self, job_id: str) -> Queue:
+        """The batch queue for a batch item, so that it keeps its low priority; else the shared one."""
+        try:
+            origin = Job.fetch(job_id, connection=self._redis).origin
+        except NoSuchJobError:
+            return self._shared
+        return self._batch if origin == keys.BATCH_QUEUE else self._shared
 
 
 def hand_back(own: Queue, shared: Queue) -> int:

@@ -13,7 +13,7 @@ from rq import Queue
 from services.runtime.sweeper import Sweeper
 from shared import keys
 from shared.eventlog import EventWriter, stamp
-from shared.schemas import ReasoningEvent, StartedEvent
+from shared.schemas import ChatMessage, GenerationParams, JobSpec, ReasoningEvent, StartedEvent
 from shared.settings import Settings
 
 
@@ -26,8 +26,24 @@ def settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(redis_url="redis://fake", data_dir=tmp_path, worker_ttl_s=5, **overrides)
 
 
-def running_job(redis: fakeredis.FakeRedis, job_id: str, worker: str, last_beat: float) -> EventWriter:
-    redis.hset(keys.job_key(job_id), mapping={"spec": "{}", "status": "running"})
+def spec(job_id: str, **fields: object) -> JobSpec:
+    return JobSpec(
+        job_id=job_id,
+        messages=[ChatMessage(role="user", content="What is 2 + 2?")],
+        params=GenerationParams(),
+        prompt_tokens=9,
+        max_tokens=32,
+        max_reasoning_tokens=16,
+        created_at=time.time(),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def running_job(
+    redis: fakeredis.FakeRedis, job_id: str, worker: str, last_beat: float, job_spec: JobSpec | None = None
+) -> EventWriter:
+    job_spec = job_spec or spec(job_id)
+    redis.hset(keys.job_key(job_id), mapping={"spec": job_spec.model_dump_json(), "status": "running"})
     redis.zadd(keys.live_workers_key("inference"), {worker: last_beat})
     redis.hset(keys.RUNNING_JOBS, job_id, worker)
     writer = EventWriter(redis, job_id, 60, attempt=1)
@@ -81,3 +97,31 @@ def test_two_sweepers_requeue_a_job_once(redis: fakeredis.FakeRedis, tmp_path: P
     assert first.sweep() + second.sweep() == ["job1"]
     assert Queue(keys.INFERENCE_QUEUE, connection=redis).count == 1
     assert [e["type"] for e in events(redis, "job1")].count("retry") == 1
+
+
+def test_a_batch_item_goes_back_to_the_front_of_the_batch_queue(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
+    batch = Queue(keys.BATCH_QUEUE, connection=redis)
+    batch.enqueue("builtins.print", job_id="item1")
+    batch.enqueue("builtins.print", job_id="item2")
+    batch.remove("item1")  # a worker took it, then died
+    running_job(redis, "item1", "dead-worker", time.time() - 60)
+
+    assert Sweeper(redis, settings(tmp_path)).sweep() == ["item1"]
+
+    assert batch.get_job_ids() == ["item1", "item2"]  # still low priority, still first of its kind
+    assert Queue(keys.INFERENCE_QUEUE, connection=redis).count == 0
+
+
+def test_a_lost_sample_past_its_attempts_lets_its_parent_vote_without_it(
+    redis: fakeredis.FakeRedis, tmp_path: Path
+) -> None:
+    redis.hset(keys.job_key("parent"), mapping={"spec": spec("parent", samples=2).model_dump_json()})
+    redis.hset(keys.job_key("parent"), "samples_reported", 1)  # the other sample is done
+    running_job(redis, "parent-s1", "dead-worker", time.time() - 60, spec("parent-s1", parent="parent", sample_index=1))
+    redis.hset(keys.job_key("parent-s1"), "attempt", 2)
+
+    Sweeper(redis, settings(tmp_path, max_attempts=2)).sweep()
+
+    report = events(redis, "parent")[-1]
+    assert report["type"] == "sample" and report["index"] == 1 and report["verdict"] == "error"
+    assert Queue(keys.POSTPROC_QUEUE, connection=redis).get_job_ids() == ["parent-vote"]
