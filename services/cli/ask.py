@@ -8,6 +8,9 @@ import json
 import httpx
 from httpx_sse import connect_sse
 from rich.console import Console
+from rich.markup import escape
+
+from services.cli.gateway_client import auth_headers, refusal
 
 
 def ask(args: argparse.Namespace) -> int:
@@ -16,16 +19,14 @@ def ask(args: argparse.Namespace) -> int:
     for key in ("max_tokens", "max_reasoning_tokens", "temperature", "seed"):
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
-    api_key = getattr(args, "api_key", None)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    with httpx.Client(base_url=args.url, headers=headers, timeout=httpx.Timeout(10.0, read=None)) as client:
+    with httpx.Client(base_url=args.url, headers=auth_headers(args), timeout=httpx.Timeout(10.0, read=None)) as client:
         try:
             response = client.post("/v1/jobs", json=body)
         except httpx.ConnectError:
             console.print(f"[red]cannot reach the gateway at {args.url}; is `thinkstream up` running?[/red]")
             return 1
         if response.status_code != 202:
-            console.print(f"[red]{response.status_code}: {response.json()['error']['message']}[/red]")
+            console.print(f"[red]{escape(refusal(response))}[/red]")
             return 1
         job = response.json()
         section = None

@@ -12,14 +12,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from services.cli.gateway_client import add_gateway_arguments
+
 POLL_S = 1.0
 
 
-def add_batch_parser(sub: Any, default_url: str) -> None:
+def add_batch_parser(sub: Any) -> None:
     cmd = sub.add_parser("batch", help="answer a JSONL file of questions as a batch (resumable, with progress)")
     cmd.add_argument("input", type=Path, help='JSONL: {"custom_id", "question"} or OpenAI batch request lines')
     cmd.add_argument("-o", "--output", type=Path, required=True, help="results JSONL; rerun with it to resume")
-    cmd.add_argument("--url", default=default_url, help=f"gateway URL (default {default_url})")
+    add_gateway_arguments(cmd)
     cmd.add_argument("--poll-s", type=float, default=POLL_S, help=f"seconds between progress checks ({POLL_S})")
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
+from services.cli.gateway_client import auth_headers, refusal
 from services.cli.result_file import ResultFile
 from shared.batch_api import NDJSON_MEDIA_TYPES, Batch, BatchResultLine, BatchResultsPage, InputLine, parse_batch_input
 from shared.chat_api import ChatCompletion
@@ -65,8 +66,10 @@ class BatchRun:
         data, lines = self._read_input()
         self._wanted = {line.request.custom_id for line in lines}
         before = len(self._wanted & self._out.ids)
-        with httpx.Client(base_url=self._args.url, timeout=httpx.Timeout(60.0)) as client:
+        with httpx.Client(base_url=self._args.url, headers=auth_headers(self._args), timeout=60.0) as client:
             try:
+                if (access := client.get("/v1/models")).status_code != 200:  # the key, before any work
+                    raise BatchCommandError(f"the gateway refused the request ({refusal(access)})")
                 with self._progress(len(lines), before) as (progress, task):
                     interrupted = self._resume(client, progress, task)
                     missing = [line for line in lines if line.request.custom_id not in self._out.ids]

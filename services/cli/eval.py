@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services.cli.gateway_client import KEY_HINT, add_gateway_arguments, auth_headers
 from services.evaluation.modes import DEFAULT_REVISE, DEFAULT_SAMPLES, MODE_NAMES
 from services.evaluation.questions import DEFAULT_QUESTIONS
 
@@ -20,9 +21,9 @@ TABLE_WIDTH = 150
 RESULTS_DIR = DEFAULT_QUESTIONS.parent / "results"
 
 
-def add_eval_parser(sub: Any, default_url: str) -> None:
+def add_eval_parser(sub: Any) -> None:
     cmd = sub.add_parser("eval", help="run a question set with gold answers; print accuracy, check verdicts and speed")
-    cmd.add_argument("--url", default=default_url, help=f"gateway URL (default {default_url})")
+    add_gateway_arguments(cmd)
     cmd.add_argument(
         "--questions", type=Path, default=DEFAULT_QUESTIONS, help="JSONL file (default eval/questions.jsonl)"
     )
@@ -77,7 +78,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.evaluation.exceptions import EvaluationError
+    from services.evaluation.exceptions import AccessRefused, EvaluationError
     from services.evaluation.harness import Listener, evaluate
     from services.evaluation.modes import build_modes
     from services.evaluation.questions import load_questions
@@ -122,8 +123,12 @@ def run_eval(args: argparse.Namespace) -> int:
                     questions_file=str(args.questions),
                     concurrency=args.concurrency,
                     listener=listener,
+                    headers=auth_headers(args),
                 )
             )
+        except AccessRefused as exc:
+            errors.print(f"thinkstream eval: {exc}; {KEY_HINT}", style="red")
+            return 1
         except EvaluationError as exc:
             errors.print(f"thinkstream eval: {exc}; is `thinkstream up` running?", style="red")
             return 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -12,11 +11,11 @@ from pydantic import ValidationError
 
 from services.cli.batch import add_batch_parser, run_batch
 from services.cli.eval import add_eval_parser, run_eval
+from services.cli.gateway_client import add_gateway_arguments
 from services.cli.keys import add_keys_parser, run_keys
 from shared.logs import configure_logging
 from shared.settings import Settings
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 _NO_AUTH_HELP = "listen on a non-loopback --host without API keys (THINKSTREAM_ALLOW_NO_AUTH=true)"
 
 
@@ -44,21 +43,16 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="ask a question and stream the reasoning and the answer")
     ask.add_argument("question")
-    ask.add_argument("--url", default=DEFAULT_URL, help=f"gateway URL (default {DEFAULT_URL})")
+    add_gateway_arguments(ask)
     ask.add_argument("--max-tokens", type=int, default=None)
     ask.add_argument("--max-reasoning-tokens", type=int, default=None)
     ask.add_argument("--temperature", type=float, default=None)
     ask.add_argument("--seed", type=int, default=None)
-    ask.add_argument(
-        "--api-key",
-        default=os.environ.get("THINKSTREAM_API_KEY"),
-        help="the key, when the gateway has keys (default: $THINKSTREAM_API_KEY)",
-    )
     check = sub.add_parser("check", help="check reasoning traces offline (JSONL in, verdicts out)")
     check.add_argument("input", help='JSONL file, one {"id", "question", "reasoning", "answer"} per line')
     check.add_argument("-o", "--output", default=None, help="write verdicts here (default: standard output)")
-    add_eval_parser(sub, DEFAULT_URL)
-    add_batch_parser(sub, DEFAULT_URL)
+    add_eval_parser(sub)
+    add_batch_parser(sub)
     add_keys_parser(sub)
     return parser
 

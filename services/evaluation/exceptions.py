@@ -12,3 +12,7 @@ class UnknownMode(EvaluationError):
 
 class GatewayUnavailable(EvaluationError):
     """The gateway does not answer or has no live inference worker."""
+
+
+class AccessRefused(EvaluationError):
+    """The gateway refused the API key (or the lack of one)."""

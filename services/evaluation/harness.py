@@ -21,7 +21,7 @@ import httpx
 from httpx_sse import aconnect_sse
 
 from services.evaluation import scoring
-from services.evaluation.exceptions import GatewayUnavailable
+from services.evaluation.exceptions import AccessRefused, GatewayUnavailable
 from services.evaluation.questions import Question
 from services.evaluation.results import EvalRun, ModeResult, QuestionRecord, summarize
 from shared.schemas import TERMINAL_EVENT_TYPES, JobStatus, JobView
@@ -55,6 +55,9 @@ async def live_workers(client: httpx.AsyncClient) -> int:
     if response.status_code != 200:
         reason = body.get("reason") or body.get("redis") or response.status_code
         raise GatewayUnavailable(f"the gateway at {client.base_url} is not ready: {reason}")
+    access = await client.get("/v1/models")  # the probe is open; this route needs the key
+    if access.status_code in (401, 403):
+        raise AccessRefused(f"the gateway refused the request: {access.status_code}: {_message(access)}")
     return int(body["workers"])
 
 
@@ -188,12 +191,13 @@ async def evaluate(
     concurrency: int | None = None,
     listener: Listener | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    headers: dict[str, str] | None = None,
 ) -> EvalRun:
-    """Ask every question in every mode; `request` holds the generation fields sent with each.
-    `transport` replaces the network (tests)."""
+    """Ask every question in every mode; `request` holds the generation fields sent with each,
+    `headers` (the API key) go with every request. `transport` replaces the network (tests)."""
     started, clock = datetime.now(UTC), time.monotonic()
     timeout = httpx.Timeout(CONNECT_TIMEOUT_S, read=None)  # a stream may be quiet while its job is queued
-    async with httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport) as client:
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout, transport=transport) as client:
         workers = await live_workers(client)
         slots = concurrency or workers
         runner = _Runner(client, request, slots, listener or Listener())

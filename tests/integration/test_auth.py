@@ -4,6 +4,7 @@ a real worker on the SmolLM2 model."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -81,3 +82,35 @@ def test_auth_stack_gateway_refuses_to_listen_openly_without_keys(tmp_path: Path
     )
     assert done.returncode == 2
     assert "refusing to listen on 0.0.0.0 without API keys" in done.stderr
+
+
+def cli(stack: Stack, *args: str, key: str | None, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "THINKSTREAM_API_KEY"}
+    if key is not None:
+        env["THINKSTREAM_API_KEY"] = key
+    command = [sys.executable, "-m", "services.cli", *args, "--url", stack.url]
+    return subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=cwd)
+
+
+def test_auth_stack_client_commands_send_the_key_from_the_environment(keyed_stack: Stack, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps({"custom_id": "q1", "question": "What is 2 + 3?"}) + "\n")
+    out = tmp_path / "answers.jsonl"
+
+    refused = cli(keyed_stack, "ask", "What is 2 + 3?", key=None, cwd=tmp_path)
+    assert refused.returncode == 1 and "401" in refused.stdout + refused.stderr
+    refused = cli(keyed_stack, "batch", str(questions), "-o", str(out), key=None, cwd=tmp_path)
+    assert refused.returncode != 0 and "THINKSTREAM_API_KEY" in refused.stdout + refused.stderr
+
+    asked = cli(keyed_stack, "ask", "What is 2 + 3?", "--max-tokens", "48", key=KEY_A, cwd=tmp_path)
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    batch = cli(keyed_stack, "batch", str(questions), "-o", str(out), key=KEY_B, cwd=tmp_path)
+    assert batch.returncode == 0, batch.stdout + batch.stderr
+    assert json.loads(out.read_text())["custom_id"] == "q1"
+    report = tmp_path / "eval.json"
+    evaluated = cli(
+        keyed_stack, "eval", "--limit", "1", "--modes", "plain", "--max-tokens", "48", "-o", str(report),
+        key=KEY_A, cwd=tmp_path,
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert json.loads(report.read_text())["modes"][0]["name"] == "plain"

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.evaluation.exceptions import GatewayUnavailable
+from services.evaluation.exceptions import AccessRefused, GatewayUnavailable
 from services.evaluation.harness import Listener, evaluate
 from services.evaluation.modes import build_modes
 from services.evaluation.questions import Question
@@ -28,9 +28,15 @@ class FakeGateway:
     job with the scripted answer for each prompt, `status` for prompts in `refuse`."""
 
     def __init__(
-        self, *, accepts: frozenset[str] = frozenset(), workers: int = 2, refuse: dict[str, int] | None = None
+        self,
+        *,
+        accepts: frozenset[str] = frozenset(),
+        workers: int = 2,
+        refuse: dict[str, int] | None = None,
+        key: str | None = None,
     ):
         self.accepts = KNOWN_FIELDS | accepts
+        self.key = key
         self.workers = workers
         self.refuse = refuse or {}
         self.bodies: list[dict[str, Any]] = []
@@ -45,6 +51,10 @@ class FakeGateway:
             if not self.workers:
                 return httpx.Response(503, json={"status": "unavailable", "reason": "no live inference worker"})
             return httpx.Response(200, json={"status": "ok", "workers": self.workers})
+        if self.key is not None and request.headers.get("authorization") != f"Bearer {self.key}":
+            return httpx.Response(401, json={"error": {"message": "this gateway needs an API key"}})
+        if path == "/v1/models":
+            return httpx.Response(200, json={"object": "list", "data": []})
         if request.method == "POST":
             return self.submit(json.loads(request.content))
         if path.endswith("/events"):
@@ -76,7 +86,9 @@ class FakeGateway:
         return httpx.Response(202, json={"id": job_id, "events_url": f"/v1/jobs/{job_id}/events"})
 
 
-def run(gateway: FakeGateway, modes: list[str], listener: Listener | None = None) -> EvalRun:
+def run(
+    gateway: FakeGateway, modes: list[str], listener: Listener | None = None, headers: dict[str, str] | None = None
+) -> EvalRun:
     return asyncio.run(
         evaluate(
             "http://gateway",
@@ -85,8 +97,18 @@ def run(gateway: FakeGateway, modes: list[str], listener: Listener | None = None
             {"max_tokens": 64},
             listener=listener,
             transport=gateway.transport(),
+            headers=headers,
         )
     )
+
+
+def test_evaluate_sends_the_key_and_stops_at_once_when_it_is_refused() -> None:
+    gateway = FakeGateway(key="ts-right")
+    with pytest.raises(AccessRefused, match="401: this gateway needs an API key"):
+        run(gateway, ["plain"], headers={"Authorization": "Bearer ts-wrong"})
+    assert gateway.bodies == []  # no question was sent
+    result = run(gateway, ["plain"], headers={"Authorization": "Bearer ts-right"})
+    assert result.modes[0].summary is not None and len(gateway.bodies) == 2
 
 
 def test_evaluate_scores_and_times_every_question() -> None:
