@@ -200,6 +200,17 @@ class FileRecord(BaseModel):
     """The API key id that created it (None when keys are off); other keys get 404."""
 
 
+class FileList(BaseModel):
+    """Body of `GET /v1/files`: one page of the key's files, newest first (OpenAI's shape)."""
+
+    object: Literal["list"] = "list"
+    data: list[FileObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+    """Pass `last_id` as `after` for the next page."""
+
+
 class FileDeleted(BaseModel):
     id: str
     object: Literal["file"] = "file"
@@ -291,6 +302,17 @@ class Batch(BaseModel):
     @property
     def is_final(self) -> bool:
         return self.status in ("failed", "completed", "expired", "cancelled")
+
+
+class BatchList(BaseModel):
+    """Body of `GET /v1/batches`: one page of the key's batches, newest first (OpenAI's shape)."""
+
+    object: Literal["list"] = "list"
+    data: list[Batch]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+    """Pass `last_id` as `after` for the next page."""
 
 
 class BatchItem(BaseModel):

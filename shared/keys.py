@@ -104,6 +104,12 @@ def batch_results_key(batch_id: str) -> str:
     return f"{PREFIX}:batch:{batch_id}:results"
 
 
+def owner_index_key(kind: str, owner: str | None) -> str:
+    """Sorted set of one API key's batches or files (`kind`), by creation time, for listing them.
+    Without keys there is one owner, `-` (key names start with a letter or digit)."""
+    return f"{PREFIX}:index:{kind}:{owner or '-'}"
+
+
 def api_key_requests_key(key_id: str, minute: int) -> str:
     """Counter of one API key's requests in one minute (epoch seconds // 60); expires after it."""
     return f"{PREFIX}:apikey:{key_id}:requests:{minute}"

@@ -22,12 +22,14 @@ from services.gateway.chat import ChatJob, completion
 from services.gateway.exceptions import BatchNotFound, InvalidBatch, ModelNotFound
 from services.gateway.files import FileStore
 from services.gateway.jobs import JobService
+from services.gateway.listing import OwnerIndex
 from services.gateway.workers import ModelDirectory
 from shared import keys
 from shared.batch_api import (
     Batch,
     BatchErrors,
     BatchItem,
+    BatchList,
     BatchMarks,
     BatchRecord,
     BatchResponse,
@@ -79,6 +81,7 @@ class BatchService:
         self._files = files
         self._models = models
         self._collect = redis.register_script(COLLECT_SCRIPT)
+        self._index = OwnerIndex(redis, "batch", keys.batch_key, settings.batch_ttl_s)
 
     async def create(self, request: CreateBatchRequest, owner: str | None) -> Batch:
         """Run an uploaded file (OpenAI's flow). A file with any invalid line gives a `failed`
@@ -107,6 +110,20 @@ class BatchService:
 
     async def get(self, batch_id: str, owner: str | None) -> Batch:
         return await self._refresh(await self._record(batch_id, owner))
+
+    async def list(self, owner: str | None, *, after: str | None, limit: int) -> BatchList:
+        """The owner's batches, newest first, each as `get` shows it."""
+        page = await self._index.page(owner, after=after, limit=limit)
+        batches = []
+        for batch_id in page.ids:
+            with contextlib.suppress(BatchNotFound):  # expired since the page was read
+                batches.append(await self.get(batch_id, owner))
+        return BatchList(
+            data=batches,
+            first_id=batches[0].id if batches else None,
+            last_id=batches[-1].id if batches else None,
+            has_more=page.has_more,
+        )
 
     async def results(self, batch_id: str, owner: str | None, after: int = 0) -> BatchResultsPage:
         """The batch, and the result lines collected after the first `after` (in the order
@@ -189,6 +206,7 @@ class BatchService:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"record": record.model_dump_json(), **fields})
             pipe.expire(key, self._settings.batch_ttl_s)
+            self._index.add(pipe, record.owner, record.id)
             await pipe.execute()
 
     # -----------------------------------------------------------------------------------------
@@ -295,8 +313,11 @@ class BatchService:
         marks = await self._marks(record.id)
         await self._redis.hsetnx(key, "cancelled_at" if marks.cancelling_at else "completed_at", int(time.time()))
         ttl_s = self._settings.batch_ttl_s
-        for batch_key in (key, keys.batch_outcomes_key(record.id), keys.batch_results_key(record.id)):
-            await self._redis.expire(batch_key, ttl_s)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for batch_key in (key, keys.batch_outcomes_key(record.id), keys.batch_results_key(record.id)):
+                pipe.expire(batch_key, ttl_s)
+            self._index.add(pipe, record.owner, record.id)  # listed as long as it lives
+            await pipe.execute()
         return await self._marks(record.id)
 
     def _view(self, record: BatchRecord, marks: BatchMarks, outcomes: dict[int, Outcome]) -> Batch:

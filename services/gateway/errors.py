@@ -23,6 +23,7 @@ from services.gateway.exceptions import (
     RateLimited,
     ResourceNotFound,
 )
+from services.gateway.listing import UnknownCursor
 from shared.exceptions import JobNotFound, PromptTooLong
 
 
@@ -65,6 +66,11 @@ def install_error_handlers(app: FastAPI) -> None:
             body["error"]["param"] = _location(tuple(details[0]["loc"])) if details else None
             return JSONResponse(body, status_code=400)
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(UnknownCursor)
+    async def _bad_cursor(_: Request, exc: UnknownCursor) -> JSONResponse:
+        body = error_body(str(exc), "invalid_request_error", "invalid_cursor", param="after")
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(PromptTooLong)
     async def _too_long(_: Request, exc: PromptTooLong) -> JSONResponse:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from services.gateway.deps import BatchesDep, OwnerDep, SettingsDep
 from services.gateway.exceptions import FileTooLarge
-from shared.batch_api import NDJSON_MEDIA_TYPES, Batch, BatchResultsPage, CreateBatchRequest
+from shared.batch_api import NDJSON_MEDIA_TYPES, Batch, BatchList, BatchResultsPage, CreateBatchRequest
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
@@ -48,6 +48,17 @@ async def create_batch(request: Request, batches: BatchesDep, settings: Settings
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from exc
     return await batches.create(body, owner)
+
+
+@router.get("", response_model=BatchList, responses=_ERRORS)
+async def list_batches(
+    batches: BatchesDep,
+    owner: OwnerDep,
+    after: Annotated[str | None, Query(description="List the batches older than this one (`last_id`)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="At most this many batches")] = 20,
+) -> BatchList:
+    """Your batches, newest first, each with its current status and counts."""
+    return await batches.list(owner, after=after, limit=limit)
 
 
 @router.get("/{batch_id}", response_model=Batch, responses=_ERRORS)

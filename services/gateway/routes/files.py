@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Path, UploadFile
+from fastapi import APIRouter, Form, Path, Query, UploadFile
 from fastapi.responses import Response
 
 from services.gateway.deps import FilesDep, OwnerDep, SettingsDep
 from services.gateway.exceptions import FileTooLarge
-from shared.batch_api import FileDeleted, FileObject
+from shared.batch_api import FileDeleted, FileList, FileObject, FilePurpose
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
@@ -35,6 +35,19 @@ async def upload_file(
     if len(content) > settings.batch_max_bytes:
         raise FileTooLarge(settings.batch_max_bytes)
     return await files.create(content, filename=file.filename or "batch.jsonl", purpose=purpose, owner=owner)
+
+
+@router.get("", response_model=FileList, responses=_ERRORS)
+async def list_files(
+    files: FilesDep,
+    owner: OwnerDep,
+    after: Annotated[str | None, Query(description="List the files older than this one (`last_id`)")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many files")] = 10_000,
+    purpose: Annotated[FilePurpose | None, Query(description="Only files of this purpose")] = None,
+    order: Annotated[Literal["desc"], Query(description="Newest first (the only order kept)")] = "desc",
+) -> FileList:
+    """Your files (batch inputs and the output files of your batches), newest first."""
+    return await files.list(owner, after=after, limit=limit, purpose=purpose)
 
 
 @router.get("/{file_id}", response_model=FileObject, responses=_ERRORS)

@@ -221,3 +221,44 @@ def test_an_item_counts_only_once_its_stream_has_ended(client: TestClient, harne
     assert seen["status"] == "in_progress" and seen["request_counts"]["completed"] == 0
     harness.run_worker(ScriptedEngine(SCRIPT))
     assert client.get(f"/v1/batches/{batch['id']}").json()["request_counts"]["completed"] == 1
+
+
+def test_batches_list_newest_first_in_pages_of_the_keys_own(client: TestClient, harness: Harness) -> None:
+    mine, theirs = {"x-test-key": "key-a"}, {"x-test-key": "key-b"}
+    made = [
+        client.post("/v1/batches", content=jsonl(question(f"q{i}")), headers={**NDJSON, **mine}).json()["id"]
+        for i in range(5)
+    ]
+    client.post("/v1/batches", content=jsonl(question("other")), headers={**NDJSON, **theirs})
+
+    first = client.get("/v1/batches", params={"limit": 2}, headers=mine).json()
+    assert first["object"] == "list" and [b["id"] for b in first["data"]] == made[:2:-1][:2]
+    assert first["has_more"] and first["first_id"] == made[4] and first["last_id"] == made[3]
+    rest = client.get("/v1/batches", params={"after": first["last_id"]}, headers=mine).json()
+    assert [b["id"] for b in rest["data"]] == made[2::-1] and not rest["has_more"]
+    assert rest["data"][0]["status"] == "in_progress" and rest["data"][0]["request_counts"]["total"] == 1
+
+    harness.redis.delete(keys.batch_key(made[3]))  # expired
+    assert [b["id"] for b in client.get("/v1/batches", headers=mine).json()["data"]] == made[4:3:-1] + made[2::-1]
+    assert len(client.get("/v1/batches", headers=theirs).json()["data"]) == 1
+    assert client.get("/v1/batches").json()["data"] == []  # no key: none of the keys' batches
+
+    unknown = client.get("/v1/batches", params={"after": made[0]}, headers=theirs)
+    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "after"
+    assert made[0] in unknown.json()["error"]["message"]
+    assert client.get("/v1/batches", params={"limit": 0}, headers=mine).status_code == 400
+
+
+def test_files_list_by_purpose_and_forget_deleted_ones(client: TestClient, harness: Harness) -> None:
+    upload = client.post("/v1/files", files={"file": ("in.jsonl", jsonl(question("a")))}, data={"purpose": "batch"})
+    create = {"input_file_id": upload.json()["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    batch = client.post("/v1/batches", json=create).json()
+    harness.run_worker(ScriptedEngine(SCRIPT))
+    output_id = client.get(f"/v1/batches/{batch['id']}").json()["output_file_id"]
+
+    listed = client.get("/v1/files").json()
+    assert [f["id"] for f in listed["data"]] == [output_id, upload.json()["id"]] and not listed["has_more"]
+    outputs = client.get("/v1/files", params={"purpose": "batch_output"}).json()["data"]
+    assert [f["id"] for f in outputs] == [output_id]
+    client.delete(f"/v1/files/{output_id}")
+    assert [f["id"] for f in client.get("/v1/files").json()["data"]] == [upload.json()["id"]]
