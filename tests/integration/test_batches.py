@@ -103,6 +103,9 @@ def test_openai_client_runs_a_ten_line_batch_answering_each_custom_id_once(batch
         assert (batch.request_counts.completed, batch.request_counts.failed) == (10, 0)
         assert batch.error_file_id is None and batch.output_file_id is not None
         output = client.files.content(batch.output_file_id).text
+        # The SDK's own pagination finds it: newest first, with its output file among the files.
+        assert batch.id in [listed.id for listed in client.batches.list(limit=2)]
+        assert batch.output_file_id in [file.id for file in client.files.list(purpose="batch_output")]
     results = [json.loads(line) for line in output.splitlines()]
     assert [r["custom_id"] for r in results] == [f"req-{i}" for i in range(10)]
     for result in results:
