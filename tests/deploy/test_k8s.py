@@ -179,7 +179,7 @@ def test_k8s_overlay_has_exactly_one_worker_autoscaler(overlay: str) -> None:
     assert "replicas" not in worker["spec"], "re-applying the manifests would reset the autoscaled count"
 
 
-def test_k8s_keda_scaled_object_watches_the_inference_queue_list() -> None:
+def test_k8s_keda_scaled_object_watches_the_inference_and_batch_queue_lists() -> None:
     from cloudcoil.models.keda.v1alpha1 import ScaledObject  # 1 MB of generated models: load only here
 
     docs = render("prod")
@@ -189,9 +189,13 @@ def test_k8s_keda_scaled_object_watches_the_inference_queue_list() -> None:
     spec = scaled["spec"]
     assert spec["minReplicaCount"] == 1, "one worker always runs, to sweep abandoned jobs"
     assert spec["maxReplicaCount"] > 1
-    (trigger,) = [t["metadata"] for t in spec["triggers"] if t["type"] == "redis"]
-    assert trigger["listName"] == Queue.redis_queue_namespace_prefix + keys.INFERENCE_QUEUE
+    lists = {t["metadata"]["listName"]: t["metadata"] for t in spec["triggers"] if t["type"] == "redis"}
+    prefix = Queue.redis_queue_namespace_prefix
+    assert set(lists) == {prefix + keys.INFERENCE_QUEUE, prefix + keys.BATCH_QUEUE}
+    trigger, batch = lists[prefix + keys.INFERENCE_QUEUE], lists[prefix + keys.BATCH_QUEUE]
     assert int(trigger["listLength"]) >= 1
+    assert int(batch["listLength"]) >= int(trigger["listLength"]), "a batch item is less urgent than a question"
+    assert batch["address"] == trigger["address"] and batch.get("databaseIndex") == trigger.get("databaseIndex")
     # The operator runs in its own namespace: the address must be the Redis Service's full name.
     (service,) = [s for s in find(docs, "Service") if s["spec"]["selector"]["app.kubernetes.io/component"] == "redis"]
     host, port = trigger["address"].rsplit(":", 1)
