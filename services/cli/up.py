@@ -95,5 +95,10 @@ def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
         try:
             child.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
+            command = " ".join(str(arg) for arg in child.args[3:4])  # type: ignore[index]
+            print(
+                f"thinkstream: {command} (pid {child.pid}) did not stop within {STOP_TIMEOUT_S:.0f} s; killed",
+                flush=True,
+            )
             child.kill()
             child.wait()

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 import uuid
 
 from redis import Redis
-from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 
 from services.engine.model import load_model, model_info
@@ -18,6 +16,7 @@ from services.inference.context import InferenceContext, use_context
 from services.inference.engine import LlamaEngine
 from services.inference.kv_cache import PrefixStateCache
 from services.runtime.heartbeat import Heartbeat
+from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper, hand_back
 from shared import keys
 from shared.logs import job_logging, worker_logging
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 KIND = "inference"
 
 
-class InferenceWorker(SimpleWorker):
+class InferenceWorker(StoppableWorker):
     """Runs jobs in its own process (RQ's default worker forks per job, which would reload or
     copy the model), with the worker's context current while each job runs."""
 
@@ -81,26 +80,3 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         finally:
             hand_back(own, shared)
     log.info("worker %s stopped", worker_id)
-
-
-def serve(worker: SimpleWorker, redis: Redis, *, burst: bool, logging_level: str) -> None:
-    """`worker.work()` until stopped by a signal (or the queue is empty, in burst mode). RQ quits
-    its loop when Redis goes away for longer than the client's retries cover; wait for Redis to
-    come back and start again, keeping the process, its model and its worker id."""
-    backoff = 1.0
-    while True:
-        try:
-            worker.work(burst=burst, with_scheduler=False, logging_level=logging_level)
-        except RedisError as exc:  # raised while (re)registering, before RQ's own loop
-            log.error("worker %s cannot reach Redis: %s", worker.name, exc)
-        if burst or worker._stop_requested:
-            return
-        log.error("worker %s left its loop (Redis unreachable?); restarting in %.0f s", worker.name, backoff)
-        time.sleep(backoff)
-        backoff = min(backoff * 2, 30.0)
-        try:
-            redis.ping()
-            redis.delete(keys.rq_worker_key(worker.name))  # RQ refuses to register a name still "alive"
-            backoff = 1.0
-        except RedisError as exc:
-            log.warning("Redis still unreachable: %s", exc)

@@ -8,10 +8,11 @@ import socket
 import uuid
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 
 from services.runtime.heartbeat import Heartbeat
+from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper
 from shared import keys
 from shared.logs import job_logging, worker_logging
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 KIND = "postproc"
 
 
-class PostprocWorker(SimpleWorker):
+class PostprocWorker(StoppableWorker):
     """Runs check jobs in-process, each with its job id stamped on every log line."""
 
     def execute_job(self, job: Job, queue: Queue) -> None:
@@ -48,5 +49,5 @@ def run_postproc(settings: Settings, redis: Redis, *, burst: bool = False) -> No
         housekeeping=Sweeper(redis, settings).sweep,
     )
     with worker_logging(worker_id), heartbeat:
-        worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level)
+        serve(worker, redis, burst=burst, logging_level=settings.log_level)
     log.info("post-processing worker %s stopped", worker_id)
