@@ -155,6 +155,19 @@ def read_job_stats(redis: _Redis) -> JobStats:
     )
 
 
+def mean_generation_s(redis: _Redis) -> float | None:
+    """How long a worker has spent on a job, on average over every job so far (from taking it to
+    its last token); None before the first job."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.stats_histogram_key(JOB_DURATION.name))
+        pipe.hgetall(keys.stats_histogram_key(QUEUE_WAIT.name))
+        total_raw, wait_raw = pipe.execute()
+    total, wait = _histogram(JOB_DURATION, _decode(total_raw)), _histogram(QUEUE_WAIT, _decode(wait_raw))
+    if total.count == 0:
+        return None
+    return max(total.sum - wait.sum, 0.0) / total.count
+
+
 def read_worker_stats(redis: _Redis, worker_ids: Sequence[str]) -> dict[str, WorkerStats]:
     """The counters of each given worker, in one round trip; zeros for a worker with no job yet."""
     with redis.pipeline(transaction=False) as pipe:

@@ -19,6 +19,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from rq import Queue
 
+from services.gateway.backpressure import retry_after_s
 from services.gateway.exceptions import QueueFull, QueueUnavailable
 from services.gateway.fanout import EventFanout
 from services.gateway.fitting import fit_conversation
@@ -46,8 +47,6 @@ log = logging.getLogger(__name__)
 
 SAMPLE_TEMPERATURE = 0.7
 """Temperature of self-consistency samples when the request asked for greedy decoding."""
-RETRY_AFTER_S = 5
-"""What a client refused for a full queue is told to wait before trying again."""
 STREAM_OUTAGE_S = 120.0
 """How long a stream waits for Redis to come back before it gives up."""
 IDLE_RESYNC_S = 5.0
@@ -202,7 +201,8 @@ class JobService:
         batch = queue_name == keys.BATCH_QUEUE
         position = Queue(queue_name, connection=sync).count if batch else self._queue.count
         if not batch and position >= self._settings.max_queued_jobs:
-            raise QueueFull(position, RETRY_AFTER_S)
+            excess = position - self._settings.max_queued_jobs + 1
+            raise QueueFull(position, retry_after_s(sync, excess=excess, worker_ttl_s=self._settings.worker_ttl_s))
         if not batch and self._owner is not None:
             self._queued_per_key.reserve(self._owner, spec.job_id)
         # A batch item may wait behind the whole batch: its request must outlive that wait.

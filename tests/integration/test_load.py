@@ -97,11 +97,12 @@ def test_200_streams_and_a_1000_request_burst(tmp_path: Path) -> None:
     statuses = result["statuses"]
     assert set(statuses) <= {202, 429}, sorted(set(statuses))
     accepted = statuses.count(202)
-    assert accepted >= 250 and result["retry_after"] <= {"5"}
+    assert accepted >= 250 and all(1 <= int(seconds) <= 60 for seconds in result["retry_after"])
     assert all(events[-1]["type"] == "done" for events in result["finals"])
     assert rss_after - rss_before < 150_000, f"gateway grew by {rss_after - rss_before} kB"
     print(
         f"\n200 streams over 50 jobs: {result['streams_s']:.1f} s; burst: {accepted} accepted, "
-        f"{statuses.count(429)} refused (429) in {result['burst_s']:.1f} s, all accepted done after "
+        f"{statuses.count(429)} refused (429, Retry-After {sorted(result['retry_after'])}) in "
+        f"{result['burst_s']:.1f} s, all accepted done after "
         f"{result['drained_s']:.1f} s; gateway RSS {rss_before // 1024} → {rss_after // 1024} MB"
     )
