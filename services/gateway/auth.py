@@ -3,8 +3,8 @@
 Keys are stored as SHA-256 hashes, one `NAME:SHA256HEX` entry each (`thinkstream keys new`
 makes a key and its entry); the gateway never sees a key it has not been sent. A key is 256 random
 bits, so a plain, unsalted hash is as safe as a password hash would be and costs one digest per
-request. When keys are configured, every route but the health probes needs
-`Authorization: Bearer <key>`, and the key's NAME is the request's `key_id`: the owner of the
+request. When keys are configured, every route but the health probes and the web page's own files
+needs `Authorization: Bearer <key>`, and the key's NAME is the request's `key_id`: the owner of the
 jobs, files and batches it creates.
 """
 
@@ -25,8 +25,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.gateway.exceptions import InvalidApiKey, KeyConfigError
 from shared.settings import Settings
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-"""Routes that answer without a key: probes must work before anyone has one."""
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/static/{name}"})
+"""Routes (as declared, not as requested) that answer without a key: the probes, which must work
+before anyone has one, and the web page's files, which are the same for everyone and hold no data,
+so that a browser can load the page that asks for the key. Every route with data needs a key."""
 KEY_PREFIX = "ts-"
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """Names go into Redis key names and logs: keep them plain."""
@@ -137,7 +139,7 @@ def listen_refusal(host: str, keys: ApiKeys, *, allow_no_auth: bool) -> str | No
 _bearer = HTTPBearer(
     auto_error=False,
     description="An API key made with `thinkstream keys new`; needed when the gateway has keys "
-    "(not for /healthz and /readyz).",
+    "(not for /healthz, /readyz and the web page's files).",
 )
 
 

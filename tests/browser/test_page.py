@@ -167,6 +167,17 @@ def test_page_enter_sends_and_shift_enter_adds_a_line(open_page: OpenPage) -> No
     wait_phase(last_turn(page), "done")
 
 
+def test_page_without_keys_never_asks_for_one(open_page: OpenPage) -> None:
+    page = open_page("max_tokens=60&max_reasoning_tokens=30")
+    with page.expect_request(lambda r: r.url.endswith("/v1/jobs") and r.method == "POST") as info:
+        page.fill("#question", "Name a colour.")
+        page.press("#question", "Enter")
+    wait_phase(last_turn(page), "done")
+    assert "authorization" not in info.value.all_headers()
+    expect(page.locator("#key-form")).to_be_hidden()
+    expect(page.locator("#key")).to_be_hidden()
+
+
 def test_page_sends_earlier_turns_without_reasoning(open_page: OpenPage, stack: Stack) -> None:
     page = open_page()
     first_id = ask(page, "Name a prime number.")
@@ -359,6 +370,81 @@ def test_page_links_findings_to_steps_and_spans(open_page: OpenPage, screenshots
     expect(answer).to_contain_text(XSS)
     expect(answer.locator("img, b")).to_have_count(0)
     assert page.evaluate("window.__pwned") is None
+
+
+def test_page_reconnects_to_the_stream_with_growing_pauses(open_page: OpenPage) -> None:
+    page = open_page()
+    serve_script(page, _script(_finished(CheckReport(verdict="pass", findings=[], checks_run=["arithmetic"]))))
+    attempts: list[float] = []
+
+    def unreachable_twice(route: Route) -> None:
+        attempts.append(time.monotonic())
+        if len(attempts) <= 2:
+            route.abort("connectionrefused")
+        else:
+            route.fallback()  # to the scripted stream
+
+    page.route(f"**/v1/jobs/{SCRIPTED_ID}/events", unreachable_twice)
+    ask(page, "What is 7 times 8?")
+    turn = last_turn(page)
+    expect(turn.locator(".status")).to_have_text("Connection lost, reconnecting…")
+    wait_phase(turn, "done")
+    expect(turn.locator(".status")).to_be_hidden()
+    expect(turn.locator(".badge")).to_have_text("✓ Checks passed")
+    assert len(attempts) == 3
+    first, second = attempts[1] - attempts[0], attempts[2] - attempts[1]
+    assert first >= 0.7 and second >= 1.5 and second > first, attempts  # about 1 s, then about 2 s
+
+
+# The stream cut into single bytes: every line ending, a character of several bytes split, a
+# keep-alive comment, an event of two data lines, and an event after the last one.
+SPLIT_STREAM = (
+    ": ping\r\n\r\n"
+    'event: reasoning\r\ndata: {"text": "é 😀"}\r\nid: 1\r\n\r\n'
+    "event: reasoning\rdata: line one\rdata: line two\rid: 2\r\r"
+    "event: done\ndata:\ndata: {}\nid: 3\n\n"
+    "event: reasoning\ndata: late\n\n"
+)
+READ_SPLIT_STREAM = """async (text) => {
+  const bytes = new TextEncoder().encode(text);
+  const body = new ReadableStream({
+    start(controller) {
+      for (const byte of bytes) controller.enqueue(new Uint8Array([byte]));
+      controller.close();
+    },
+  });
+  const fetched = window.fetch;
+  window.fetch = async () => new Response(body, { headers: { "Content-Type": "text/event-stream" } });
+  try {
+    return await new Promise((resolve) => {
+      const seen = [];
+      const stream = Streams.follow("/v1/jobs/x/events", 0, {
+        headers: () => ({}),
+        open: () => {},
+        event: (type, data) => {
+          seen.push([type, data]);
+          if (type === "done") {
+            stream.close();
+            setTimeout(() => resolve(seen), 200);
+          }
+        },
+        dropped: () => resolve([...seen, "dropped"]),
+        refused: (response) => resolve([...seen, `refused ${response.status}`]),
+      });
+    });
+  } finally {
+    window.fetch = fetched;
+  }
+}"""
+
+
+def test_page_reads_events_split_anywhere_in_the_stream(open_page: OpenPage) -> None:
+    page = open_page()
+    assert page.evaluate(READ_SPLIT_STREAM, SPLIT_STREAM) == [
+        ["reasoning", '{"text": "é 😀"}'],
+        ["reasoning", "line one\nline two"],
+        ["done", "\n{}"],
+    ]
 
 
 def test_page_says_when_the_queue_is_full(open_page: OpenPage) -> None:

@@ -1,5 +1,6 @@
 // The thinkstream chat page: asks /v1/jobs, follows the job's event stream and shows the
-// reasoning as timed steps, the answer, its checks and its timings.
+// reasoning as timed steps, the answer, its checks and its timings. When the gateway has API
+// keys, every request carries the saved key (key.js), which the page asks for on a 401.
 "use strict";
 
 (() => {
@@ -44,30 +45,44 @@
   // ---------------------------------------------------------------------------------------
   // Following a job's stream.
 
+  const LOST = "Connection lost, reconnecting…";
+  const WAITING_FOR_KEY = "Waiting for an API key…";
+
   function follow(turn, url) {
-    const stream = new EventSource(url);
-    turn.stream = stream;
-    for (const type of EVENT_TYPES) {
-      stream.addEventListener(type, (message) => {
-        if (Turns.apply(turn, JSON.parse(message.data))) finish(turn);
+    let sent = null; // the key the latest connection carried
+    turn.stream = Streams.follow(url, turn.lastSeq, {
+      headers: () => {
+        sent = ApiKey.get();
+        return ApiKey.header(sent);
+      },
+      open: () => {
+        if (turn.notice === LOST || turn.notice === WAITING_FOR_KEY) turn.notice = null;
         schedule(turn);
-      });
-    }
-    stream.addEventListener("open", () => {
-      if (turn.notice === "Connection lost, reconnecting…") turn.notice = null;
-      schedule(turn);
-    });
-    stream.addEventListener("error", () => {
-      if (turn.stream !== stream) return;
-      if (stream.readyState === EventSource.CLOSED) {
-        turn.error = "Lost the job's event stream: the gateway refused to reconnect. Ask again.";
-        turn.phase = "failed";
-        finish(turn);
-      } else {
-        // EventSource reconnects by itself and resumes after the last event it saw.
-        turn.notice = "Connection lost, reconnecting…";
-      }
-      schedule(turn);
+      },
+      event: (type, data) => {
+        if (!EVENT_TYPES.includes(type)) return;
+        if (Turns.apply(turn, JSON.parse(data))) finish(turn);
+        schedule(turn);
+      },
+      dropped: () => {
+        turn.notice = LOST;
+        schedule(turn);
+      },
+      refused: (response) => {
+        turn.stream = null;
+        if (response.status === 401) {
+          // Once there is a key, resume after the last event shown (unless cleared meanwhile).
+          turn.notice = WAITING_FOR_KEY;
+          ApiKey.refused(sent, () => {
+            if (turns.includes(turn) && !turn.stream && !Turns.isOver(turn)) follow(turn, url);
+          });
+        } else {
+          turn.error = "Lost the job's event stream: the gateway refused to reconnect. Ask again.";
+          turn.phase = "failed";
+          finish(turn);
+        }
+        schedule(turn);
+      },
     });
   }
 
@@ -108,15 +123,24 @@
     schedule(turn);
     turn.view.root.scrollIntoView({ block: "end" });
 
+    const key = ApiKey.get();
     let response;
     try {
       response = await fetch("/v1/jobs", {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json", ...ApiKey.header(key) },
         body: JSON.stringify({ messages, ...params() }),
       });
     } catch {
       return rejected(turn, "Can't reach the gateway. Check that thinkstream is running, then send again.");
+    }
+    if (response.status === 401) {
+      // The question goes back to the box and is sent again once a key is saved (unless edited).
+      rejected(turn, "");
+      ApiKey.refused(key, () => {
+        if (!active && input.value.trim() === question) form.requestSubmit();
+      });
+      return;
     }
     if (!response.ok) return rejected(turn, await describeRefusal(response));
     const accepted = await response.json();
@@ -176,11 +200,18 @@
     turn.stopRequested = true;
     schedule(turn);
     if (!turn.jobId) return; // ask() cancels as soon as the job has an id
+    const key = ApiKey.get();
     let response;
     try {
-      response = await fetch(`/v1/jobs/${turn.jobId}`, { method: "DELETE" });
+      response = await fetch(`/v1/jobs/${turn.jobId}`, { method: "DELETE", headers: ApiKey.header(key) });
     } catch {
       showBanner("Can't reach the gateway to stop the job.");
+      return;
+    }
+    if (response.status === 401) {
+      ApiKey.refused(key, () => {
+        if (!Turns.isOver(turn)) cancel(turn); // also a turn cleared meanwhile: its job still runs
+      });
       return;
     }
     if (!response.ok) showBanner(`Couldn't stop the job: ${await describeRefusal(response)}`);
@@ -260,5 +291,6 @@
     cancel(active);
   });
   $("clear").addEventListener("click", clearConversation);
+  ApiKey.setup(() => input.focus());
   input.focus();
 })();

@@ -69,10 +69,10 @@ def test_auth_wrong_key_is_401_without_echoing_it(keyed_client: TestClient, head
     assert KEY_A not in response.text
 
 
-def test_auth_every_route_but_health_needs_a_key(keyed_client: TestClient, keyed: Harness) -> None:
+def test_auth_every_route_but_health_and_page_needs_a_key(keyed_client: TestClient, keyed: Harness) -> None:
     """Every operation of the API, including those added by later work (read from the app's own
-    OpenAPI document), and the page, which is not in it."""
-    operations = [("GET", "/"), ("GET", "/static/{name}")]
+    OpenAPI document). The page's files, not in it, are open: see the next test."""
+    operations: list[tuple[str, str]] = []
     for path, methods in keyed.app.openapi()["paths"].items():
         operations += [(method.upper(), path) for method in methods if path not in ("/healthz", "/readyz")]
     for method, path in operations:
@@ -80,6 +80,18 @@ def test_auth_every_route_but_health_needs_a_key(keyed_client: TestClient, keyed
         assert response.status_code == 401, (method, path, response.text)
     checked = {path for _, path in operations}
     assert {"/metrics", "/v1/models", "/v1/jobs", "/v1/jobs/{job_id}/events", "/v1/chat/completions"} <= checked
+
+
+def test_auth_page_files_load_without_a_key(keyed_client: TestClient) -> None:
+    """The page holds no data; it must load so that it can ask for the key."""
+    for path in ("/", "/static/app.js", "/static/key.js", "/static/style.css", "/static/favicon.svg"):
+        response = keyed_client.get(path)
+        assert response.status_code == 200, (path, response.text)
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert keyed_client.get("/static/missing.js").status_code == 404
+    assert keyed_client.get("/static/..%2Fapp.py").status_code == 404
+    # A key sent along changes nothing, not even a wrong one.
+    assert keyed_client.get("/", headers={"Authorization": f"Bearer {new_key()}"}).status_code == 200
 
 
 def test_auth_health_probes_stay_open(keyed_client: TestClient, keyed: Harness) -> None:
