@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from services.cli.gateway_client import auth_headers, refusal
+from services.cli.interrupts import ctrl_c_deferred
 from services.cli.result_file import ResultFile
 from shared.batch_api import NDJSON_MEDIA_TYPES, Batch, BatchResultLine, BatchResultsPage, InputLine, parse_batch_input
 from shared.chat_api import ChatCompletion
@@ -164,11 +165,13 @@ class BatchRun:
             return
         if line.outcome in ("cancelled", "expired"):
             return  # not written: the next run asks it again
-        if self._out.append(line):
-            if line.outcome == "completed":
-                self._stats.answered.append(line)
-            else:
-                self._stats.failed += 1
+        # Cut between writing a line and noting it, the line would be written again.
+        with ctrl_c_deferred():
+            if self._out.append(line):
+                if line.outcome == "completed":
+                    self._stats.answered.append(line)
+                else:
+                    self._stats.failed += 1
 
     def _progress(self, total: int, before: int) -> _ProgressContext:
         return _ProgressContext(self._console, total, before)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from services.cli.batch_run import BatchRun
 from services.cli.main import main
 from services.cli.result_file import ResultFile
 from services.runtime.redis_server import free_port
@@ -61,3 +67,28 @@ def test_result_file_drops_a_line_cut_short_by_a_crash(tmp_path: Path) -> None:
     assert path.read_text() == whole + "not a result\n"
     assert out.append(result("b"))
     assert ResultFile(path).ids == {"a", "b"}
+
+
+def test_ctrl_c_while_a_result_is_written_neither_cuts_nor_repeats_it(tmp_path: Path) -> None:
+    # Ctrl-C lands just after the line is on disk: it must still count as written, or following
+    # the batch again after cancelling it (as Ctrl-C does) writes the line a second time.
+    class InterruptedFile(ResultFile):
+        def append(self, line: BatchResultLine) -> bool:
+            written = super().append(line)
+            if written:
+                os.kill(os.getpid(), signal.SIGINT)
+            return written
+
+    args = argparse.Namespace(output=tmp_path / "out.jsonl")
+    run = BatchRun(args, Console(file=io.StringIO()))
+    run._out = InterruptedFile(args.output)
+    run._wanted = {"a"}
+    error = {"error": {"message": "the job failed", "type": "server_error", "code": "job_failed"}}
+    failed = BatchResultLine.model_validate(
+        {"id": "batch_req_a", "custom_id": "a", "response": {"status_code": 500, "request_id": "j", "body": error}}
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run._record(failed)
+    run._record(failed)  # the batch followed again from its first result
+    assert [json.loads(line)["custom_id"] for line in args.output.read_text().splitlines()] == ["a"]
+    assert run._stats.failed == 1
