@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx  # the workers and the gateway import this module too: no client library for them
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 API_KEY_ENV = "THINKSTREAM_API_KEY"
