@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared import limits
 from shared.chat_api import ChatCompletion, ChatCompletionRequest
-from shared.schemas import JobAccepted
+from shared.schemas import JobAccepted, JobView
 
 BATCH_ENDPOINT = "/v1/chat/completions"
 COMPLETION_WINDOW = "24h"
@@ -385,6 +385,29 @@ class BatchResultLine(BaseModel):
             return "completed" if self.response.status_code == 200 else "failed"
         assert self.error is not None
         return "expired" if self.error.code == "batch_expired" else "cancelled"
+
+
+class ItemResult(BaseModel):
+    """What a batch keeps of one finished item: the job as its client would see it. The gateway
+    renders the result line (the `chat.completion`) from it when the batch is read."""
+
+    line: int
+    outcome: Outcome
+    view: JobView
+
+
+def output_file_ids(batch_id: str) -> tuple[str, str]:
+    """The ids of a batch's output and error files (they exist once the batch has such lines)."""
+    short_id = batch_id.removeprefix("batch_")
+    return f"file-{short_id}-output", f"file-{short_id}-errors"
+
+
+def batch_of_output_file(file_id: str) -> str | None:
+    """The batch whose output or error file `file_id` is, or None for an uploaded file."""
+    for suffix in ("-output", "-errors"):
+        if file_id.startswith("file-") and file_id.endswith(suffix):
+            return "batch_" + file_id.removeprefix("file-").removesuffix(suffix)
+    return None
 
 
 class BatchResultsPage(BaseModel):

@@ -147,7 +147,7 @@ class ChatCompletionRequest(_Forbid):
             for key, value in (("temperature", self.temperature), ("top_p", self.top_p), ("seed", self.seed))
             if value is not None
         }
-        budget = None if self.max_reasoning_tokens == -1 else self.max_reasoning_tokens
+        budget = self.max_reasoning_tokens
         return JobRequest(
             messages=messages,
             max_tokens=self.max_completion_tokens or self.max_tokens,

@@ -10,7 +10,7 @@ same script, so this module only builds its arguments and folds what it returns.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from shared import keys
@@ -36,30 +36,41 @@ from shared.schemas import (
     VoteView,
 )
 
-# KEYS: events list, channel, job hash, cancel flag.  ARGV: event JSON without its opening "{"
-# and without "seq", "1" if the event is terminal, TTL in seconds, the writer's attempt (0 for
-# writers outside an attempt: gateway, sweeper, post-processing).
-# Returns {seq, canceled}; seq is 0 when the job had already ended and nothing was appended, -1
-# when the writer's attempt is no longer the job's (it was handed to another worker).
+# KEYS: events list, channel, job hash, cancel flag.
+# ARGV[1]: the event's JSON without its opening "{" and without "seq", or "" to change fields of the
+#   job hash without announcing anything;  ARGV[2]: "1" if the event is terminal;  ARGV[3]: TTL in
+#   seconds;  ARGV[4]: the run the writer belongs to (0: any; every queueing of a job is a new run,
+#   so a worker taken for dead cannot write into the run that replaced it);  ARGV[5...]: field,
+#   value pairs of the job hash (its `status` among them) set in the same step as the event.
+# Returns {code, seq, canceled}: code 1 = written (seq is the event's, 0 without one), 0 = the job
+# had already ended and nothing changed, -1 = the writer's run is no longer the job's (it was
+# handed to another worker, or revised) and nothing changed.
 APPEND_SCRIPT = """
+local canceled = redis.call('EXISTS', KEYS[4])
 if redis.call('HEXISTS', KEYS[3], 'ended') == 1 then
-  return {0, redis.call('EXISTS', KEYS[4])}
+  return {0, 0, canceled}
 end
 local fence = tonumber(ARGV[4])
-if fence > 0 and tonumber(redis.call('HGET', KEYS[3], 'attempt') or '1') ~= fence then
-  return {-1, redis.call('EXISTS', KEYS[4])}
+if fence > 0 and tonumber(redis.call('HGET', KEYS[3], 'run') or '1') ~= fence then
+  return {-1, 0, canceled}
 end
-local seq = redis.call('RPUSH', KEYS[1], '')
-local msg = '{"seq":' .. seq .. ',' .. ARGV[1]
-redis.call('LSET', KEYS[1], seq - 1, msg)
-redis.call('PUBLISH', KEYS[2], msg)
+if #ARGV > 4 then
+  redis.call('HSET', KEYS[3], unpack(ARGV, 5))
+end
+local seq = 0
+if ARGV[1] ~= '' then
+  seq = redis.call('RPUSH', KEYS[1], '')
+  local msg = '{"seq":' .. seq .. ',' .. ARGV[1]
+  redis.call('LSET', KEYS[1], seq - 1, msg)
+  redis.call('PUBLISH', KEYS[2], msg)
+end
 if ARGV[2] == '1' then
   redis.call('HSET', KEYS[3], 'ended', seq)
   redis.call('EXPIRE', KEYS[1], ARGV[3])
   redis.call('EXPIRE', KEYS[3], ARGV[3])
   redis.call('EXPIRE', KEYS[4], ARGV[3])
 end
-return {seq, redis.call('EXISTS', KEYS[4])}
+return {1, seq, canceled}
 """
 
 E = TypeVar("E", bound=EventBase)
@@ -80,9 +91,15 @@ def append_keys(job_id: str) -> list[str]:
     ]
 
 
-def append_args(event: Event, ttl_s: int, attempt: int = 0) -> list[str | int]:
-    body = event.model_dump_json(exclude={"seq"})
-    return [body[1:], "1" if event.type in TERMINAL_EVENT_TYPES else "0", ttl_s, attempt]
+def append_args(
+    event: Event | None, ttl_s: int, run: int = 0, fields: Mapping[str, str | int | float] | None = None
+) -> list[str | int | float]:
+    """Arguments of `APPEND_SCRIPT`: `event` (None: only `fields` change) and the job hash's
+    `fields` to set in the same atomic step."""
+    body = "" if event is None else event.model_dump_json(exclude={"seq"})[1:]
+    terminal = event is not None and event.type in TERMINAL_EVENT_TYPES
+    pairs = [item for field, value in (fields or {}).items() for item in (field, value)]
+    return [body, "1" if terminal else "0", ttl_s, run, *pairs]
 
 
 def stamp(event_cls: type[E], **fields: object) -> E:
@@ -138,23 +155,25 @@ def fold(job_id: str, status: JobStatus, created_at: float, events: Iterable[Eve
 
 
 class EventWriter:
-    """Appends one job's events from a worker (synchronous Redis client)."""
+    """Appends one job's events from a worker (synchronous Redis client). Every change of the
+    job hash that goes with an event (its status above all) is made in the same step."""
 
-    def __init__(self, redis: _ScriptHost, job_id: str, ttl_s: int, attempt: int = 0) -> None:
+    def __init__(self, redis: _ScriptHost, job_id: str, ttl_s: int, run: int = 0) -> None:
         self._script = redis.register_script(APPEND_SCRIPT)
         self._keys = append_keys(job_id)
         self._ttl_s = ttl_s
-        self.attempt = attempt or 1
-        self._attempt = attempt
+        self.run = run
         self.canceled = False
         self.closed = False
         self.superseded = False
-        """The job was handed to another worker (this one was taken for dead): stop quietly."""
+        """The job moved on to another run (this worker was taken for dead): stop quietly."""
 
-    def emit(self, event: Event) -> int:
-        """Append and publish; returns the event's `seq` (0 if nothing was appended)."""
-        seq, canceled = self._script(keys=self._keys, args=append_args(event, self._ttl_s, self._attempt))
+    def emit(self, event: Event | None, **fields: str | int | float) -> int:
+        """Append and publish `event` (None: none) and set `fields` of the job hash, atomically;
+        returns the event's `seq` (0 if nothing was appended)."""
+        args = append_args(event, self._ttl_s, self.run, fields)
+        code, seq, canceled = self._script(keys=self._keys, args=args)
         self.canceled = bool(canceled)
-        self.superseded = seq == -1
-        self.closed = seq <= 0
-        return max(int(seq), 0)
+        self.superseded = code == -1
+        self.closed = code <= 0
+        return int(seq) if code == 1 else 0

@@ -22,3 +22,7 @@ class PromptTooLong(ThinkstreamError):
             f"window is {n_ctx} tokens and {reserved} are reserved for the reply; shorten the prompt"
             " or lower max_tokens"
         )
+
+
+class KeyConfigError(ThinkstreamError):
+    """The configured API key hashes cannot be read (a malformed line, a missing file)."""

@@ -115,7 +115,12 @@ def api_key_requests_key(key_id: str, minute: int) -> str:
     return f"{PREFIX}:apikey:{key_id}:requests:{minute}"
 
 
-def api_key_queued_key(key_id: str) -> str:
-    """Sorted set of the ids of one API key's jobs that may still be waiting, scored by the time
-    they were submitted; pruned of started jobs when the key nears its limit."""
-    return f"{PREFIX}:apikey:{key_id}:queued"
+def waiting_key(origin: str) -> str:
+    """Sorted set of the ids of the jobs of one origin ("interactive", "batch") waiting for a
+    worker, scored by the time they were queued: admission counts it atomically."""
+    return f"{PREFIX}:waiting:{origin}"
+
+
+def owner_waiting_key(origin: str, owner: str | None) -> str:
+    """The same for one API key's jobs (without keys, one owner `-`)."""
+    return f"{PREFIX}:waiting:{origin}:{owner or '-'}"

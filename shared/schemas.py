@@ -37,7 +37,9 @@ class GenerationParams(_Strict):
     """Sampling and length controls for one job. `None` means "use the server default"."""
 
     max_tokens: Annotated[int | None, Field(ge=1, le=limits.MAX_TOKENS_LIMIT)] = None
-    max_reasoning_tokens: Annotated[int | None, Field(ge=0, le=limits.MAX_TOKENS_LIMIT)] = None
+    max_reasoning_tokens: Annotated[int | None, Field(ge=-1, le=limits.MAX_TOKENS_LIMIT)] = None
+    """Reasoning budget in tokens: -1 = no budget but `max_tokens`, 0 = answer at once; not given:
+    the server's default, capped so that part of `max_tokens` stays for the answer."""
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     seed: Annotated[int | None, Field(ge=0, le=2**31 - 1)] = None

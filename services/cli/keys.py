@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from services.gateway.auth import KEY_NAME, ApiKeys, key_entry, new_key
-from services.gateway.exceptions import KeyConfigError
+from shared.apikeys import KEY_NAME, ApiKeys, key_entry, new_key
+from shared.exceptions import KeyConfigError
 from shared.settings import Settings
 
 

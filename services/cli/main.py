@@ -82,8 +82,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _refuse_open_listen(settings: Settings, command: str) -> int:
     """2 (after saying why) if the gateway must not start: its API keys are malformed, or it
     would listen beyond loopback without keys and without being told that is intended."""
-    from services.gateway.auth import ApiKeys, listen_refusal
-    from services.gateway.exceptions import KeyConfigError
+    from services.gateway.auth import listen_refusal
+    from shared.apikeys import ApiKeys
+    from shared.exceptions import KeyConfigError
 
     try:
         keys = ApiKeys.from_settings(settings)

@@ -11,7 +11,7 @@ from contextlib import ExitStack
 
 import httpx
 
-from services.runtime.redis_server import RedisServer
+from services.runtime.redis_server import URL_FILE, RedisServer
 from shared.settings import Settings
 
 READY_TIMEOUT_S = 120.0
@@ -37,8 +37,13 @@ def up(settings: Settings, *, workers: int) -> int:
         try:
             redis_url = settings.redis_url
             if redis_url is None:
-                redis_url = stack.enter_context(RedisServer(settings.data_dir)).url
-                print(f"redis-server started at {redis_url} (AOF in {settings.data_dir.resolve()})", flush=True)
+                server = stack.enter_context(RedisServer(settings.data_dir / "redis"))
+                redis_url = server.url
+                print(
+                    f"redis-server started on 127.0.0.1:{server.port}, password-protected; its URL (for more "
+                    f"workers: --redis-url) is in {server.data_dir / URL_FILE}, readable only by you",
+                    flush=True,
+                )
             env = dict(os.environ, THINKSTREAM_REDIS_URL=redis_url)
             threads = settings.n_threads or max(1, (os.cpu_count() or 1) // workers)
             worker_env = dict(env, THINKSTREAM_N_THREADS=str(threads))

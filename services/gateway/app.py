@@ -9,7 +9,8 @@ from fastapi import Depends, FastAPI
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from services.gateway.auth import ApiKeys, authenticate
+from services.gateway.auth import authenticate
+from services.gateway.batch_results import BatchResults
 from services.gateway.batches import BatchService
 from services.gateway.body_limit import BodySizeLimit, Limit
 from services.gateway.chat import ChatService
@@ -23,6 +24,8 @@ from services.gateway.quotas import RequestLimit
 from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, page
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
 from services.gateway.workers import ModelDirectory
+from services.store.batches import BatchLedger
+from shared.apikeys import ApiKeys
 from shared.redis_client import GATEWAY_RETRIES, connect, connect_async
 from shared.settings import Settings
 
@@ -56,8 +59,11 @@ def create_app(
             app.state.jobs, app.state.models, cancel_on_disconnect=settings.cancel_on_disconnect, drain=drain or Drain()
         )
         app.state.metrics = GatewayMetrics(settings, sync_client)
-        app.state.files = FileStore(settings, async_client)
-        app.state.batches = BatchService(settings, async_client, app.state.jobs, app.state.files, app.state.models)
+        results = BatchResults(async_client)
+        app.state.files = FileStore(settings, async_client, results, BatchLedger(sync_client, settings))
+        app.state.batches = BatchService(
+            settings, async_client, app.state.jobs, app.state.files, app.state.models, results
+        )
         try:
             yield
         finally:

@@ -4,11 +4,10 @@ have taken enough jobs for one more to fit, at the pace they have been finishing
 from __future__ import annotations
 
 import math
-import time
 
 from redis import Redis
 
-from shared import keys
+from services.runtime.heartbeat import INFERENCE, live_workers
 from shared.stats import mean_generation_s
 
 FALLBACK_S = 5
@@ -20,7 +19,7 @@ also honours a Retry-After only up to 60 s."""
 
 def retry_after_s(redis: Redis, *, excess: int, worker_ttl_s: float) -> int:
     """`excess`: how many jobs must leave the queue before a new one fits (at least 1)."""
-    workers = redis.zcount(keys.live_workers_key("inference"), time.time() - worker_ttl_s, "+inf")
+    workers = len(live_workers(redis, INFERENCE, worker_ttl_s))
     mean_s = mean_generation_s(redis)
     if not workers or mean_s is None:
         return FALLBACK_S

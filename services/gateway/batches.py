@@ -2,28 +2,30 @@
 
 Every line is validated and fitted to the context before anything is queued, so a file with one
 bad line runs nothing. Items are ordinary jobs on `keys.BATCH_QUEUE`, which workers serve only
-when no interactive job waits. A batch's status and counts are read from its items' jobs when
-someone asks; each finished item's result line is collected once into the batch (an atomic
-claim, so concurrent readers never write it twice), and when all are in, the output and error
-files are written and the batch is final.
+when no interactive job waits. The batch record is owned by `services.store.batches`: each item's
+end collects its result into the batch, and the last one finishes it, so a batch completes with
+nobody polling. Reading a batch only reads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 from dataclasses import dataclass
-from typing import cast
 
+import anyio
 from redis.asyncio import Redis as AsyncRedis
 
-from services.gateway.chat import ChatJob, completion
+from services.gateway.batch_results import BatchResults
 from services.gateway.exceptions import BatchNotFound, InvalidBatch, ModelNotFound
 from services.gateway.files import FileStore
-from services.gateway.jobs import JobService
+from services.gateway.jobs import JobService, accepted
 from services.gateway.listing import OwnerIndex
 from services.gateway.workers import ModelDirectory
+from services.store.batches import BatchLedger
+from services.store.jobs import BatchLink, NewJob
 from shared import keys
 from shared.batch_api import (
     Batch,
@@ -32,36 +34,19 @@ from shared.batch_api import (
     BatchList,
     BatchMarks,
     BatchRecord,
-    BatchResponse,
-    BatchResultLine,
     BatchResultsPage,
     CreateBatchRequest,
-    ErrorBody,
-    ErrorDetail,
     InputLine,
     LineError,
-    Outcome,
     RequestCounts,
-    ResultError,
     parse_batch_input,
 )
 from shared.exceptions import JobNotFound, PromptTooLong
-from shared.schemas import InferenceResult, JobAccepted, JobSpec
+from shared.schemas import JobSpec
 from shared.settings import Settings
 
-# KEYS: outcomes hash, results list, batch hash.  ARGV: input line, outcome, result JSON, TTL.
-# Returns 1 if this caller collected the item, 0 if someone already had.
-COLLECT_SCRIPT = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-  return 0
-end
-redis.call('RPUSH', KEYS[2], ARGV[3])
-for _, key in ipairs(KEYS) do
-  redis.call('EXPIRE', key, ARGV[4])
-end
-return 1
-"""
 MARK_FIELDS = tuple(BatchMarks.model_fields)
+COUNT_FIELDS = ("n_completed", "n_failed", "n_expired")
 
 
 @dataclass(frozen=True)
@@ -73,14 +58,21 @@ class PlannedItem:
 
 class BatchService:
     def __init__(
-        self, settings: Settings, redis: AsyncRedis, jobs: JobService, files: FileStore, models: ModelDirectory
+        self,
+        settings: Settings,
+        redis: AsyncRedis,
+        jobs: JobService,
+        files: FileStore,
+        models: ModelDirectory,
+        results: BatchResults,
     ) -> None:
         self._settings = settings
         self._redis = redis
         self._jobs = jobs
         self._files = files
         self._models = models
-        self._collect = redis.register_script(COLLECT_SCRIPT)
+        self._results = results
+        self._ledger = BatchLedger(jobs.store.redis, settings)
         self._index = OwnerIndex(redis, "batch", keys.batch_key, settings.batch_ttl_s)
 
     async def create(self, request: CreateBatchRequest, owner: str | None) -> Batch:
@@ -95,7 +87,7 @@ class BatchService:
         if errors:
             record.errors = errors
             marks = BatchMarks(failed_at=int(time.time()))
-            await self._store(record, marks)
+            await anyio.to_thread.run_sync(self._ledger.create, record, marks)
             return self._view(record, marks, {})
         return await self._start(record, planned)
 
@@ -109,7 +101,9 @@ class BatchService:
         return await self._start(self._record_of(file.id, owner, None), planned)
 
     async def get(self, batch_id: str, owner: str | None) -> Batch:
-        return await self._refresh(await self._record(batch_id, owner))
+        record = await self._record(batch_id, owner)
+        marks, counts = await self._state(batch_id)
+        return self._view(record, marks, counts)
 
     async def list(self, owner: str | None, *, after: str | None, limit: int) -> BatchList:
         """The owner's batches, newest first, each as `get` shows it."""
@@ -128,24 +122,26 @@ class BatchService:
     async def results(self, batch_id: str, owner: str | None, after: int = 0) -> BatchResultsPage:
         """The batch, and the result lines collected after the first `after` (in the order
         they finished): a client follows a batch by passing `next_after` back."""
-        batch = await self._refresh(await self._record(batch_id, owner))
-        raw = await self._redis.lrange(keys.batch_results_key(batch_id), after, -1)
-        lines = [BatchResultLine.model_validate_json(r) for r in raw]
-        return BatchResultsPage(batch=batch, data=lines, next_after=after + len(lines))
+        record = await self._record(batch_id, owner)
+        marks, counts = await self._state(batch_id)
+        lines = await self._results.lines(record, after)
+        return BatchResultsPage(batch=self._view(record, marks, counts), data=lines, next_after=after + len(lines))
 
     async def cancel(self, batch_id: str, owner: str | None) -> Batch:
         """Queued items never run; running ones stop within a token (their results are errors
         with code `batch_cancelled`); items already answered keep their results."""
         record = await self._record(batch_id, owner)
-        if (await self._marks(batch_id)).status in ("failed", "completed", "cancelled", "expired"):
-            return await self._refresh(record)
-        await self._redis.hsetnx(keys.batch_key(batch_id), "cancelling_at", int(time.time()))
-        collected = await self._outcomes(batch_id)
+        marks, _ = await self._state(batch_id)
+        if marks.status in ("failed", "completed", "cancelled", "expired"):
+            return await self.get(batch_id, owner)
+        await anyio.to_thread.run_sync(self._ledger.mark_cancelling, batch_id)
+        collected = {int(line) for line in await self._redis.hkeys(keys.batch_outcomes_key(batch_id))}
+        jobs = self._jobs.for_owner(owner)
         for item in record.items:  # in queue order, so the worker's next pick is cancelled first
             if item.line not in collected:
-                with contextlib.suppress(JobNotFound):  # expired: collected as such
-                    await self._jobs.cancel(item.job.id)
-        return await self._refresh(record)
+                with contextlib.suppress(JobNotFound):
+                    await jobs.cancel(item.job.id)
+        return await self.get(batch_id, owner)
 
     # -----------------------------------------------------------------------------------------
     # Creating
@@ -183,149 +179,44 @@ class BatchService:
         )
 
     async def _start(self, record: BatchRecord, planned: list[PlannedItem]) -> Batch:
-        accepted: list[JobAccepted] = []
-        try:
-            for item in planned:
-                accepted.append(await self._jobs.enqueue(item.spec, keys.BATCH_QUEUE))
-        except Exception:
-            for job in accepted:  # half a batch that nobody can see must not run
-                with contextlib.suppress(Exception):
-                    await self._jobs.cancel(job.id)
-            raise
+        """Store the batch, then queue its items (all or none: a batch that cannot be queued
+        whole is not kept)."""
         record.items = [
-            BatchItem(line=item.line.line, custom_id=item.line.request.custom_id, model=item.model, job=job)
-            for item, job in zip(planned, accepted, strict=True)
+            BatchItem(
+                line=item.line.line, custom_id=item.line.request.custom_id, model=item.model, job=accepted(item.spec, 0)
+            )
+            for item in planned
         ]
         marks = BatchMarks(in_progress_at=int(time.time()))
-        await self._store(record, marks)
+        await anyio.to_thread.run_sync(self._ledger.create, record, marks)
+        jobs = [NewJob(item.spec, batch=BatchLink(record.id, item.line.line)) for item in planned]
+        try:
+            await self._jobs.for_owner(record.owner).submit_batch(jobs)
+        except Exception:
+            await anyio.to_thread.run_sync(functools.partial(self._ledger.discard, record))
+            raise
         return self._view(record, marks, {})
-
-    async def _store(self, record: BatchRecord, marks: BatchMarks) -> None:
-        key = keys.batch_key(record.id)
-        fields = {name: value for name, value in marks.model_dump().items() if value is not None}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"record": record.model_dump_json(), **fields})
-            pipe.expire(key, self._settings.batch_ttl_s)
-            self._index.add(pipe, record.owner, record.id)
-            await pipe.execute()
 
     # -----------------------------------------------------------------------------------------
     # Reading
 
     async def _record(self, batch_id: str, owner: str | None) -> BatchRecord:
-        raw = await self._redis.hget(keys.batch_key(batch_id), "record")
-        if raw is None:
-            raise BatchNotFound(f"no batch with id {batch_id!r} (it may have expired)")
-        record = BatchRecord.model_validate_json(raw)
-        if record.owner != owner:  # another key's batch: as if it did not exist
+        record = await self._results.record(batch_id)
+        if record is None or record.owner != owner:  # another key's batch: as if it did not exist
             raise BatchNotFound(f"no batch with id {batch_id!r} (it may have expired)")
         return record
 
-    async def _marks(self, batch_id: str) -> BatchMarks:
-        values = await self._redis.hmget(keys.batch_key(batch_id), list(MARK_FIELDS))
-        return BatchMarks.model_validate(
-            {name: value.decode() for name, value in zip(MARK_FIELDS, values, strict=True) if value is not None}
-        )
+    async def _state(self, batch_id: str) -> tuple[BatchMarks, dict[str, int]]:
+        values = await self._redis.hmget(keys.batch_key(batch_id), [*MARK_FIELDS, *COUNT_FIELDS])
+        marks = {name: value.decode() for name, value in zip(MARK_FIELDS, values, strict=False) if value is not None}
+        counts = {name: int(value or 0) for name, value in zip(COUNT_FIELDS, values[len(MARK_FIELDS) :], strict=True)}
+        return BatchMarks.model_validate(marks), counts
 
-    async def _outcomes(self, batch_id: str) -> dict[int, Outcome]:
-        raw = await self._redis.hgetall(keys.batch_outcomes_key(batch_id))
-        return {int(line): cast(Outcome, outcome.decode()) for line, outcome in raw.items()}
-
-    async def _refresh(self, record: BatchRecord) -> Batch:
-        """The batch now: collect the results of items that finished since the last look, and
-        finish the batch when every item is in."""
-        marks = await self._marks(record.id)
-        outcomes = await self._outcomes(record.id)
-        if marks.status in ("failed", "completed", "cancelled", "expired"):
-            return self._view(record, marks, outcomes)
-        pending = [item for item in record.items if item.line not in outcomes]
-        # `ended` is set with the terminal event (the status may change a moment before it).
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for item in pending:
-                pipe.hmget(keys.job_key(item.job.id), ["status", "ended"])
-            states = await pipe.execute()
-        for item, (status, ended) in zip(pending, states, strict=True):
-            if status is not None and ended is None:
-                continue
-            line = await self._result(record, item, marks)
-            await self._collect(  # a no-op if a concurrent reader collected it first
-                keys=[keys.batch_outcomes_key(record.id), keys.batch_results_key(record.id), keys.batch_key(record.id)],
-                args=[item.line, line.outcome, line.model_dump_json(), self._settings.batch_ttl_s],
-            )
-        outcomes = await self._outcomes(record.id)
-        if len(outcomes) == len(record.items):
-            marks = await self._finish(record)
-        return self._view(record, marks, outcomes)
-
-    async def _result(self, record: BatchRecord, item: BatchItem, marks: BatchMarks) -> BatchResultLine:
-        """The result line of a finished item: the `chat.completion` it would have got on its
-        own, a 500 response if it failed, or an error if it was cancelled or has expired."""
-        line_id, request_id = f"batch_req_{item.job.id}", item.job.id
-        try:
-            view = await self._jobs.get(item.job.id)
-        except JobNotFound:
-            message = "the request's result expired before the batch collected it (THINKSTREAM_JOB_TTL_S)"
-            return BatchResultLine(
-                id=line_id, custom_id=item.custom_id, error=ResultError(code="batch_expired", message=message)
-            )
-        if view.error is None and view.finish_reason not in (None, "canceled"):  # it ended with `done`
-            result = InferenceResult(
-                finish_reason=view.finish_reason or "stop",
-                reasoning_end=view.reasoning_end,
-                usage=view.usage,
-                timings=view.timings,
-            )
-            job = ChatJob(accepted=item.job, model=item.model, created=record.created_at)
-            body = completion(job, view.reasoning, view.answer, result, view.checks)
-            response = BatchResponse(status_code=200, request_id=request_id, body=body)
-            return BatchResultLine(id=line_id, custom_id=item.custom_id, response=response)
-        if view.error is not None:
-            detail = ErrorDetail(message=view.error or "the request failed", type="server_error", code="job_failed")
-            response = BatchResponse(status_code=500, request_id=request_id, body=ErrorBody(error=detail))
-            return BatchResultLine(id=line_id, custom_id=item.custom_id, response=response)
-        if marks.cancelling_at is not None:
-            error = ResultError(code="batch_cancelled", message="the batch was cancelled before this request finished")
-        else:
-            error = ResultError(code="request_cancelled", message=f"job {item.job.id} was cancelled")
-        return BatchResultLine(id=line_id, custom_id=item.custom_id, error=error)
-
-    async def _finish(self, record: BatchRecord) -> BatchMarks:
-        """Every item is in: write the output file (answers) and the error file (the rest), in
-        input order, then mark the batch completed, or cancelled if it was being cancelled."""
-        key = keys.batch_key(record.id)
-        await self._redis.hsetnx(key, "finalizing_at", int(time.time()))
-        order = {item.custom_id: item.line for item in record.items}
-        raw = await self._redis.lrange(keys.batch_results_key(record.id), 0, -1)
-        lines = sorted((BatchResultLine.model_validate_json(r) for r in raw), key=lambda r: order[r.custom_id])
-        answered = [line for line in lines if line.outcome == "completed"]
-        others = [line for line in lines if line.outcome != "completed"]
-        short_id = record.id.removeprefix("batch_")
-        for name, chosen, field in (("output", answered, "output_file_id"), ("errors", others, "error_file_id")):
-            if chosen:
-                file = await self._files.create(
-                    "".join(f"{line.model_dump_json()}\n" for line in chosen).encode(),
-                    file_id=f"file-{short_id}-{name}",  # the same id for concurrent finishers
-                    filename=f"{record.id}_{name}.jsonl",
-                    purpose="batch_output",
-                    owner=record.owner,
-                )
-                await self._redis.hsetnx(key, field, file.id)
-        marks = await self._marks(record.id)
-        await self._redis.hsetnx(key, "cancelled_at" if marks.cancelling_at else "completed_at", int(time.time()))
-        ttl_s = self._settings.batch_ttl_s
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for batch_key in (key, keys.batch_outcomes_key(record.id), keys.batch_results_key(record.id)):
-                pipe.expire(batch_key, ttl_s)
-            self._index.add(pipe, record.owner, record.id)  # listed as long as it lives
-            await pipe.execute()
-        return await self._marks(record.id)
-
-    def _view(self, record: BatchRecord, marks: BatchMarks, outcomes: dict[int, Outcome]) -> Batch:
-        done = list(outcomes.values())
-        counts = RequestCounts(
+    def _view(self, record: BatchRecord, marks: BatchMarks, counts: dict[str, int]) -> Batch:
+        request_counts = RequestCounts(
             total=len(record.items),
-            completed=done.count("completed"),
-            failed=done.count("failed") + done.count("expired"),
+            completed=counts.get("n_completed", 0),
+            failed=counts.get("n_failed", 0) + counts.get("n_expired", 0),
         )
         return Batch(
             id=record.id,
@@ -335,7 +226,7 @@ class BatchService:
             completion_window=record.completion_window,
             status=marks.status,
             created_at=record.created_at,
-            request_counts=counts,
+            request_counts=request_counts,
             metadata=record.metadata,
             model=record.model,
             **marks.model_dump(),

@@ -18,12 +18,13 @@ from services.gateway.exceptions import (
     InvalidApiKey,
     InvalidBatch,
     ModelNotFound,
-    QueueFull,
+    QueueBusy,
     QueueUnavailable,
     RateLimited,
     ResourceNotFound,
 )
 from services.gateway.listing import UnknownCursor
+from services.store.exceptions import KeyQueueFull
 from shared.exceptions import JobNotFound, PromptTooLong
 
 
@@ -43,6 +44,9 @@ def _validation_message(exc: RequestValidationError) -> str:
         problems.append(f"{_location(tuple(err.get('loc', ())))}: {msg}")
     return "; ".join(problems) or "the request is invalid"
 
+
+KEY_QUEUE_RETRY_AFTER_S = 5
+"""What a key at its waiting-jobs limit is told to wait: about one short job."""
 
 OPENAI_PATHS = ("/v1/chat/", "/v1/models", "/v1/batches", "/v1/files")
 """Routes in OpenAI's shape answer an invalid request with 400, as OpenAI does; the others with 422."""
@@ -104,10 +108,17 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body(str(exc), "invalid_request_error", "model_not_found", param="model")
         return JSONResponse(body, status_code=404)
 
-    @app.exception_handler(QueueFull)
-    async def _full(_: Request, exc: QueueFull) -> JSONResponse:
+    @app.exception_handler(QueueBusy)
+    async def _full(_: Request, exc: QueueBusy) -> JSONResponse:
         body = error_body(str(exc), "rate_limit_error", "queue_full", waiting=exc.waiting)
         return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(KeyQueueFull)
+    async def _key_full(_: Request, exc: KeyQueueFull) -> JSONResponse:
+        body = error_body(
+            f"{exc}; retry in {KEY_QUEUE_RETRY_AFTER_S} s", "rate_limit_error", "rate_limit_exceeded", limit=exc.limit
+        )
+        return JSONResponse(body, status_code=429, headers={"Retry-After": str(KEY_QUEUE_RETRY_AFTER_S)})
 
     @app.exception_handler(ResourceNotFound)
     async def _no_resource(_: Request, exc: ResourceNotFound) -> JSONResponse:

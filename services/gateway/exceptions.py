@@ -9,13 +9,13 @@ class QueueUnavailable(GatewayError):
     """Redis could not take the job."""
 
 
-class QueueFull(GatewayError):
-    """Too many jobs are waiting; the client should retry later."""
+class QueueBusy(GatewayError):
+    """Too many jobs are waiting; the client should retry later (`QueueFull`, with when)."""
 
-    def __init__(self, waiting: int, retry_after_s: int) -> None:
+    def __init__(self, message: str, waiting: int, retry_after_s: int) -> None:
         self.waiting = waiting
         self.retry_after_s = retry_after_s
-        super().__init__(f"the service is busy: {waiting} questions are already waiting; retry in {retry_after_s} s")
+        super().__init__(f"{message}; retry in {retry_after_s} s")
 
 
 class ModelNotFound(GatewayError):
@@ -71,7 +71,3 @@ class RateLimited(GatewayError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(f"{message}; retry in {retry_after_s} s")
-
-
-class KeyConfigError(GatewayError):
-    """The configured API key hashes cannot be read (a malformed line, a missing file)."""

@@ -17,34 +17,35 @@ import anyio
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
-from rq import Queue
 
 from services.gateway.backpressure import retry_after_s
-from services.gateway.exceptions import QueueFull, QueueUnavailable
+from services.gateway.exceptions import QueueBusy, QueueUnavailable
 from services.gateway.fanout import EventFanout
 from services.gateway.fitting import fit_conversation
-from services.gateway.quotas import QueuedJobLimit
 from services.gateway.tokens import PromptCounter
+from services.runtime.heartbeat import INFERENCE, live_workers_async
+from services.store.exceptions import JobGone, QueueFull
+from services.store.jobs import JobStore, NewJob, samples_of
+from services.store.queues import Origin
 from shared import eventlog, keys
 from shared.conversation import conversation_key, model_messages
 from shared.exceptions import JobNotFound
 from shared.schemas import (
     TERMINAL_EVENT_TYPES,
-    CanceledEvent,
     ChatMessage,
     JobAccepted,
     JobRequest,
     JobSpec,
     JobStatus,
     JobView,
-    QueuedEvent,
     parse_event,
 )
 from shared.settings import Settings
-from shared.tasks import INFERENCE_FUNC
 
 log = logging.getLogger(__name__)
 
+ANSWER_SHARE = 4
+"""A default reasoning budget leaves at least 1/ANSWER_SHARE of `max_tokens` for the answer."""
 SAMPLE_TEMPERATURE = 0.7
 """Temperature of self-consistency samples when the request asked for greedy decoding."""
 STREAM_OUTAGE_S = 120.0
@@ -72,14 +73,15 @@ class JobService:
     ) -> None:
         self._settings = settings
         self._redis = redis
+        self._sync = sync_redis
+        self._store = JobStore(sync_redis, settings)
         self._fanout = fanout or EventFanout(redis)
-        self._queue = Queue(keys.INFERENCE_QUEUE, connection=sync_redis)
         self._counter = counter
-        self._append = sync_redis.register_script(eventlog.APPEND_SCRIPT)
         self._owner: str | None = None
-        self._queued_per_key = QueuedJobLimit(
-            sync_redis, settings.key_max_queued_jobs, settings.job_ttl_s + settings.job_timeout_s
-        )
+
+    @property
+    def store(self) -> JobStore:
+        return self._store
 
     def for_owner(self, owner: str | None) -> JobService:
         """This service acting for one API key (`request.state.key_id`): the jobs it queues
@@ -90,47 +92,57 @@ class JobService:
         view._owner = owner
         return view
 
+    @property
+    def owner(self) -> str | None:
+        return self._owner
+
     def _visible(self, owner: bytes | None) -> bool:
         return self._owner is None or owner == self._owner.encode()
 
     async def submit(self, request: JobRequest) -> JobAccepted:
-        """Fit the conversation into the context, route it, queue it; raises `PromptTooLong`
-        or `QueueFull` instead of accepting a job that cannot run or would wait too long."""
+        """Fit the conversation into the context, route it, queue it; raises `PromptTooLong`,
+        `QueueFull` or `KeyQueueFull` instead of accepting a job that cannot run or would wait
+        too long. A self-consistency request queues all its samples or none."""
         spec = await self.plan(request)
         if spec.samples > 1:
-            return await self._enqueue_samples(spec)
+            jobs = self._with_samples(spec)
+            queue = None
+        else:
+            jobs = [NewJob(spec)]
+            try:
+                queue = await self._route(model_messages(request.chat()))
+            except RedisError as exc:
+                raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
+        position = await self._submit(jobs, Origin.INTERACTIVE, queue)
+        return accepted(spec, position)
+
+    async def submit_batch(self, jobs: list[NewJob]) -> int:
+        """Queue the items of a batch (all or none) on the batch queue."""
+        return await self._submit(jobs, Origin.BATCH, None)
+
+    async def _submit(self, jobs: list[NewJob], origin: Origin, queue: str | None) -> int:
         try:
-            queue = await self._route(model_messages(request.chat()))
+            return await anyio.to_thread.run_sync(
+                functools.partial(self._store.submit, jobs, owner=self._owner, origin=origin, queue_name=queue)
+            )
+        except QueueFull as exc:
+            excess = exc.waiting + exc.wanted - exc.limit
+            retry = await anyio.to_thread.run_sync(
+                functools.partial(retry_after_s, self._sync, excess=excess, worker_ttl_s=self._settings.worker_ttl_s)
+            )
+            raise QueueBusy(str(exc), exc.waiting, retry) from exc
         except RedisError as exc:
             raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
-        return await self.enqueue(spec, queue)
 
-    async def _enqueue_samples(self, spec: JobSpec) -> JobAccepted:
+    def _with_samples(self, spec: JobSpec) -> list[NewJob]:
         """Self-consistency: the job the client follows only collects; each sample is a job of
         its own on the shared queue, so several workers answer in parallel. Samples need
         diversity: a greedy request samples at `SAMPLE_TEMPERATURE`, each with its own seed."""
-        params = spec.params.model_copy(
-            update={"temperature": spec.params.temperature or SAMPLE_TEMPERATURE, "seed": None}
-        )
         base_seed = spec.params.seed if spec.params.seed is not None else secrets.randbelow(2**30)
-        children = [
-            spec.model_copy(
-                update={
-                    "job_id": uuid.uuid4().hex,
-                    "params": params.model_copy(update={"seed": base_seed + index}),
-                    "samples": 1,
-                    "parent": spec.job_id,
-                    "sample_index": index,
-                    "conversation": None,
-                }
-            )
-            for index in range(spec.samples)
-        ]
-        accepted = await self.enqueue(spec, keys.INFERENCE_QUEUE, run=False)
-        await self._redis.hset(keys.job_key(spec.job_id), "children", json.dumps([c.job_id for c in children]))
-        for child in children:
-            await self.enqueue(child, keys.INFERENCE_QUEUE)
-        return accepted
+        seeds = [base_seed + index for index in range(spec.samples)]
+        ids = [uuid.uuid4().hex for _ in range(spec.samples)]
+        children = samples_of(spec, seeds, spec.params.temperature or SAMPLE_TEMPERATURE, ids)
+        return [NewJob(spec, runs=False, children=ids), *(NewJob(child) for child in children)]
 
     async def plan(self, request: JobRequest) -> JobSpec:
         """The job a request becomes, its conversation fitted to the context (raises
@@ -148,14 +160,13 @@ class JobService:
             )
         )
         max_tokens = request.max_tokens or min(settings.default_max_tokens, self._counter.n_ctx - fitted.prompt_tokens)
-        budget = request.max_reasoning_tokens
         return JobSpec(
             job_id=uuid.uuid4().hex,
             messages=fitted.messages,
             params=request.params(),
             prompt_tokens=fitted.prompt_tokens,
             max_tokens=max_tokens,
-            max_reasoning_tokens=settings.default_max_reasoning_tokens if budget is None else budget,
+            max_reasoning_tokens=reasoning_budget(request.max_reasoning_tokens, max_tokens, settings),
             created_at=time.time(),
             dropped_messages=fitted.dropped,
             conversation=conversation_key(messages) if settings.affinity else None,
@@ -163,77 +174,21 @@ class JobService:
             revise=request.revise,
         )
 
-    async def enqueue(self, spec: JobSpec, queue: str, *, run: bool = True) -> JobAccepted:
-        """Store a planned job and queue it on `queue`. Interactive queues refuse jobs past
-        `max_queued_jobs` (`QueueFull`); `keys.BATCH_QUEUE` does not (batch limits bound it)."""
-        try:
-            position = await anyio.to_thread.run_sync(self._enqueue, spec, queue, run)
-        except RedisError as exc:
-            raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
-        return JobAccepted(
-            id=spec.job_id,
-            status=JobStatus.QUEUED,
-            events_url=f"/v1/jobs/{spec.job_id}/events",
-            prompt_tokens=spec.prompt_tokens,
-            queue_position=position,
-            dropped_messages=spec.dropped_messages,
-        )
-
-    async def _route(self, messages: list[ChatMessage]) -> str:
+    async def _route(self, messages: list[ChatMessage]) -> str | None:
         """The queue for a job: the own queue of the worker that answered the conversation's
         previous turn (it holds the KV state of the shared prefix) if that worker is alive and
-        idle, else the shared queue that every worker serves."""
+        idle, else None: the shared queue that every worker serves."""
         if not self._settings.affinity or len(messages) < 2:
-            return keys.INFERENCE_QUEUE
+            return None
         worker = await self._redis.get(keys.conversation_worker_key(conversation_key(messages[:-1])))
         if worker is None:
-            return keys.INFERENCE_QUEUE
+            return None
         worker_id = worker.decode()
-        seen, state = await asyncio.gather(
-            self._redis.zscore(keys.live_workers_key("inference"), worker_id),
+        alive, state = await asyncio.gather(
+            live_workers_async(self._redis, INFERENCE, self._settings.worker_ttl_s),
             self._redis.hget(keys.rq_worker_key(worker_id), "state"),
         )
-        alive = seen is not None and time.time() - seen < self._settings.worker_ttl_s
-        return keys.worker_queue(worker_id) if alive and state == b"idle" else keys.INFERENCE_QUEUE
-
-    def _enqueue(self, spec: JobSpec, queue_name: str, run: bool = True) -> int:
-        sync = self._queue.connection
-        batch = queue_name == keys.BATCH_QUEUE
-        position = Queue(queue_name, connection=sync).count if batch else self._queue.count
-        if not batch and position >= self._settings.max_queued_jobs:
-            excess = position - self._settings.max_queued_jobs + 1
-            raise QueueFull(position, retry_after_s(sync, excess=excess, worker_ttl_s=self._settings.worker_ttl_s))
-        if not batch and self._owner is not None:
-            self._queued_per_key.reserve(self._owner, spec.job_id)
-        # A batch item may wait behind the whole batch: its request must outlive that wait.
-        ttl_s = self._settings.job_ttl_s + self._settings.job_timeout_s + (self._settings.batch_ttl_s if batch else 0)
-        with sync.pipeline() as pipe:
-            pipe.hset(
-                keys.job_key(spec.job_id),
-                mapping={
-                    "spec": spec.model_dump_json(),
-                    "status": JobStatus.QUEUED.value,
-                    "created_at": spec.created_at,
-                    "owner": self._owner or "",
-                },
-            )
-            pipe.expire(keys.job_key(spec.job_id), ttl_s)
-            pipe.execute()
-        queued = eventlog.stamp(QueuedEvent, position=position)
-        self._append(keys=eventlog.append_keys(spec.job_id), args=eventlog.append_args(queued, ttl_s))
-        sync.expire(keys.job_events_key(spec.job_id), ttl_s)
-        if not run:  # a job that only collects its samples' answers
-            return position
-        queue = self._queue if queue_name == self._queue.name else Queue(queue_name, connection=sync)
-        queue.enqueue(
-            INFERENCE_FUNC,
-            spec.job_id,
-            job_id=spec.job_id,
-            job_timeout=self._settings.job_timeout_s,
-            result_ttl=self._settings.job_ttl_s,
-            failure_ttl=self._settings.job_ttl_s,
-        )
-        return position
+        return keys.worker_queue(worker_id) if worker_id in alive and state == b"idle" else None
 
     async def get(self, job_id: str) -> JobView:
         status, created_at, owner = await self._redis.hmget(keys.job_key(job_id), ["status", "created_at", "owner"])
@@ -245,32 +200,13 @@ class JobService:
         )
 
     async def cancel(self, job_id: str) -> JobStatus:
-        """Ask for the job to stop. A queued job never runs; a running one stops within a token
-        (its worker checks the flag between tokens). Finished jobs are left as they are."""
-        status, owner = await self._redis.hmget(keys.job_key(job_id), ["status", "owner"])
-        if status is None or not self._visible(owner):
-            raise JobNotFound(f"no job with id {job_id!r} (it may have expired)")
-        current = JobStatus(status.decode())
-        if current.is_final:
-            return current
-        children = await self._redis.hget(keys.job_key(job_id), "children")
-        for child in json.loads(children) if children else []:  # a self-consistency job's samples
-            await self.cancel(child)
-        ttl_s = self._settings.job_ttl_s + self._settings.job_timeout_s
-        await self._redis.set(keys.job_cancel_key(job_id), 1, ex=ttl_s)
-        if current is JobStatus.QUEUED:
-            await anyio.to_thread.run_sync(self._drop_queued, job_id, ttl_s)
-            return JobStatus.CANCELED
-        return current
-
-    def _drop_queued(self, job_id: str, ttl_s: int) -> None:
-        self._queue.remove(job_id)
-        Queue(keys.BATCH_QUEUE, connection=self._queue.connection).remove(job_id)
-        seq = self._append(
-            keys=eventlog.append_keys(job_id), args=eventlog.append_args(eventlog.stamp(CanceledEvent), ttl_s)
-        )[0]
-        if seq:  # the worker had not started it; if it had, it ends the stream itself
-            self._queue.connection.hset(keys.job_key(job_id), "status", JobStatus.CANCELED.value)
+        """Ask for the job to stop (`JobStore.cancel`): a queued job never runs; a running one
+        stops within a token. Finished jobs are left as they are."""
+        await self.require(job_id)
+        try:
+            return await anyio.to_thread.run_sync(self._store.cancel, job_id)
+        except JobGone as exc:
+            raise JobNotFound(f"no job with id {job_id!r} (it may have expired)") from exc
 
     async def require(self, job_id: str) -> None:
         status, owner = await self._redis.hmget(keys.job_key(job_id), ["status", "owner"])
@@ -327,6 +263,29 @@ class JobService:
                     yield item
                     if item.type in TERMINAL_EVENT_TYPES:
                         return
+
+
+def accepted(spec: JobSpec, position: int) -> JobAccepted:
+    return JobAccepted(
+        id=spec.job_id,
+        status=JobStatus.QUEUED,
+        events_url=f"/v1/jobs/{spec.job_id}/events",
+        prompt_tokens=spec.prompt_tokens,
+        queue_position=position,
+        dropped_messages=spec.dropped_messages,
+    )
+
+
+def reasoning_budget(requested: int | None, max_tokens: int, settings: Settings) -> int:
+    """The reasoning budget of a job. -1: none but `max_tokens`. Not given: the default, but never
+    so much of `max_tokens` that no room is left for the answer (a quarter of it stays for the
+    answer: with `max_tokens: 400` the model reasons at most 300 tokens)."""
+    if requested == -1:
+        return max_tokens
+    if requested is not None:
+        return requested
+    answer_room = -(-max_tokens // ANSWER_SHARE)
+    return max(0, min(settings.default_max_reasoning_tokens, max_tokens - answer_room))
 
 
 def _item(raw: bytes | str) -> StreamItem:

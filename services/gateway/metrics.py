@@ -9,7 +9,6 @@ not `sum`. Only the open SSE streams and the `process_*` figures belong to the g
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -19,18 +18,19 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Worker
 from rq.worker import WorkerStatus
 
+from services.runtime.heartbeat import INFERENCE, POSTPROC, live_workers
+from services.store.queues import rq_queue
 from shared import keys, stats
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "thinkstream"
-WORKER_KINDS = ("inference", "postproc")
-"""The `kind` each worker gives its heartbeat (`services/{inference,postproc}/worker.py`)."""
-INFERENCE_KIND = "inference"
+WORKER_KINDS = (INFERENCE, POSTPROC)
+INFERENCE_KIND = INFERENCE
 
 
 class ClusterCollector(Collector):
@@ -56,8 +56,7 @@ class ClusterCollector(Collector):
         yield from families
 
     def _live(self, kind: str) -> list[str]:
-        alive_since = time.time() - self._settings.worker_ttl_s
-        return [raw.decode() for raw in self._redis.zrangebyscore(keys.live_workers_key(kind), alive_since, "+inf")]
+        return live_workers(self._redis, kind, self._settings.worker_ttl_s)
 
     def _queues(self, names: Iterable[str]) -> Iterator[Metric]:
         depth = GaugeMetricFamily(f"{NAMESPACE}_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"])
@@ -67,12 +66,13 @@ class ClusterCollector(Collector):
             labels=["queue", "state"],
         )
         for name in names:
-            queue = Queue(name, connection=self._redis)
+            queue = rq_queue(name, self._redis)
+            # No "finished": RQ keeps no results (thinkstream's job record is the result);
+            # `thinkstream_jobs_finished_total` counts finished jobs.
             registries = {
                 "started": queue.started_job_registry,
                 "deferred": queue.deferred_job_registry,
                 "scheduled": queue.scheduled_job_registry,
-                "finished": queue.finished_job_registry,
                 "failed": queue.failed_job_registry,
                 "canceled": queue.canceled_job_registry,
             }

@@ -7,11 +7,10 @@ import time
 from redis.asyncio import Redis as AsyncRedis
 
 from services.gateway.exceptions import ModelNotFound
+from services.runtime.heartbeat import INFERENCE, live_workers_async
 from shared import keys
 from shared.chat_api import ModelCard
 from shared.settings import Settings
-
-INFERENCE_KIND = "inference"
 
 
 class ModelDirectory:
@@ -39,12 +38,11 @@ class ModelDirectory:
 
     async def _live_workers(self) -> int:
         """Live inference workers loaded with this model."""
-        alive_since = time.time() - self._settings.worker_ttl_s
-        worker_ids = await self._redis.zrangebyscore(keys.live_workers_key(INFERENCE_KIND), alive_since, "+inf")
+        worker_ids = await live_workers_async(self._redis, INFERENCE, self._settings.worker_ttl_s)
         if not worker_ids:
             return 0
         async with self._redis.pipeline(transaction=False) as pipe:
             for worker_id in worker_ids:
-                pipe.hget(keys.worker_key(worker_id.decode()), "model")
+                pipe.hget(keys.worker_key(worker_id), "model")
             models = await pipe.execute()
         return sum(1 for model in models if model is not None and model.decode() == self.name)

@@ -12,11 +12,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from redis import Redis
-from rq import Queue
 
 from services.engine.model import ModelInfo
 from services.inference.engine import Engine
 from services.inference.exceptions import NoWorkerContext
+from services.store.jobs import JobStore
 from shared.settings import Settings
 
 
@@ -27,7 +27,7 @@ class InferenceContext:
     model: ModelInfo
     settings: Settings
     worker_id: str
-    postproc_queue: Queue
+    store: JobStore
 
 
 _current: ContextVar[InferenceContext] = ContextVar("inference_context")

@@ -18,6 +18,9 @@ from services.inference.kv_cache import PrefixStateCache
 from services.runtime.heartbeat import Heartbeat
 from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper, hand_back
+from services.store.jobs import JobStore
+from services.store.queues import rq_queue
+from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
 from shared.logs import job_logging, worker_logging
 from shared.settings import Settings
@@ -57,13 +60,20 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         model=info,
         settings=settings,
         worker_id=worker_id,
-        postproc_queue=Queue(keys.POSTPROC_QUEUE, connection=redis),
+        store=JobStore(redis, settings),
     )
-    shared = Queue(keys.INFERENCE_QUEUE, connection=redis, default_timeout=settings.job_timeout_s)
-    own = Queue(keys.worker_queue(worker_id), connection=redis, default_timeout=settings.job_timeout_s)
+    shared = rq_queue(keys.INFERENCE_QUEUE, redis, default_timeout=settings.job_timeout_s)
+    own = rq_queue(keys.worker_queue(worker_id), redis, default_timeout=settings.job_timeout_s)
     # RQ takes from the first non-empty queue in this order: batch items only when nothing else waits.
-    batch = Queue(keys.BATCH_QUEUE, connection=redis, default_timeout=settings.job_timeout_s)
-    worker = InferenceWorker([own, shared, batch], connection=redis, name=worker_id, context=context)
+    batch = rq_queue(keys.BATCH_QUEUE, redis, default_timeout=settings.job_timeout_s)
+    worker = InferenceWorker(
+        [own, shared, batch],
+        connection=redis,
+        name=worker_id,
+        context=context,
+        job_class=TaskJob,
+        serializer=SERIALIZER,
+    )
     heartbeat = Heartbeat(
         redis,
         kind=KIND,

@@ -8,3 +8,7 @@ class UnknownCheck(PostprocError):
 
 class JobStateMissing(PostprocError):
     """The job's request or inference result is gone from Redis."""
+
+
+class NoWorkerContext(PostprocError):
+    """A post-processing job function was called outside a post-processing worker."""

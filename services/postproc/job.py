@@ -1,31 +1,26 @@
-"""The post-processing job: check a finished generation, then close the job's stream."""
+"""The post-processing jobs: check a finished generation, then end the job (or revise it); vote
+over the samples of a self-consistency job."""
 
 from __future__ import annotations
 
 import logging
 
-from redis import Redis
-from rq import get_current_job
-
 from services.postproc.checks import Trace, run_checks
+from services.postproc.context import current_context
 from services.postproc.exceptions import JobStateMissing
 from services.postproc.revision import start_revision
 from services.postproc.vote import answer_key, tally
+from services.store.jobs import JobStore, SampleOutcome
 from shared import keys, stats
-from shared.eventlog import EventWriter, fold, stamp
-from shared.sampling import report_sample
+from shared.eventlog import fold, stamp
 from shared.schemas import (
     AnswerEvent,
     CheckEvent,
     CheckReport,
     DoneEvent,
-    ErrorEvent,
-    Event,
     InferenceResult,
-    JobSpec,
     JobStatus,
     ReasoningEvent,
-    StartedEvent,
     VoteEvent,
     parse_event,
 )
@@ -33,35 +28,30 @@ from shared.schemas import (
 log = logging.getLogger(__name__)
 
 
-def run_checks_job(job_id: str, ttl_s: int, job_timeout_s: int = 900) -> str:
-    """RQ entry point: check job `job_id`, then publish `check` and `done`, or start a revision
-    when the answer failed and the job allows one; returns the verdict."""
-    rq_job = get_current_job()
-    assert rq_job is not None, "run_checks_job runs inside an RQ worker"
-    return check_job(rq_job.connection, job_id, ttl_s, job_timeout_s)
+def run_checks_job(job_id: str, run: int = 1) -> str:
+    """RQ entry point: check run `run` of job `job_id`, then publish `check` and `done`, or start
+    a revision when the answer failed and the job allows one; returns the verdict."""
+    ctx = current_context()
+    return check_job(ctx.store, job_id, run)
 
 
-def run_vote_job(job_id: str, ttl_s: int) -> str:
+def run_vote_job(job_id: str) -> str:
     """RQ entry point: every sample of self-consistency job `job_id` has reported; vote."""
-    rq_job = get_current_job()
-    assert rq_job is not None, "run_vote_job runs inside an RQ worker"
-    return conclude_samples(rq_job.connection, job_id, ttl_s)
+    return conclude_samples(current_context().store, job_id)
 
 
-def check_job(redis: Redis, job_id: str, ttl_s: int, job_timeout_s: int = 900) -> str:
-    events = EventWriter(redis, job_id, ttl_s)
+def check_job(store: JobStore, job_id: str, run: int = 1) -> str:
+    record = store.read(job_id)
+    if record.ended or record.run != run:
+        log.info("job %s run %d is no longer current; not checked", job_id, run)
+        return "stale"
     try:
-        spec_raw, result_raw = redis.hmget(keys.job_key(job_id), ["spec", "result"])
-        if spec_raw is None or result_raw is None:
-            raise JobStateMissing(f"job {job_id} has no request or result in Redis")
-        spec = JobSpec.model_validate_json(spec_raw)
-        result = InferenceResult.model_validate_json(result_raw)
-        history = [parse_event(raw) for raw in redis.lrange(keys.job_events_key(job_id), 0, -1)]
-        view = fold(job_id, JobStatus.CHECKING, spec.created_at, history)
-        original = redis.hget(keys.job_key(job_id), "original")
-        asked = JobSpec.model_validate_json(original) if original is not None else spec
+        if record.result is None:
+            raise JobStateMissing(f"job {job_id} has no inference result in Redis")
+        result = record.result
+        view = store.view(job_id, JobStatus.CHECKING)
         trace = Trace(
-            question=asked.messages[-1].content,
+            question=record.original.messages[-1].content,
             reasoning=view.reasoning,
             answer=view.answer,
             finish_reason=result.finish_reason,
@@ -70,31 +60,35 @@ def check_job(redis: Redis, job_id: str, ttl_s: int, job_timeout_s: int = 900) -
         report = run_checks(trace)
     except Exception as exc:
         log.exception("checking job %s failed", job_id)
-        redis.hset(keys.job_key(job_id), "status", JobStatus.FAILED.value)
-        events.emit(stamp(ErrorEvent, message=f"checking the answer failed: {exc}", code="check_failed"))
+        # A sample fails like any job: `end` reports it to its parent, which votes without it.
+        store.fail(job_id, "check_failed", f"checking the answer failed: {exc}", run=run)
         raise
-    events.emit(stamp(CheckEvent, report=report))
+    writer = store.writer(job_id, run, record.origin)
+    writer.emit(stamp(CheckEvent, report=report))
+    spec = record.spec
     if report.verdict == "fail" and spec.round < spec.revise:
-        start_revision(redis, spec, view.answer, view.reasoning, report, ttl_s=ttl_s, job_timeout_s=job_timeout_s)
+        start_revision(store, record, run, view.answer, view.reasoning, report)
         return report.verdict
-    _record(redis, job_id, history, result, report, ttl_s)
-    redis.hset(keys.job_key(job_id), "status", JobStatus.SUCCEEDED.value)
+    _record(store, job_id, result, report)
     passed = report.verdict != "fail" if spec.revise else None
-    events.emit(stamp(DoneEvent, result=result, rounds=spec.round + 1, passed=passed))
-    report_sample(redis, spec, answer=view.answer, key=answer_key(view.answer), verdict=report.verdict, ttl_s=ttl_s)
+    sample = SampleOutcome(answer=view.answer, key=answer_key(view.answer), verdict=report.verdict)
+    done = stamp(DoneEvent, result=result, rounds=spec.round + 1, passed=passed)
+    store.end(job_id, done, JobStatus.SUCCEEDED, run=run, sample=sample)
     return report.verdict
 
 
-def conclude_samples(redis: Redis, job_id: str, ttl_s: int) -> str:
+def conclude_samples(store: JobStore, job_id: str) -> str:
     """Publish the winning sample's reasoning and answer as the job's own, the vote, the
     winner's checks and `done` with the usage of all samples."""
-    events = EventWriter(redis, job_id, ttl_s)
-    history = [parse_event(raw) for raw in redis.lrange(keys.job_events_key(job_id), 0, -1)]
-    samples = fold(job_id, JobStatus.CHECKING, 0.0, history).samples
+    record = store.read(job_id)
+    if record.ended:
+        return "ended"
+    redis = store.redis
+    writer = store.writer(job_id, 0, record.origin)
+    samples = store.view(job_id).samples
     outcome = tally(samples)
     if outcome is None:
-        redis.hset(keys.job_key(job_id), "status", JobStatus.FAILED.value)
-        events.emit(stamp(ErrorEvent, message="no sample produced an answer", code="no_answer"))
+        store.fail(job_id, "no_answer", "no sample produced an answer")
         return "error"
     winner = next(s for s in samples if s.index == outcome.winner)
     child_events = [parse_event(raw) for raw in redis.lrange(keys.job_events_key(winner.job_id), 0, -1)]
@@ -110,24 +104,22 @@ def conclude_samples(redis: Redis, job_id: str, ttl_s: int) -> str:
             "answer_tokens": sum(u.answer_tokens for u in usage),
         }
     )
-    events.emit(stamp(ReasoningEvent, text=child.reasoning, tokens=done.result.usage.reasoning_tokens))
-    events.emit(stamp(AnswerEvent, text=child.answer, tokens=done.result.usage.answer_tokens))
-    events.emit(stamp(VoteEvent, winner=outcome.winner, votes=outcome.votes, confidence=outcome.confidence))
+    writer.emit(stamp(ReasoningEvent, text=child.reasoning, tokens=done.result.usage.reasoning_tokens))
+    writer.emit(stamp(AnswerEvent, text=child.answer, tokens=done.result.usage.answer_tokens))
+    writer.emit(stamp(VoteEvent, winner=outcome.winner, votes=outcome.votes, confidence=outcome.confidence))
     if child.checks is not None:
-        events.emit(stamp(CheckEvent, report=child.checks))
-    redis.hset(keys.job_key(job_id), "status", JobStatus.SUCCEEDED.value)
+        writer.emit(stamp(CheckEvent, report=child.checks))
     result = done.result.model_copy(update={"usage": total})
-    events.emit(stamp(DoneEvent, result=result, rounds=done.rounds, passed=done.passed))
+    store.end(job_id, stamp(DoneEvent, result=result, rounds=done.rounds, passed=done.passed), JobStatus.SUCCEEDED)
     return winner.key
 
 
-def _record(
-    redis: Redis, job_id: str, history: list[Event], result: InferenceResult, report: CheckReport, ttl_s: int
-) -> None:
+def _record(store: JobStore, job_id: str, result: InferenceResult, report: CheckReport) -> None:
     """Count the job for `/metrics` before `done` goes out, so a client that saw `done` finds it
     counted. Figures are not worth failing a good answer for: a failure here is only logged."""
-    worker_id = next((e.worker for e in reversed(history) if isinstance(e, StartedEvent)), "unknown")
     try:
-        stats.record_job(redis, worker_id=worker_id, result=result, report=report, ttl_s=ttl_s)
+        worker = store.redis.hget(keys.job_key(job_id), "worker")
+        worker_id = worker.decode() if worker else "unknown"
+        stats.record_job(store.redis, worker_id=worker_id, result=result, report=report, ttl_s=store.settings.job_ttl_s)
     except Exception:
         log.exception("recording the figures of job %s failed", job_id)

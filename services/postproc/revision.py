@@ -3,13 +3,8 @@ findings, as a new round of the same job (the stream shows it), up to the job's 
 
 from __future__ import annotations
 
-from redis import Redis
-from rq import Queue
-
-from shared import keys
-from shared.eventlog import EventWriter, stamp
-from shared.schemas import ChatMessage, CheckReport, JobSpec, JobStatus, RevisionEvent
-from shared.tasks import INFERENCE_FUNC
+from services.store.jobs import JobRecord, JobStore
+from shared.schemas import ChatMessage, CheckReport, JobSpec
 
 MAX_REASONING_CHARS = 3000
 """Only the end of a long reasoning is shown back: the context window is small."""
@@ -36,32 +31,12 @@ def revision_spec(original: JobSpec, answer: str, reasoning: str, report: CheckR
 
 
 def start_revision(
-    redis: Redis, current: JobSpec, answer: str, reasoning: str, report: CheckReport, *, ttl_s: int, job_timeout_s: int
+    store: JobStore, record: JobRecord, run: int, answer: str, reasoning: str, report: CheckReport
 ) -> int:
-    """Queue the next round of job `current.job_id` at the front of the shared queue; returns
-    its number. The original request is kept in the job hash as `original`."""
-    job_key = keys.job_key(current.job_id)
-    raw = redis.hget(job_key, "original")
-    original = JobSpec.model_validate_json(raw) if raw is not None else current
-    round_ = current.round + 1
-    spec = revision_spec(original, answer, reasoning, report, round_)
-    redis.hset(
-        job_key,
-        mapping={
-            "spec": spec.model_dump_json(),
-            "original": original.model_dump_json(),
-            "status": JobStatus.QUEUED.value,
-        },
-    )
+    """Queue the next round of the job (`store.revise`: at the front of the queue it came from);
+    returns its number. The original request is kept in the job hash as `original`."""
+    round_ = record.spec.round + 1
+    spec = revision_spec(record.original, answer, reasoning, report, round_)
     errors = [f for f in report.findings if f.severity == "error"]
-    EventWriter(redis, current.job_id, ttl_s).emit(stamp(RevisionEvent, round=round_, findings=errors))
-    Queue(keys.INFERENCE_QUEUE, connection=redis).enqueue(
-        INFERENCE_FUNC,
-        current.job_id,
-        job_id=f"{current.job_id}-r{round_}",
-        at_front=True,
-        job_timeout=job_timeout_s,
-        result_ttl=ttl_s,
-        failure_ttl=ttl_s,
-    )
+    store.revise(record.job_id, run, spec, record.original, errors)
     return round_

@@ -11,9 +11,13 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
+from services.postproc.context import PostprocContext, use_context
 from services.runtime.heartbeat import Heartbeat
 from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper
+from services.store.jobs import JobStore
+from services.store.queues import rq_queue
+from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
 from shared.logs import job_logging, worker_logging
 from shared.settings import Settings
@@ -26,19 +30,26 @@ KIND = "postproc"
 class PostprocWorker(StoppableWorker):
     """Runs check jobs in-process, each with its job id stamped on every log line."""
 
+    def __init__(self, *args: object, context: PostprocContext, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.context = context
+
     def execute_job(self, job: Job, queue: Queue) -> None:
-        # Check jobs have their own RQ id (`<job id>-check`); their first argument is the job id
-        # the client knows, which is the one to log.
+        # Check jobs have their own RQ id (`<job id>-check-<run>`); their first argument is the
+        # job id the client knows, which is the one to log.
         job_id = str(job.args[0]) if job.args else job.id
-        with job_logging(job_id, worker=self.name):
+        with use_context(self.context), job_logging(job_id, worker=self.name):
             super().execute_job(job, queue)
 
 
 def run_postproc(settings: Settings, redis: Redis, *, burst: bool = False) -> None:
     """Serve check jobs until stopped. Checks are quick and CPU-light, so jobs run in-process."""
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}-check"
-    queue = Queue(keys.POSTPROC_QUEUE, connection=redis)
-    worker = PostprocWorker([queue], connection=redis, name=worker_id)
+    queue = rq_queue(keys.POSTPROC_QUEUE, redis)
+    context = PostprocContext(store=JobStore(redis, settings), settings=settings)
+    worker = PostprocWorker(
+        [queue], connection=redis, name=worker_id, context=context, job_class=TaskJob, serializer=SERIALIZER
+    )
     heartbeat = Heartbeat(
         redis,
         kind=KIND,

@@ -14,11 +14,27 @@ import time
 from collections.abc import Callable, Mapping
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from shared import keys
 
 log = logging.getLogger(__name__)
+
+INFERENCE = "inference"
+POSTPROC = "postproc"
+
+
+def live_workers(redis: Redis, kind: str, ttl_s: float) -> list[str]:
+    """Ids of the workers of `kind` whose last heartbeat is at most `ttl_s` old: the one rule for
+    "alive", for every reader."""
+    return [w.decode() for w in redis.zrangebyscore(keys.live_workers_key(kind), time.time() - ttl_s, "+inf")]
+
+
+async def live_workers_async(redis: AsyncRedis, kind: str, ttl_s: float) -> list[str]:
+    """`live_workers` for the gateway's asynchronous client."""
+    found = await redis.zrangebyscore(keys.live_workers_key(kind), time.time() - ttl_s, "+inf")
+    return [w.decode() for w in found]
 
 
 class Heartbeat:

@@ -1,21 +1,39 @@
 """A private `redis-server` for `thinkstream up` and the tests: a real server with AOF
-persistence in a data folder, started and stopped with the process that owns it."""
+persistence in a data folder, started and stopped with the process that owns it.
+
+Locked down, because anything that reaches it can read every prompt and answer and could queue
+work: it listens on loopback only; the `default` user is off and the one user thinkstream uses
+has a password generated at each start and may not run administrative commands (CONFIG, DEBUG,
+SHUTDOWN, MODULE, REPLICAOF, FLUSHALL...); the data folder is 0700 and every file in it 0600.
+The password is in a 0600 config file that only the owner can read, never on a command line
+(which `ps` shows to every local user).
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 from redis import Redis
 from redis.exceptions import RedisError
 
 from services.runtime.exceptions import RedisServerError
+from services.runtime.private import PRIVATE_UMASK, private_dir, write_private
 
 START_TIMEOUT_S = 10.0
+USER = "thinkstream"
+CONFIG_FILE = "redis.conf"
+URL_FILE = "redis.url"
+# Everything a thinkstream process needs (data, scripts, pub/sub, RQ's bookkeeping), nothing that
+# changes the server itself. RQ names its connections and reads the server version.
+ACL_RULES = "~* &* +@all -@dangerous +info +client|setname +client|getname +client|id +client|list"
 
 
 def redis_server_binary() -> str:
@@ -37,36 +55,53 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, *, port: int | None = None, password: str | None = None) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
+        self.password = password or secrets.token_urlsafe(32)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{USER}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
+
+    def config(self) -> str:
+        lines = [
+            "bind 127.0.0.1",
+            f"port {self.port}",
+            "protected-mode yes",
+            f'dir "{self.data_dir}"',
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+            "maxmemory-policy noeviction",
+            "user default off",
+            f"user {USER} on >{self.password} {ACL_RULES}",
+        ]
+        return "\n".join(lines) + "\n"
 
     def start(self) -> RedisServer:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            redis_server_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--maxmemory-policy", "noeviction",
-            "--protected-mode", "yes",
-        ]  # fmt: skip
-        log = (self.data_dir / "redis.log").open("ab")
-        self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        private_dir(self.data_dir)
+        config = self.data_dir / CONFIG_FILE
+        write_private(config, self.config())
+        write_private(self.data_dir / URL_FILE, self.url + "\n")
+        log_path = self.data_dir / "redis.log"
+        old_umask = os.umask(PRIVATE_UMASK)
+        try:
+            log = log_path.open("ab")
+        finally:
+            os.umask(old_umask)
+        # The server creates its AOF files with the umask it inherits: owner-only.
+        self._process = subprocess.Popen(
+            [redis_server_binary(), str(config)], stdout=log, stderr=subprocess.STDOUT, umask=PRIVATE_UMASK
+        )
+        log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
-        client = Redis(port=self.port, socket_connect_timeout=0.5)
+        client = self.client(socket_connect_timeout=0.5)
         try:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
-                    raise RedisServerError(f"redis-server exited at start; see {self.data_dir / 'redis.log'}")
+                    raise RedisServerError(f"redis-server exited at start; see {log_path}")
                 try:
                     client.ping()
                     return self
@@ -76,6 +111,10 @@ class RedisServer:
             client.close()
         self.stop()
         raise RedisServerError(f"redis-server did not answer on port {self.port} within {START_TIMEOUT_S} s")
+
+    def client(self, **options: object) -> Redis:
+        """A client logged in as thinkstream's user."""
+        return Redis(port=self.port, username=USER, password=self.password, **options)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, Request, Route, expect
 
-from services.gateway.auth import key_entry, new_key
+from shared.apikeys import key_entry, new_key
 from tests.browser.conftest import OpenPage
 from tests.support.stack import Stack
 

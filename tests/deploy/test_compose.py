@@ -276,7 +276,8 @@ def test_dockerignore_keeps_the_build_inputs_and_drops_local_state() -> None:
 def test_compose_gateway_without_keys_is_published_on_loopback_only(tmp_path: Path) -> None:
     """The gateway may listen on 0.0.0.0 without keys (THINKSTREAM_ALLOW_NO_AUTH) only because
     the host publishes it on loopback; with keys given, they reach it."""
-    from services.gateway.auth import ApiKeys, listen_refusal
+    from services.gateway.auth import listen_refusal
+    from shared.apikeys import ApiKeys
 
     gateway = compose_config(tmp_path)["services"]["gateway"]
     environment = gateway["environment"]

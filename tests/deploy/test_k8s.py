@@ -362,7 +362,7 @@ def test_k8s_config_names_are_real_settings(overlay: str) -> None:
 def test_k8s_gateway_gets_api_key_hashes_from_its_secret(overlay: str) -> None:
     """The gateway listens on 0.0.0.0, which it does only with keys: its Secret holds key hashes
     (a placeholder nobody has a key for) under a real setting's name, and no plain keys."""
-    from services.gateway.auth import ApiKeys
+    from shared.apikeys import ApiKeys
 
     docs = render(overlay)
     gateway = container(workload(docs, "gateway"), "gateway")

@@ -15,7 +15,7 @@ import pytest
 from httpx_sse import connect_sse
 from openai import AuthenticationError, OpenAI
 
-from services.gateway.auth import key_entry, new_key
+from shared.apikeys import key_entry, new_key
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration

@@ -192,7 +192,7 @@ def test_curl_style_stream_ends_with_done(chat_stack: Stack) -> None:
 
 
 def test_full_queue_gets_429_with_retry_after(tmp_path: Path) -> None:
-    with Stack(tmp_path, workers=1, postproc=False, env={"THINKSTREAM_MAX_QUEUED_JOBS": "2"}) as stack:
+    with Stack(tmp_path, workers=1, env={"THINKSTREAM_MAX_QUEUED_JOBS": "2"}) as stack:
         stack.stop_process("worker-0", signal.SIGTERM)  # nothing takes jobs off the queue now
         body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
         for _ in range(2):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.cli.main import _refuse_open_listen, main
-from services.gateway.auth import ApiKeys, key_entry, new_key
+from shared.apikeys import ApiKeys, key_entry, new_key
 from shared.settings import Settings
 
 

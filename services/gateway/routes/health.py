@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from services.gateway.deps import RedisDep, SettingsDep
-from shared import keys
+from services.runtime.heartbeat import INFERENCE, POSTPROC, live_workers_async
 
 router = APIRouter(tags=["health"])
-
-INFERENCE_KIND = "inference"
 
 
 @router.get("/healthz")
@@ -22,17 +18,23 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Redis unreachable or no live worker"}})
+@router.get("/readyz", responses={503: {"description": "Redis unreachable, or no live worker or checker"}})
 async def readyz(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
-    """Ready when Redis answers and at least one inference worker has a fresh heartbeat."""
+    """Ready when Redis answers, at least one inference worker and one post-processing worker
+    (the checker: without it every answer would wait in `checking` forever) have fresh heartbeats."""
     try:
         await redis.ping()
-        workers = await redis.zcount(keys.live_workers_key(INFERENCE_KIND), time.time() - settings.worker_ttl_s, "+inf")
+        workers = len(await live_workers_async(redis, INFERENCE, settings.worker_ttl_s))
+        checkers = len(await live_workers_async(redis, POSTPROC, settings.worker_ttl_s))
     except RedisError as exc:
-        return JSONResponse({"status": "unavailable", "redis": f"unreachable: {exc}", "workers": 0}, status_code=503)
-    if workers == 0:
-        return JSONResponse(
-            {"status": "unavailable", "redis": "ok", "workers": 0, "reason": "no live inference worker"},
-            status_code=503,
-        )
-    return JSONResponse({"status": "ok", "redis": "ok", "workers": workers})
+        body = {"status": "unavailable", "redis": f"unreachable: {exc}", "workers": 0, "checkers": 0}
+        return JSONResponse(body, status_code=503)
+    missing = [
+        what
+        for what, count in (("no live inference worker", workers), ("no live post-processing worker", checkers))
+        if count == 0
+    ]
+    body = {"status": "ok", "redis": "ok", "workers": workers, "checkers": checkers}
+    if missing:
+        return JSONResponse({**body, "status": "unavailable", "reason": "; ".join(missing)}, status_code=503)
+    return JSONResponse(body)

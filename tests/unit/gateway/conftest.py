@@ -7,7 +7,6 @@ from typing import Any
 import fakeredis
 import pytest
 from fastapi.testclient import TestClient
-from rq import Queue
 
 from services.engine.model import ModelInfo
 from services.gateway.app import create_app
@@ -15,7 +14,11 @@ from services.gateway.drain import Drain
 from services.gateway.tokens import PromptCounter
 from services.inference.context import InferenceContext
 from services.inference.worker import InferenceWorker
+from services.postproc.context import PostprocContext
 from services.postproc.worker import PostprocWorker
+from services.store.jobs import JobStore
+from services.store.queues import rq_queue
+from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
 from shared.schemas import ChatMessage
 from shared.settings import Settings
@@ -51,22 +54,33 @@ class Harness:
 
     def run_worker(self, engine: ScriptedEngine) -> None:
         """Serve every queued inference job with the scripted engine, then every check job."""
+        store = JobStore(self.redis, self.settings)
         context = InferenceContext(
             redis=self.redis,
             engine=engine,
             model=ModelInfo(name="fake", path=Path("fake.gguf"), n_ctx=64, n_ctx_train=64),
             settings=self.settings,
             worker_id="test-worker",
-            postproc_queue=Queue(keys.POSTPROC_QUEUE, connection=self.redis),
+            store=store,
         )
-        queues = [Queue(name, connection=self.redis) for name in (keys.INFERENCE_QUEUE, keys.BATCH_QUEUE)]
-        InferenceWorker(queues, connection=self.redis, context=context).work(burst=True)
-        PostprocWorker([context.postproc_queue], connection=self.redis).work(burst=True)
+        queues = [rq_queue(name, self.redis) for name in (keys.INFERENCE_QUEUE, keys.BATCH_QUEUE)]
+        options = {"connection": self.redis, "job_class": TaskJob, "serializer": SERIALIZER}
+        checks = PostprocContext(store=store, settings=self.settings)
+        # Inference, then checks, until both are idle: a failed check may queue a revision.
+        while True:
+            inferred = InferenceWorker(queues, context=context, **options).work(burst=True)
+            checked = PostprocWorker([rq_queue(keys.POSTPROC_QUEUE, self.redis)], context=checks, **options).work(
+                burst=True
+            )
+            if not (inferred or checked):
+                break
 
     def mark_worker_alive(self) -> None:
+        """An inference worker and a checker with fresh heartbeats."""
         import time
 
         self.redis.zadd(keys.live_workers_key("inference"), {"w1": time.time()})
+        self.redis.zadd(keys.live_workers_key("postproc"), {"c1": time.time()})
 
 
 @pytest.fixture

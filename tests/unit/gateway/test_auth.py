@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from rq import Queue
 
 from services.gateway.app import create_app
-from services.gateway.auth import ApiKeys, is_loopback, key_digest, key_entry, listen_refusal, new_key
-from services.gateway.exceptions import KeyConfigError
+from services.gateway.auth import is_loopback, listen_refusal
 from shared import keys
+from shared.apikeys import ApiKeys, key_digest, key_entry, new_key
+from shared.exceptions import KeyConfigError
 from shared.settings import Settings
 from tests.support.fake_engine import ScriptedEngine
 from tests.unit.gateway.conftest import Harness, WordCounter

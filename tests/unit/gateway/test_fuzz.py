@@ -31,9 +31,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.transport.serialization import serialize_binary
 
 from services.gateway import jobs
-from services.gateway.auth import key_entry, new_key
 from services.gateway.tokens import VocabPromptCounter
 from shared import eventlog, keys
+from shared.apikeys import key_entry, new_key
 from shared.batch_api import NDJSON_MEDIA_TYPES
 from shared.schemas import CanceledEvent, JobStatus
 from shared.settings import Settings
@@ -50,7 +50,9 @@ def cancel_queued(redis: Redis, stop: threading.Event) -> None:
     append = redis.register_script(eventlog.APPEND_SCRIPT)
     queues = [Queue(name, connection=redis) for name in (keys.INFERENCE_QUEUE, keys.BATCH_QUEUE)]
     while not stop.wait(CANCEL_EVERY_S):
-        redis.zadd(keys.live_workers_key("inference"), {"stand-in": time.time()})  # /readyz: 200
+        for kind in ("inference", "postproc"):  # /readyz: 200
+            redis.zadd(keys.live_workers_key(kind), {"stand-in": time.time()})
+
         for queue in queues:
             for job_id in queue.job_ids:
                 queue.remove(job_id)

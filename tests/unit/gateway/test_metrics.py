@@ -96,7 +96,7 @@ def test_metrics_count_a_job_run_through_the_pipeline(client: TestClient, harnes
     assert value(samples, "thinkstream_jobs_finished_total", finish_reason="stop") == 1
     assert value(samples, "thinkstream_worker_jobs_total", worker="test-worker") == 1
     assert value(samples, "thinkstream_worker_generated_tokens_total", worker="test-worker") == 7
-    assert value(samples, "thinkstream_queue_jobs", queue=keys.INFERENCE_QUEUE, state="finished") == 1
+    assert value(samples, "thinkstream_queue_jobs", queue=keys.INFERENCE_QUEUE, state="started") == 0
     assert value(samples, "thinkstream_worker_busy", worker="test-worker", kind="inference") == 0
 
 

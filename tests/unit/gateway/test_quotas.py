@@ -9,7 +9,7 @@ import fakeredis
 from fastapi.testclient import TestClient
 
 from services.gateway.app import create_app
-from services.gateway.auth import key_digest, new_key
+from shared.apikeys import key_digest, new_key
 from shared.settings import Settings
 from tests.support.fake_engine import ScriptedEngine
 from tests.unit.gateway.conftest import Harness, WordCounter

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import fakeredis
 import pytest
-from rq import Queue
 
 from services.runtime.sweeper import Sweeper
+from services.store.jobs import JobStore, NewJob
+from services.store.queues import Origin, rq_queue
 from shared import keys
 from shared.eventlog import EventWriter, stamp
-from shared.schemas import ChatMessage, GenerationParams, JobSpec, ReasoningEvent, StartedEvent
+from shared.schemas import ChatMessage, GenerationParams, JobSpec, ReasoningEvent
 from shared.settings import Settings
+from shared.tasks import INFERENCE_FUNC
 
 
 @pytest.fixture
@@ -40,14 +42,22 @@ def spec(job_id: str, **fields: object) -> JobSpec:
 
 
 def running_job(
-    redis: fakeredis.FakeRedis, job_id: str, worker: str, last_beat: float, job_spec: JobSpec | None = None
+    redis: fakeredis.FakeRedis,
+    job_id: str,
+    worker: str,
+    last_beat: float,
+    job_spec: JobSpec | None = None,
+    *,
+    origin: Origin = Origin.INTERACTIVE,
+    tmp_path: Path,
 ) -> EventWriter:
-    job_spec = job_spec or spec(job_id)
-    redis.hset(keys.job_key(job_id), mapping={"spec": job_spec.model_dump_json(), "status": "running"})
+    """A job submitted through the store and started by `worker`, which has written a little."""
+    store = JobStore(redis, settings(tmp_path))
+    store.submit([NewJob(job_spec or spec(job_id))], owner=None, origin=origin)
+    rq_queue(origin.queue_name, redis).remove(job_id)  # the worker took it
+    assert store.start(job_id, 1, worker).outcome == "started"
     redis.zadd(keys.live_workers_key("inference"), {worker: last_beat})
-    redis.hset(keys.RUNNING_JOBS, job_id, worker)
-    writer = EventWriter(redis, job_id, 60, attempt=1)
-    writer.emit(stamp(StartedEvent, worker=worker, attempt=1))
+    writer = store.writer(job_id, 1)
     writer.emit(stamp(ReasoningEvent, text="half a thought", tokens=3))
     return writer
 
@@ -59,15 +69,15 @@ def events(redis: fakeredis.FakeRedis, job_id: str) -> list[dict[str, object]]:
 def test_dead_workers_job_is_retried_at_the_front_and_the_old_worker_is_fenced(
     redis: fakeredis.FakeRedis, tmp_path: Path
 ) -> None:
-    old = running_job(redis, "job1", "dead-worker", time.time() - 60)
-    running_job(redis, "job2", "live-worker", time.time())
-    shared = Queue(keys.INFERENCE_QUEUE, connection=redis)
-    shared.enqueue("builtins.print", job_id="waiting")
-    Queue(keys.worker_queue("dead-worker"), connection=redis).enqueue("builtins.print", job_id="affine")
+    old = running_job(redis, "job1", "dead-worker", time.time() - 60, tmp_path=tmp_path)
+    running_job(redis, "job2", "live-worker", time.time(), tmp_path=tmp_path)
+    shared = rq_queue(keys.INFERENCE_QUEUE, redis)
+    shared.enqueue_call(INFERENCE_FUNC, args=("waiting", 1), job_id="waiting")
+    rq_queue(keys.worker_queue("dead-worker"), redis).enqueue_call(INFERENCE_FUNC, args=("affine", 1), job_id="affine")
 
     assert Sweeper(redis, settings(tmp_path)).sweep() == ["job1"]
 
-    assert shared.get_job_ids() == ["job1", "waiting", "affine"]
+    assert shared.get_job_ids() == ["job1-2", "waiting", "affine"]  # the retry (run 2) goes first
     retry = events(redis, "job1")[-1]
     assert retry["type"] == "retry" and retry["attempt"] == 2 and "dead-worker" in retry["reason"]
     assert redis.hget(keys.job_key("job1"), "attempt") == b"2"
@@ -82,46 +92,47 @@ def test_dead_workers_job_is_retried_at_the_front_and_the_old_worker_is_fenced(
 
 
 def test_a_job_past_its_attempts_fails_with_a_clear_error(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
-    running_job(redis, "job1", "dead-worker", time.time() - 60)
-    redis.hset(keys.job_key("job1"), "attempt", 2)
+    running_job(redis, "job1", "dead-worker", time.time() - 60, tmp_path=tmp_path)
+    redis.hset(keys.job_key("job1"), "attempt", 2)  # lost once already
     Sweeper(redis, settings(tmp_path, max_attempts=2)).sweep()
     last = events(redis, "job1")[-1]
     assert last["type"] == "error" and last["code"] == "worker_lost" and "MAX_ATTEMPTS=2" in last["message"]
     assert redis.hget(keys.job_key("job1"), "status") == b"failed"
-    assert Queue(keys.INFERENCE_QUEUE, connection=redis).count == 0
+    assert rq_queue(keys.INFERENCE_QUEUE, redis).count == 0
+    assert redis.hget(keys.RUNNING_JOBS, "job1") is None
 
 
 def test_two_sweepers_requeue_a_job_once(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
-    running_job(redis, "job1", "dead-worker", time.time() - 60)
+    running_job(redis, "job1", "dead-worker", time.time() - 60, tmp_path=tmp_path)
     first, second = Sweeper(redis, settings(tmp_path)), Sweeper(redis, settings(tmp_path))
     assert first.sweep() + second.sweep() == ["job1"]
-    assert Queue(keys.INFERENCE_QUEUE, connection=redis).count == 1
+    assert rq_queue(keys.INFERENCE_QUEUE, redis).count == 1
     assert [e["type"] for e in events(redis, "job1")].count("retry") == 1
 
 
 def test_a_batch_item_goes_back_to_the_front_of_the_batch_queue(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
-    batch = Queue(keys.BATCH_QUEUE, connection=redis)
-    batch.enqueue("builtins.print", job_id="item1")
-    batch.enqueue("builtins.print", job_id="item2")
-    batch.remove("item1")  # a worker took it, then died
-    running_job(redis, "item1", "dead-worker", time.time() - 60)
+    running_job(redis, "item1", "dead-worker", time.time() - 60, origin=Origin.BATCH, tmp_path=tmp_path)
+    JobStore(redis, settings(tmp_path)).submit([NewJob(spec("item2"))], owner=None, origin=Origin.BATCH)
 
     assert Sweeper(redis, settings(tmp_path)).sweep() == ["item1"]
 
-    assert batch.get_job_ids() == ["item1", "item2"]  # still low priority, still first of its kind
-    assert Queue(keys.INFERENCE_QUEUE, connection=redis).count == 0
+    batch = rq_queue(keys.BATCH_QUEUE, redis)
+    assert batch.get_job_ids() == ["item1-2", "item2"]  # still low priority, still first of its kind
+    assert rq_queue(keys.INFERENCE_QUEUE, redis).count == 0
 
 
 def test_a_lost_sample_past_its_attempts_lets_its_parent_vote_without_it(
     redis: fakeredis.FakeRedis, tmp_path: Path
 ) -> None:
-    redis.hset(keys.job_key("parent"), mapping={"spec": spec("parent", samples=2).model_dump_json()})
+    store = JobStore(redis, settings(tmp_path, max_attempts=2))
+    store.submit([NewJob(spec("parent", samples=2), runs=False)], owner=None, origin=Origin.INTERACTIVE)
     redis.hset(keys.job_key("parent"), "samples_reported", 1)  # the other sample is done
-    running_job(redis, "parent-s1", "dead-worker", time.time() - 60, spec("parent-s1", parent="parent", sample_index=1))
+    sample = spec("parent-s1", parent="parent", sample_index=1)
+    running_job(redis, "parent-s1", "dead-worker", time.time() - 60, sample, tmp_path=tmp_path)
     redis.hset(keys.job_key("parent-s1"), "attempt", 2)
 
     Sweeper(redis, settings(tmp_path, max_attempts=2)).sweep()
 
     report = events(redis, "parent")[-1]
     assert report["type"] == "sample" and report["index"] == 1 and report["verdict"] == "error"
-    assert Queue(keys.POSTPROC_QUEUE, connection=redis).get_job_ids() == ["parent-vote"]
+    assert rq_queue(keys.POSTPROC_QUEUE, redis).get_job_ids() == ["parent-vote"]

@@ -1,0 +1,39 @@
+"""Errors of the record stores. Each message says what to do about it."""
+
+from shared.exceptions import ThinkstreamError
+
+
+class ForbiddenTask(ThinkstreamError):
+    """A queued job names a function that is not one of thinkstream's tasks."""
+
+
+class QueueFull(ThinkstreamError):
+    """Too many jobs of this origin wait; nothing was queued."""
+
+    def __init__(self, waiting: int, wanted: int, limit: int) -> None:
+        self.waiting = waiting
+        self.wanted = wanted
+        self.limit = limit
+        extra = f" (this request needs {wanted} places)" if wanted > 1 else ""
+        super().__init__(f"the service is busy: {waiting} questions are already waiting{extra}")
+
+
+class KeyQueueFull(ThinkstreamError):
+    """One API key has as many jobs waiting as it may; nothing was queued."""
+
+    def __init__(self, owner: str, waiting: int, wanted: int, limit: int, origin: str) -> None:
+        self.owner = owner
+        self.waiting = waiting
+        self.wanted = wanted
+        self.limit = limit
+        setting = "THINKSTREAM_KEY_MAX_BATCH_ITEMS" if origin == "batch" else "THINKSTREAM_KEY_MAX_QUEUED_JOBS"
+        what = "batch items" if origin == "batch" else "jobs"
+        needs = f"; this request needs {wanted} more" if wanted > 1 else ""
+        super().__init__(
+            f"API key {owner!r} already has {waiting} {what} waiting, its limit is {limit} ({setting}){needs}: "
+            "cancel some or wait for them to start"
+        )
+
+
+class JobGone(ThinkstreamError):
+    """The job's record is missing (never stored, or expired)."""

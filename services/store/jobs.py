@@ -1,0 +1,547 @@
+"""The job record: every write to a job's hash, its event log and the running-jobs table.
+
+This module is the only writer of job state. Every status change happens in one atomic step with
+the event that announces it, and every queueing of a job happens in one transaction with the
+change of state that causes it (so a job is never "queued" without being in a queue).
+
+Runs. Each queueing of a job (its submit, a retry after its worker died, a revision) is a new
+`run`, numbered in the job hash and carried by the RQ job. A worker may start a run only if it is
+the job's current run and not started yet, and all its writes are fenced by it: a worker taken
+for dead, or a queue entry delivered twice, can never write into the run that replaced it.
+
+Ends. A job ends exactly once (`done`, `error` or `canceled`; the event log refuses anything
+after). What must follow an end happens here, whoever ended it: a self-consistency sample
+reports to its parent (and the last report queues the vote), and a batch item is collected into
+its batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from redis import Redis
+from redis.client import Pipeline
+
+from services.store.batches import BatchLedger
+from services.store.exceptions import JobGone
+from services.store.queues import Admission, Origin, rq_queue
+from shared import eventlog, keys
+from shared.eventlog import fold, stamp
+from shared.schemas import (
+    CanceledEvent,
+    DoneEvent,
+    ErrorEvent,
+    Finding,
+    InferenceResult,
+    JobSpec,
+    JobStatus,
+    JobView,
+    QueuedEvent,
+    RetryEvent,
+    RevisionEvent,
+    SampleEvent,
+    StartedEvent,
+    Verdict,
+    parse_event,
+)
+from shared.settings import Settings
+from shared.tasks import INFERENCE_FUNC, POSTPROC_FUNC, VOTE_FUNC
+
+log = logging.getLogger(__name__)
+
+# KEYS: events, channel, job hash, cancel flag, running-jobs hash, origin's waiting set, owner's.
+# ARGV: `started` event JSON (without "{" and seq), run, job id, worker id, now.
+# Returns {code, seq}: 1 started; 0 the job has ended; -1 the run is not the job's current one,
+# or was started already (a duplicate delivery); -2 the job was cancelled before it started.
+START_SCRIPT = """
+if redis.call('HEXISTS', KEYS[3], 'ended') == 1 then return {0, 0} end
+local run = redis.call('HGET', KEYS[3], 'run') or '1'
+if run ~= ARGV[2] or redis.call('HGET', KEYS[3], 'started_run') == ARGV[2] then return {-1, 0} end
+if redis.call('EXISTS', KEYS[4]) == 1 then return {-2, 0} end
+redis.call('HSET', KEYS[3], 'status', 'running', 'started_run', ARGV[2], 'started_at', ARGV[5], 'worker', ARGV[4])
+redis.call('HSET', KEYS[5], ARGV[3], ARGV[4])
+redis.call('ZREM', KEYS[6], ARGV[3])
+redis.call('ZREM', KEYS[7], ARGV[3])
+local seq = redis.call('RPUSH', KEYS[1], '')
+local msg = '{"seq":' .. seq .. ',' .. ARGV[1]
+redis.call('LSET', KEYS[1], seq - 1, msg)
+redis.call('PUBLISH', KEYS[2], msg)
+return {1, seq}
+"""
+
+# KEYS: running-jobs hash.  ARGV: job id, worker id.  Removes the entry only if it is still the
+# worker's (a newer worker may have claimed the job since).
+RELEASE_SCRIPT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+# KEYS: running-jobs hash, job hash, events, channel.  ARGV: job id, dead worker id, the run it
+# was running, `retry` event JSON (without "{" and seq), now.  Moves the job to its next run if
+# the dead worker still holds it; returns the event's seq, or 0 if someone else claimed it first
+# or it ended meanwhile.
+CLAIM_SCRIPT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HEXISTS', KEYS[2], 'ended') == 1 then return 0 end
+if (redis.call('HGET', KEYS[2], 'run') or '1') ~= ARGV[3] then return 0 end
+local attempt = tonumber(redis.call('HGET', KEYS[2], 'attempt') or '1') + 1
+redis.call('HSET', KEYS[2], 'run', tonumber(ARGV[3]) + 1, 'attempt', attempt, 'status', 'queued',
+  'enqueued_at', ARGV[5])
+local seq = redis.call('RPUSH', KEYS[3], '')
+local msg = '{"seq":' .. seq .. ',' .. ARGV[4]
+redis.call('LSET', KEYS[3], seq - 1, msg)
+redis.call('PUBLISH', KEYS[4], msg)
+return seq
+"""
+
+
+@dataclass(frozen=True)
+class BatchLink:
+    batch_id: str
+    line: int
+
+
+@dataclass(frozen=True)
+class NewJob:
+    spec: JobSpec
+    runs: bool = True
+    """False for a self-consistency job: it only collects its samples' answers and votes."""
+    batch: BatchLink | None = None
+    children: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job's hash, typed."""
+
+    job_id: str
+    spec: JobSpec
+    original: JobSpec
+    """The spec as first asked (a revision's `spec` carries the feedback conversation)."""
+    status: JobStatus
+    owner: str | None
+    origin: Origin
+    created_at: float
+    enqueued_at: float
+    run: int
+    attempt: int
+    ended: bool
+    result: InferenceResult | None
+    batch: BatchLink | None
+    children: list[str]
+
+    @classmethod
+    def parse(cls, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
+        row = {k.decode(): v.decode() for k, v in raw.items()}
+        if "spec" not in row:
+            raise JobGone(f"job {job_id} has no record (it may have expired)")
+        spec = JobSpec.model_validate_json(row["spec"])
+        batch = BatchLink(row["batch"], int(row["batch_line"])) if row.get("batch") else None
+        return cls(
+            job_id=job_id,
+            spec=spec,
+            original=JobSpec.model_validate_json(row["original"]) if row.get("original") else spec,
+            status=JobStatus(row.get("status", JobStatus.QUEUED.value)),
+            owner=row.get("owner") or None,
+            origin=Origin(row.get("origin", Origin.INTERACTIVE.value)),
+            created_at=float(row.get("created_at", spec.created_at)),
+            enqueued_at=float(row.get("enqueued_at", spec.created_at)),
+            run=int(row.get("run", 1)),
+            attempt=int(row.get("attempt", 1)),
+            ended="ended" in row,
+            result=InferenceResult.model_validate_json(row["result"]) if row.get("result") else None,
+            batch=batch,
+            children=json.loads(row["children"]) if row.get("children") else [],
+        )
+
+
+@dataclass(frozen=True)
+class SampleOutcome:
+    """What a finished self-consistency sample reports to its parent."""
+
+    answer: str
+    key: str
+    verdict: Verdict | Literal["error"]
+
+
+@dataclass
+class Start:
+    """A worker's run of a job, or why it must not run."""
+
+    outcome: Literal["started", "ended", "stale", "canceled", "expired"]
+    record: JobRecord
+    seq: int = 0
+    waited_s: float = 0.0
+
+
+class JobStore:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._append = redis.register_script(eventlog.APPEND_SCRIPT)
+        self._start = redis.register_script(START_SCRIPT)
+        self._release = redis.register_script(RELEASE_SCRIPT)
+        self._claim = redis.register_script(CLAIM_SCRIPT)
+        self.admission = Admission(redis, settings)
+        self.batches = BatchLedger(redis, settings)
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def ttl_s(self, origin: Origin) -> int:
+        """How long a job's record lives: its result's TTL past its longest run, and for a batch
+        item also the time it may wait behind its batch."""
+        settings = self._settings
+        extra = settings.batch_ttl_s if origin is Origin.BATCH else 0
+        return settings.job_ttl_s + settings.job_timeout_s + extra
+
+    # -----------------------------------------------------------------------------------------
+    # Reading
+
+    def read(self, job_id: str) -> JobRecord:
+        return JobRecord.parse(job_id, self._redis.hgetall(keys.job_key(job_id)))
+
+    def view(self, job_id: str, status: JobStatus | None = None) -> JobView:
+        """The job as a client sees it, folded from its events."""
+        record = self.read(job_id)
+        events = (parse_event(raw) for raw in self._redis.lrange(keys.job_events_key(job_id), 0, -1))
+        return fold(job_id, status or record.status, record.created_at, events)
+
+    # -----------------------------------------------------------------------------------------
+    # Queueing
+
+    def submit(
+        self, jobs: Sequence[NewJob], *, owner: str | None, origin: Origin, queue_name: str | None = None
+    ) -> int:
+        """Store and queue `jobs` (a job, a self-consistency job with its samples, or a whole
+        batch): all or none. Raises `QueueFull` / `KeyQueueFull` when the origin or the owner has
+        no room for all the jobs that run; returns how many were waiting before them."""
+        running = [job.spec.job_id for job in jobs if job.runs]
+        position = self.admission.admit(running, origin, owner) if running else 0
+        ttl_s = self.ttl_s(origin)
+        now = time.time()
+        try:
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.multi()
+                for job in jobs:
+                    fields: dict[str, str | int | float] = {
+                        "spec": job.spec.model_dump_json(),
+                        "status": JobStatus.QUEUED.value,
+                        "created_at": job.spec.created_at,
+                        "enqueued_at": now,
+                        "owner": owner or "",
+                        "origin": origin.value,
+                        "run": 1,
+                        "attempt": 1,
+                    }
+                    if job.batch is not None:
+                        fields.update(batch=job.batch.batch_id, batch_line=job.batch.line)
+                    if job.children:
+                        fields["children"] = json.dumps(list(job.children))
+                    job_key = keys.job_key(job.spec.job_id)
+                    pipe.hset(job_key, mapping=fields)
+                    pipe.expire(job_key, ttl_s)
+                    queued = stamp(QueuedEvent, position=position)
+                    self._append(
+                        keys=eventlog.append_keys(job.spec.job_id),
+                        args=eventlog.append_args(queued, ttl_s),
+                        client=pipe,
+                    )
+                    pipe.expire(keys.job_events_key(job.spec.job_id), ttl_s)
+                    if job.runs:
+                        self._enqueue_run(pipe, job.spec.job_id, 1, queue_name or origin.queue_name)
+                pipe.execute()
+        except Exception:
+            if running:
+                self.admission.leave(running, origin, owner)
+            raise
+        return position
+
+    def _enqueue_run(self, pipe: Pipeline, job_id: str, run: int, queue_name: str, *, at_front: bool = False) -> None:
+        settings = self._settings
+        rq_queue(queue_name, self._redis).enqueue_call(
+            INFERENCE_FUNC,
+            args=(job_id, run),
+            job_id=job_id if run == 1 else f"{job_id}-{run}",
+            at_front=at_front,
+            timeout=settings.job_timeout_s,
+            result_ttl=0,
+            failure_ttl=settings.job_ttl_s,
+            pipeline=pipe,
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # A worker's run
+
+    def start(self, job_id: str, run: int, worker_id: str) -> Start:
+        """Begin run `run` of the job on `worker_id`, unless it must not run: it has ended, the
+        run is stale or was started already, the job was cancelled (it is ended here as such), or
+        a person's question waited past `max_queue_wait_s` (it is failed here)."""
+        record = self.read(job_id)
+        waited_s = time.time() - record.enqueued_at
+        if (
+            record.origin is Origin.INTERACTIVE
+            and waited_s > self._settings.max_queue_wait_s
+            and record.status is JobStatus.QUEUED
+            and not record.ended
+            and record.run == run
+        ):
+            limit = self._settings.max_queue_wait_s
+            message = (
+                f"the job waited {waited_s:.0f} s for a worker, longer than the limit of {limit:.0f} s "
+                "(THINKSTREAM_MAX_QUEUE_WAIT_S); submit it again later"
+            )
+            self.fail(job_id, "queue_timeout", message)
+            return Start("expired", record, waited_s=waited_s)
+        started = stamp(StartedEvent, worker=worker_id, attempt=record.attempt)
+        code, seq = self._start(
+            keys=[
+                *eventlog.append_keys(job_id),
+                keys.RUNNING_JOBS,
+                keys.waiting_key(record.origin.value),
+                keys.owner_waiting_key(record.origin.value, record.owner),
+            ],
+            args=[started.model_dump_json(exclude={"seq"})[1:], run, job_id, worker_id, time.time()],
+        )
+        if code == -2:
+            self.end(job_id, stamp(CanceledEvent), JobStatus.CANCELED)
+            return Start("canceled", record)
+        outcome: Literal["started", "ended", "stale"] = {1: "started", 0: "ended"}.get(int(code), "stale")  # type: ignore[assignment]
+        return Start(outcome, record, seq=int(seq), waited_s=waited_s)
+
+    def writer(self, job_id: str, run: int, origin: Origin = Origin.INTERACTIVE) -> eventlog.EventWriter:
+        """Appends the events of one run; refused once the job has moved to another run."""
+        return eventlog.EventWriter(self._redis, job_id, self.ttl_s(origin), run=run)
+
+    def generated(
+        self,
+        job_id: str,
+        run: int,
+        worker_id: str,
+        result: InferenceResult,
+        *,
+        affinity: str | None = None,
+    ) -> bool:
+        """The run's generation is done: store its result, mark the job `checking` and queue its
+        checks. `affinity`: the conversation key whose next turn should come to this worker.
+        False (and nothing done) if the job moved to another run meanwhile."""
+        settings = self._settings
+        code, _, _ = self._append(
+            keys=eventlog.append_keys(job_id),
+            args=eventlog.append_args(
+                None,
+                settings.job_ttl_s,
+                run,
+                {"status": JobStatus.CHECKING.value, "result": result.model_dump_json()},
+            ),
+        )
+        if code != 1:
+            self.release(job_id, worker_id)
+            return False
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            self._release(keys=[keys.RUNNING_JOBS], args=[job_id, worker_id], client=pipe)
+            if affinity is not None:
+                pipe.set(keys.conversation_worker_key(affinity), worker_id, ex=settings.affinity_ttl_s)
+            rq_queue(keys.POSTPROC_QUEUE, self._redis).enqueue_call(
+                POSTPROC_FUNC,
+                args=(job_id, run),
+                job_id=f"{job_id}-check-{run}",
+                timeout=settings.job_timeout_s,
+                result_ttl=0,
+                failure_ttl=settings.job_ttl_s,
+                pipeline=pipe,
+            )
+            pipe.execute()
+        return True
+
+    def release(self, job_id: str, worker_id: str) -> None:
+        """The worker no longer runs the job (a no-op if another worker has claimed it since)."""
+        self._release(keys=[keys.RUNNING_JOBS], args=[job_id, worker_id])
+
+    # -----------------------------------------------------------------------------------------
+    # Another run of the same job
+
+    def revise(self, job_id: str, run: int, spec: JobSpec, original: JobSpec, findings: list[Finding]) -> bool:
+        """Queue round `spec.round` of a job whose answer failed its checks, at the front of the
+        queue of the job's origin (a batch item stays behind people), with the `revision` event.
+        Its queue wait counts from now. False if the job moved on meanwhile."""
+        record = self.read(job_id)
+        if record.run != run or record.ended:
+            return False
+        event = stamp(RevisionEvent, round=spec.round, findings=findings)
+        fields = {
+            "spec": spec.model_dump_json(),
+            "original": original.model_dump_json(),
+            "status": JobStatus.QUEUED.value,
+            "enqueued_at": time.time(),
+            "run": run + 1,
+            "attempt": 1,
+        }
+        return self._requeue(record, run, event, fields)
+
+    def _requeue(self, record: JobRecord, run: int, event: RevisionEvent, fields: dict[str, str | int | float]) -> bool:
+        ttl_s = self.ttl_s(record.origin)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            self._append(
+                keys=eventlog.append_keys(record.job_id),
+                args=eventlog.append_args(event, ttl_s, run, fields),
+                client=pipe,
+            )
+            # If the append is refused (the job moved on), this entry is stale: `start` refuses it.
+            self._enqueue_run(pipe, record.job_id, run + 1, record.origin.queue_name, at_front=True)
+            (code, _, _), *_ = pipe.execute()
+        return int(code) == 1
+
+    def claim(self, job_id: str, dead_worker: str, reason: str) -> Literal["retried", "failed", "skipped"]:
+        """Take the job of a dead worker: its next run goes to the front of its origin's queue
+        with a `retry` event; a job lost `max_attempts` times is failed instead. "skipped" when
+        another sweeper claimed it first or it ended meanwhile."""
+        record = self.read(job_id)
+        if record.attempt >= self._settings.max_attempts:
+            if self._redis.hget(keys.RUNNING_JOBS, job_id) != dead_worker.encode():
+                return "skipped"
+            self.release(job_id, dead_worker)
+            message = (
+                f"the job was lost with its worker {record.attempt} times and is not retried again "
+                f"(THINKSTREAM_MAX_ATTEMPTS={self._settings.max_attempts}); submit it again"
+            )
+            return "failed" if self.fail(job_id, "worker_lost", message) else "skipped"
+        event = stamp(RetryEvent, attempt=record.attempt + 1, reason=reason)
+        job_keys = [
+            keys.RUNNING_JOBS,
+            keys.job_key(job_id),
+            keys.job_events_key(job_id),
+            keys.job_events_channel(job_id),
+        ]
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            self._claim(
+                keys=job_keys,
+                args=[job_id, dead_worker, record.run, event.model_dump_json(exclude={"seq"})[1:], time.time()],
+                client=pipe,
+            )
+            # If the claim is refused, this entry is stale: `start` refuses it.
+            self._enqueue_run(pipe, job_id, record.run + 1, record.origin.queue_name, at_front=True)
+            seq, *_ = pipe.execute()
+        return "retried" if int(seq) else "skipped"
+
+    # -----------------------------------------------------------------------------------------
+    # Ending
+
+    def fail(self, job_id: str, code: str, message: str, *, run: int = 0) -> bool:
+        return self.end(job_id, stamp(ErrorEvent, message=message, code=code), JobStatus.FAILED, run=run)
+
+    def end(
+        self,
+        job_id: str,
+        event: DoneEvent | ErrorEvent | CanceledEvent,
+        status: JobStatus,
+        *,
+        run: int = 0,
+        sample: SampleOutcome | None = None,
+    ) -> bool:
+        """End the job with `event` (and `status`, in the same step). Then what must follow: a
+        sample reports to its parent (`sample`, or an error when it ended without an answer), a
+        batch item is collected into its batch. False if the job had ended already (or `run` is
+        no longer its run): nothing is done then."""
+        try:
+            record = self.read(job_id)
+        except JobGone:
+            return False
+        code, _, _ = self._append(
+            keys=eventlog.append_keys(job_id),
+            args=eventlog.append_args(event, self.ttl_s(record.origin), run, {"status": status.value}),
+        )
+        if code != 1:
+            return False
+        self.admission.leave([job_id], record.origin, record.owner)
+        if record.spec.parent is not None and record.spec.sample_index is not None:
+            self._report_sample(record, sample or SampleOutcome(answer="", key="", verdict="error"))
+        if record.batch is not None:
+            self.batches.collect(record.batch.batch_id, record.batch.line, self.view(job_id, status))
+        return True
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Ask the job to stop. A queued job ends at once (and never runs); a running one stops
+        within a token (its worker reads the flag between tokens) and ends itself; an answer
+        already being checked is left to finish. A self-consistency job cancels its samples.
+        Returns the status right after the request."""
+        record = self.read(job_id)
+        if record.ended:
+            return record.status
+        for child in record.children:
+            with contextlib.suppress(JobGone):
+                self.cancel(child)
+        self._redis.set(keys.job_cancel_key(job_id), 1, ex=self.ttl_s(record.origin))
+        if record.status is JobStatus.QUEUED:
+            rq_id = job_id if record.run == 1 else f"{job_id}-{record.run}"
+            rq_queue(record.origin.queue_name, self._redis).remove(rq_id)
+            if self.end(job_id, stamp(CanceledEvent), JobStatus.CANCELED):
+                return JobStatus.CANCELED
+        return self.read(job_id).status
+
+    def _report_sample(self, record: JobRecord, outcome: SampleOutcome) -> None:
+        """Tell the parent one sample is in; the report that completes the set queues the vote."""
+        parent = record.spec.parent
+        assert parent is not None and record.spec.sample_index is not None
+        event = stamp(
+            SampleEvent,
+            index=record.spec.sample_index,
+            job_id=record.job_id,
+            answer=outcome.answer,
+            key=outcome.key,
+            verdict=outcome.verdict,
+            rounds=record.spec.round + 1,
+        )
+        try:
+            parent_record = self.read(parent)
+        except JobGone:
+            log.warning("sample %s finished after its parent %s expired", record.job_id, parent)
+            return
+        ttl_s = self.ttl_s(parent_record.origin)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            self._append(keys=eventlog.append_keys(parent), args=eventlog.append_args(event, ttl_s), client=pipe)
+            pipe.hincrby(keys.job_key(parent), "samples_reported", 1)
+            _, reported = pipe.execute()
+        if int(reported) == parent_record.spec.samples:
+            rq_queue(keys.POSTPROC_QUEUE, self._redis).enqueue_call(
+                VOTE_FUNC,
+                args=(parent,),
+                job_id=f"{parent}-vote",
+                timeout=self._settings.job_timeout_s,
+                result_ttl=0,
+                failure_ttl=ttl_s,
+            )
+
+
+def samples_of(spec: JobSpec, seeds: Sequence[int], temperature: float, new_id: Sequence[str]) -> list[JobSpec]:
+    """The sample jobs of self-consistency job `spec`, one per seed."""
+    params = spec.params.model_copy(update={"temperature": temperature})
+    return [
+        spec.model_copy(
+            update={
+                "job_id": job_id,
+                "params": params.model_copy(update={"seed": seed}),
+                "samples": 1,
+                "parent": spec.job_id,
+                "sample_index": index,
+                "conversation": None,
+            }
+        )
+        for index, (seed, job_id) in enumerate(zip(seeds, new_id, strict=True))
+    ]

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+
+from services.store.jobs import JobStore
+from shared.schemas import ChatMessage, GenerationParams, JobSpec
+from shared.settings import Settings
+
+
+@pytest.fixture
+def redis() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis()
+
+
+@pytest.fixture
+def make_store(redis: fakeredis.FakeRedis, tmp_path: Path) -> Callable[..., JobStore]:
+    """A job store over fakeredis; keyword arguments override settings."""
+
+    def make(**overrides: Any) -> JobStore:
+        return JobStore(redis, Settings(redis_url="redis://fake", data_dir=tmp_path, **overrides))
+
+    return make
+
+
+def make_spec(job_id: str, *, age_s: float = 0.0, **fields: Any) -> JobSpec:
+    """A one-question job accepted `age_s` seconds ago."""
+    return JobSpec(
+        job_id=job_id,
+        messages=[ChatMessage(role="user", content="What is 2 + 2?")],
+        params=GenerationParams(),
+        prompt_tokens=9,
+        max_tokens=32,
+        max_reasoning_tokens=16,
+        created_at=time.time() - age_s,
+        **fields,
+    )
