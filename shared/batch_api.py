@@ -67,7 +67,7 @@ class QuestionLine(_Forbid):
         body: dict[str, Any] = {"messages": [{"role": "user", "content": self.question}]}
         body.update(self.model_dump(include={"max_tokens", "max_reasoning_tokens"}, exclude_none=True))
         return RequestLine(
-            custom_id=self.custom_id, method="POST", url=BATCH_ENDPOINT, body=ChatCompletionRequest(**body)
+            custom_id=self.custom_id, method="POST", url="/v1/chat/completions", body=ChatCompletionRequest(**body)
         )
 
 

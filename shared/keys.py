@@ -110,9 +110,11 @@ def owner_index_key(kind: str, owner: str | None) -> str:
     return f"{PREFIX}:index:{kind}:{owner or '-'}"
 
 
-def api_key_requests_key(key_id: str, minute: int) -> str:
-    """Counter of one API key's requests in one minute (epoch seconds // 60); expires after it."""
-    return f"{PREFIX}:apikey:{key_id}:requests:{minute}"
+def rate_window_key(kind: str, subject: str, minute: int) -> str:
+    """Counter of one caller's requests in one minute (epoch seconds // 60); expires after it.
+    `kind`: "key" (an API key's name), "client" (an address without a key), "failed" (an
+    address's requests with a wrong key)."""
+    return f"{PREFIX}:rate:{kind}:{subject}:{minute}"
 
 
 def waiting_key(origin: str) -> str:
@@ -124,3 +126,14 @@ def waiting_key(origin: str) -> str:
 def owner_waiting_key(origin: str, owner: str | None) -> str:
     """The same for one API key's jobs (without keys, one owner `-`)."""
     return f"{PREFIX}:waiting:{origin}:{owner or '-'}"
+
+
+def owner_objects_key(owner: str | None) -> str:
+    """Sorted set of one API key's stored files and batches (`file:<id>`, `batch:<id>`), scored
+    by when each expires: its storage quota counts them."""
+    return f"{PREFIX}:usage:{owner or '-'}:objects"
+
+
+def owner_sizes_key(owner: str | None) -> str:
+    """Hash of the bytes each of those objects takes (a batch grows with its results)."""
+    return f"{PREFIX}:usage:{owner or '-'}:bytes"

@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     """Largest batch input file, uploaded or posted; a larger one is refused with 413."""
     batch_ttl_s: Annotated[int, Field(ge=60)] = 24 * 3600
     """How long files, batches and their results stay readable after their last change."""
+    key_max_files: Annotated[int, Field(ge=1)] = 100
+    """Uploaded files one API key may keep at once (until they expire or are deleted)."""
+    key_max_batches: Annotated[int, Field(ge=1)] = 20
+    """Batches one API key may keep at once, running or finished (until they expire)."""
+    key_max_stored_mb: Annotated[int, Field(ge=1)] = 64
+    """MiB one API key may keep in files and batch results together: a few dozen large uploads
+    by one key cannot take the service's storage from everyone."""
+    redis_memory_budget_mb: Annotated[int, Field(ge=1)] = 768
+    """Past this much Redis memory in use, the gateway stores nothing new (jobs, files, batches
+    get 503 with Retry-After) so that running jobs can still finish. Keep it below Redis's
+    `maxmemory` (`thinkstream up` sets that to this plus a quarter)."""
 
     api_keys_file: Path | None = None
     """File of API keys, one `NAME:SHA256HEX` line each (`thinkstream keys new NAME --file F`
@@ -99,6 +110,15 @@ class Settings(BaseSettings):
     allow_no_auth: bool = False
     """Let the gateway listen on a non-loopback address without API keys (`--insecure-no-auth`)."""
     key_requests_per_minute: Annotated[int, Field(ge=1)] = 600
+    client_requests_per_minute: Annotated[int, Field(ge=1)] = 1200
+    """Requests per minute from one client address without a valid key (every request, when the
+    gateway has no keys); past it, 429 with Retry-After."""
+    failed_keys_per_minute: Annotated[int, Field(ge=1)] = 20
+    """Requests with a wrong key from one client address per minute; past it, even a right key
+    waits for the next minute (guessing keys is slowed down). Each refusal is logged."""
+    operator_keys: list[str] = []
+    """Names of the API keys that may read /metrics (it names workers and hosts), e.g.
+    THINKSTREAM_OPERATOR_KEYS='["prometheus"]'."""
     """Requests one API key may make per minute (fixed windows); past it, 429 with Retry-After."""
     key_max_queued_jobs: Annotated[int, Field(ge=1)] = 64
     """Jobs of one API key that may wait in the queue at once; past it, 429 with Retry-After."""

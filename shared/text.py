@@ -17,3 +17,8 @@ def no_nul(value: T) -> T:
     if position >= 0:
         raise ValueError(f"contains a NUL character (\\u0000) at position {position}: remove it")
     return value
+
+
+def decoded(value: object) -> str:
+    """A Redis reply (bytes, or str from a decoding client) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -13,7 +13,7 @@ from services.cli.batch import add_batch_parser, run_batch
 from services.cli.eval import add_eval_parser, run_eval
 from services.cli.gateway_client import add_gateway_arguments
 from services.cli.keys import add_keys_parser, run_keys
-from shared.logs import configure_logging
+from services.runtime.logs import configure_logging
 from shared.settings import Settings
 
 _NO_AUTH_HELP = "listen on a non-loopback --host without API keys (THINKSTREAM_ALLOW_NO_AUTH=true)"
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.redis_url is None:
         print(f"thinkstream {args.command}: give --redis-url or set THINKSTREAM_REDIS_URL", file=sys.stderr)
         return 2
-    from shared.redis_client import connect
+    from services.runtime.redis_client import connect
 
     if args.command == "gateway":
         from services.gateway.server import serve

@@ -37,7 +37,9 @@ def up(settings: Settings, *, workers: int) -> int:
         try:
             redis_url = settings.redis_url
             if redis_url is None:
-                server = stack.enter_context(RedisServer(settings.data_dir / "redis"))
+                # Redis's own cap sits above the budget the gateway keeps, so running jobs can finish.
+                maxmemory_mb = settings.redis_memory_budget_mb * 5 // 4
+                server = stack.enter_context(RedisServer(settings.data_dir / "redis", maxmemory_mb=maxmemory_mb))
                 redis_url = server.url
                 print(
                     f"redis-server started on 127.0.0.1:{server.port}, password-protected; its URL (for more "

@@ -9,7 +9,8 @@ from fastapi import Depends, FastAPI
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from services.gateway.auth import authenticate
+from services.gateway.access import AccessControl
+from services.gateway.auth import documented_key
 from services.gateway.batch_results import BatchResults
 from services.gateway.batches import BatchService
 from services.gateway.body_limit import BodySizeLimit, Limit
@@ -19,14 +20,15 @@ from services.gateway.errors import install_error_handlers
 from services.gateway.fanout import EventFanout
 from services.gateway.files import FileStore
 from services.gateway.jobs import JobService
+from services.gateway.memory import MemoryBudget
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.quotas import RequestLimit
 from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, page
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
 from services.gateway.workers import ModelDirectory
+from services.runtime.redis_client import GATEWAY_RETRIES, connect, connect_async
 from services.store.batches import BatchLedger
+from services.store.usage import StorageUsage
 from shared.apikeys import ApiKeys
-from shared.redis_client import GATEWAY_RETRIES, connect, connect_async
 from shared.settings import Settings
 
 
@@ -50,17 +52,24 @@ def create_app(
         sync_client = sync_redis or connect(settings.redis_url, retries=GATEWAY_RETRIES)  # type: ignore[arg-type]
         app.state.settings = settings
         app.state.redis = async_client
-        app.state.request_limit = RequestLimit(async_client, settings.key_requests_per_minute)
         app.state.counter = counter or VocabPromptCounter(settings)
         fanout = EventFanout(async_client)
-        app.state.jobs = JobService(settings, async_client, sync_client, app.state.counter, fanout)
+        budget = MemoryBudget(async_client, settings)
+        app.state.jobs = JobService(settings, async_client, sync_client, app.state.counter, fanout, budget)
         app.state.models = ModelDirectory(settings, async_client, app.state.counter.n_ctx)
         app.state.chat = ChatService(
             app.state.jobs, app.state.models, cancel_on_disconnect=settings.cancel_on_disconnect, drain=drain or Drain()
         )
         app.state.metrics = GatewayMetrics(settings, sync_client)
         results = BatchResults(async_client)
-        app.state.files = FileStore(settings, async_client, results, BatchLedger(sync_client, settings))
+        app.state.files = FileStore(
+            settings,
+            async_client,
+            results,
+            BatchLedger(sync_client, settings),
+            StorageUsage(sync_client, settings),
+            budget,
+        )
         app.state.batches = BatchService(
             settings, async_client, app.state.jobs, app.state.files, app.state.models, results
         )
@@ -78,8 +87,8 @@ def create_app(
         summary="Questions in, live reasoning and checked answers out, on CPU.",
         version="0.1.0",
         lifespan=lifespan,
-        # On every route, including those added later: the key check (health probes are exempt).
-        dependencies=[Depends(authenticate)],
+        # Shows the key scheme in the OpenAPI document; `AccessControl` does the checking.
+        dependencies=[Depends(documented_key)],
     )
     app.state.api_keys = api_keys
     upload = Limit(settings.batch_max_bytes + (1 << 20), "split the batch file (THINKSTREAM_BATCH_MAX_BYTES)")
@@ -88,6 +97,8 @@ def create_app(
         limit=Limit(settings.max_body_bytes, "send a shorter prompt or fewer messages (THINKSTREAM_MAX_BODY_BYTES)"),
         overrides={"/v1/files": upload, "/v1/batches": upload},  # a batch file may be larger; 1 MiB for its form
     )
+    # Added last, so it runs first: a caller without a valid key is refused before any body is read.
+    app.add_middleware(AccessControl, keys=api_keys, settings=settings)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)

@@ -105,7 +105,7 @@ class BatchService:
         marks, counts = await self._state(batch_id)
         return self._view(record, marks, counts)
 
-    async def list(self, owner: str | None, *, after: str | None, limit: int) -> BatchList:
+    async def listing(self, owner: str | None, *, after: str | None, limit: int) -> BatchList:
         """The owner's batches, newest first, each as `get` shows it."""
         page = await self._index.page(owner, after=after, limit=limit)
         batches = []

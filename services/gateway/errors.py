@@ -24,7 +24,7 @@ from services.gateway.exceptions import (
     ResourceNotFound,
 )
 from services.gateway.listing import UnknownCursor
-from services.store.exceptions import KeyQueueFull
+from services.store.exceptions import KeyQueueFull, StorageFull, StorageQuotaExceeded
 from shared.exceptions import JobNotFound, PromptTooLong
 
 
@@ -112,6 +112,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _full(_: Request, exc: QueueBusy) -> JSONResponse:
         body = error_body(str(exc), "rate_limit_error", "queue_full", waiting=exc.waiting)
         return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(StorageQuotaExceeded)
+    async def _quota(_: Request, exc: StorageQuotaExceeded) -> JSONResponse:
+        body = error_body(
+            str(exc), "rate_limit_error" if exc.status == 429 else "invalid_request_error", "storage_quota_exceeded"
+        )
+        headers = {"Retry-After": "60"} if exc.status == 429 else None
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(StorageFull)
+    async def _storage_full(_: Request, exc: StorageFull) -> JSONResponse:
+        body = error_body(str(exc), "server_error", "storage_full")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "30"})
 
     @app.exception_handler(KeyQueueFull)
     async def _key_full(_: Request, exc: KeyQueueFull) -> JSONResponse:

@@ -10,6 +10,7 @@ rendered when read (`BatchResults`). Only the API key that created a file can se
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
@@ -21,26 +22,40 @@ from redis.asyncio import Redis as AsyncRedis
 from services.gateway.batch_results import BatchResults
 from services.gateway.exceptions import FileNotFound, FileTooLarge
 from services.gateway.listing import OwnerIndex
+from services.gateway.memory import MemoryBudget
 from services.runtime.private import private_dir, write_private_bytes
 from services.store.batches import BatchLedger
+from services.store.usage import StorageUsage
 from shared import keys
 from shared.batch_api import FileDeleted, FileList, FileObject, FilePurpose, FileRecord, batch_of_output_file
 from shared.settings import Settings
 
 
 class FileStore:
-    def __init__(self, settings: Settings, redis: AsyncRedis, results: BatchResults, ledger: BatchLedger) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: AsyncRedis,
+        results: BatchResults,
+        ledger: BatchLedger,
+        usage: StorageUsage,
+        budget: MemoryBudget,
+    ) -> None:
         self._settings = settings
         self._redis = redis
         self._results = results
         self._ledger = ledger
+        self._usage = usage
+        self._budget = budget
         self._dir = settings.uploads_dir
         self._index = OwnerIndex(redis, "file", _record_key, settings.batch_ttl_s)
 
     async def create(self, content: bytes, *, filename: str, purpose: FilePurpose, owner: str | None) -> FileObject:
-        """Store an uploaded file. Past `batch_max_bytes`: `FileTooLarge`."""
+        """Store an uploaded file. Past `batch_max_bytes`: `FileTooLarge`; past the owner's
+        storage quota: `StorageQuotaExceeded`; Redis past its budget: `StorageFull`."""
         if len(content) > self._settings.batch_max_bytes:
             raise FileTooLarge(self._settings.batch_max_bytes)
+        await self._budget.check()
         now = int(time.time())
         ttl_s = self._settings.batch_ttl_s
         file = FileObject(
@@ -51,7 +66,13 @@ class FileStore:
             purpose=purpose,
             expires_at=now + ttl_s,
         )
-        await anyio.to_thread.run_sync(self._write, file.id, content)
+        reserve = functools.partial(self._usage.reserve, owner, "file", file.id, len(content), ttl_s)
+        await anyio.to_thread.run_sync(reserve)
+        try:
+            await anyio.to_thread.run_sync(self._write, file.id, content)
+        except Exception:
+            await anyio.to_thread.run_sync(self._usage.release, owner, "file", file.id)
+            raise
         record = FileRecord(file=file, owner=owner)
         key = keys.file_key(file.id)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -61,7 +82,7 @@ class FileStore:
             await pipe.execute()
         return file
 
-    async def list(self, owner: str | None, *, after: str | None, limit: int, purpose: str | None) -> FileList:
+    async def listing(self, owner: str | None, *, after: str | None, limit: int, purpose: str | None) -> FileList:
         """The owner's files, newest first; `purpose` keeps only files of that purpose."""
         files: list[FileObject] = []
         cursor, has_more = after, True
@@ -116,6 +137,7 @@ class FileStore:
             self._index.remove(pipe, owner, file_id)
             deleted, *_ = await pipe.execute()
         await anyio.to_thread.run_sync(lambda: self._path(file_id).unlink(missing_ok=True))
+        await anyio.to_thread.run_sync(self._usage.release, owner, "file", file_id)
         return FileDeleted(id=file_id, deleted=bool(deleted))
 
     async def _record(self, file_id: str, owner: str | None) -> FileRecord:

@@ -22,6 +22,7 @@ from services.gateway.backpressure import retry_after_s
 from services.gateway.exceptions import QueueBusy, QueueUnavailable
 from services.gateway.fanout import EventFanout
 from services.gateway.fitting import fit_conversation
+from services.gateway.memory import MemoryBudget
 from services.gateway.tokens import PromptCounter
 from services.runtime.heartbeat import INFERENCE, live_workers_async
 from services.store.exceptions import JobGone, QueueFull
@@ -70,12 +71,14 @@ class JobService:
         sync_redis: Redis,
         counter: PromptCounter,
         fanout: EventFanout | None = None,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self._settings = settings
         self._redis = redis
         self._sync = sync_redis
         self._store = JobStore(sync_redis, settings)
         self._fanout = fanout or EventFanout(redis)
+        self._budget = budget or MemoryBudget(redis, settings)
         self._counter = counter
         self._owner: str | None = None
 
@@ -121,6 +124,7 @@ class JobService:
         return await self._submit(jobs, Origin.BATCH, None)
 
     async def _submit(self, jobs: list[NewJob], origin: Origin, queue: str | None) -> int:
+        await self._budget.check()
         try:
             return await anyio.to_thread.run_sync(
                 functools.partial(self._store.submit, jobs, owner=self._owner, origin=origin, queue_name=queue)

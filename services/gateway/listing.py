@@ -14,6 +14,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline
 
 from shared import keys
+from shared.text import decoded
 
 
 class UnknownCursor(Exception):
@@ -49,10 +50,10 @@ class OwnerIndex:
             rank = await self._redis.zrevrank(key, after)
             if rank is None:
                 raise UnknownCursor(f"no {self._kind} with id {after!r} to list after (it may have expired)")
-            start = rank + 1
+            start = int(rank) + 1
         live: list[str] = []
         while len(live) <= limit:  # one more than asked: whether there is a next page
-            window = [raw.decode() for raw in await self._redis.zrevrange(key, start, start + limit)]
+            window = [decoded(raw) for raw in await self._redis.zrevrange(key, start, start + limit)]
             if not window:
                 break
             async with self._redis.pipeline(transaction=False) as pipe:

@@ -111,7 +111,7 @@ class ClusterCollector(Collector):
             yield HistogramMetricFamily(
                 f"{NAMESPACE}_{histogram.spec.name}",
                 histogram.spec.help,
-                buckets=[(floatToGoString(le), count) for le, count in histogram.cumulative()],
+                buckets=[(floatToGoString(le), count) for le, count in histogram.cumulative()],  # type: ignore[no-untyped-call]
                 sum_value=histogram.sum,
             )
 

@@ -1,6 +1,8 @@
-"""Per-API-key limits: requests per minute (jobs waiting are admitted by `services.store.queues`).
+"""Per-minute limits on callers: requests per API key, requests per client address for
+everything sent without a valid key, and failed keys per client address.
 
-Both live in Redis, so every gateway replica counts against the same numbers.
+They live in Redis, so every gateway replica counts against the same numbers. Fixed windows:
+one INCR per request; a burst across a minute boundary may reach twice the rate briefly.
 """
 
 from __future__ import annotations
@@ -9,36 +11,44 @@ import math
 import time
 
 from redis.asyncio import Redis as AsyncRedis
-from redis.exceptions import RedisError
 
-from services.gateway.exceptions import QueueUnavailable, RateLimited
+from services.gateway.exceptions import RateLimited
 from shared import keys
 
 WINDOW_S = 60
 
 
-class RequestLimit:
-    """At most `per_minute` requests per key in each clock minute (fixed windows: simple, one
-    INCR per request; a burst across a minute boundary may reach twice the rate briefly)."""
-
-    def __init__(self, redis: AsyncRedis, per_minute: int) -> None:
+class WindowCounter:
+    def __init__(self, redis: AsyncRedis, kind: str, per_minute: int, what: str) -> None:
         self._redis = redis
+        self._kind = kind
         self._per_minute = per_minute
+        self._what = what
 
-    async def check(self, key_id: str) -> None:
-        now = time.time()
-        name = keys.api_key_requests_key(key_id, int(now // WINDOW_S))
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.incr(name)
-                pipe.expire(name, 2 * WINDOW_S)
-                count, _ = await pipe.execute()
-        except RedisError as exc:
-            raise QueueUnavailable(f"the rate limiter cannot reach Redis: {exc}") from exc
+    async def check(self, subject: str) -> None:
+        """Count one request of `subject`; `RateLimited` past the limit."""
+        self._refuse_past(await self._add(subject), subject)
+
+    async def peek(self, subject: str) -> None:
+        """`RateLimited` if `subject` has used up its limit already; counts nothing."""
+        raw = await self._redis.get(self._key(subject))
+        self._refuse_past(int(raw or 0) + 1, subject)
+
+    async def count(self, subject: str) -> None:
+        await self._add(subject)
+
+    async def _add(self, subject: str) -> int:
+        name = self._key(subject)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, 2 * WINDOW_S)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    def _refuse_past(self, count: int, subject: str) -> None:
         if count > self._per_minute:
-            retry_after_s = max(1, math.ceil(WINDOW_S - now % WINDOW_S))
-            raise RateLimited(
-                f"API key {key_id!r} made more than {self._per_minute} requests this minute "
-                "(THINKSTREAM_KEY_REQUESTS_PER_MINUTE)",
-                retry_after_s,
-            )
+            retry_after_s = max(1, math.ceil(WINDOW_S - time.time() % WINDOW_S))
+            raise RateLimited(f"{subject!r} made more than {self._per_minute} {self._what}", retry_after_s)
+
+    def _key(self, subject: str) -> str:
+        return keys.rate_window_key(self._kind, subject, int(time.time() // WINDOW_S))

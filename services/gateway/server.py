@@ -34,7 +34,7 @@ class GatewayServer(uvicorn.Server):
 def serve(settings: Settings) -> None:
     # sse-starlette would end every chat stream the moment a signal arrives; uvicorn's graceful
     # shutdown, bounded by THINKSTREAM_DRAIN_S, lets them finish instead.
-    AppStatus.disable_automatic_graceful_drain()
+    AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
     drain = Drain()
     config = uvicorn.Config(
         create_app(settings, drain=drain),

@@ -129,8 +129,12 @@ class InferenceJob:
 
     def _flush(self) -> None:
         for kind, text, tokens in self._batch.drain():
-            event_cls = ReasoningEvent if kind == "reasoning" else AnswerEvent
-            self._events.emit(stamp(event_cls, text=text, tokens=tokens))
+            event: ReasoningEvent | AnswerEvent = (
+                stamp(ReasoningEvent, text=text, tokens=tokens)
+                if kind == "reasoning"
+                else stamp(AnswerEvent, text=text, tokens=tokens)
+            )
+            self._events.emit(event)
             self._last_flush = time.monotonic()
 
 

@@ -13,13 +13,13 @@ from rq.job import Job
 
 from services.postproc.context import PostprocContext, use_context
 from services.runtime.heartbeat import Heartbeat
+from services.runtime.logs import job_logging, worker_logging
 from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper
 from services.store.jobs import JobStore
 from services.store.queues import rq_queue
 from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
-from shared.logs import job_logging, worker_logging
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

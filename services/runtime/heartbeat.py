@@ -18,6 +18,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from shared import keys
+from shared.text import decoded
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,13 @@ POSTPROC = "postproc"
 def live_workers(redis: Redis, kind: str, ttl_s: float) -> list[str]:
     """Ids of the workers of `kind` whose last heartbeat is at most `ttl_s` old: the one rule for
     "alive", for every reader."""
-    return [w.decode() for w in redis.zrangebyscore(keys.live_workers_key(kind), time.time() - ttl_s, "+inf")]
+    return [decoded(w) for w in redis.zrangebyscore(keys.live_workers_key(kind), time.time() - ttl_s, "+inf")]
 
 
 async def live_workers_async(redis: AsyncRedis, kind: str, ttl_s: float) -> list[str]:
     """`live_workers` for the gateway's asynchronous client."""
     found = await redis.zrangebyscore(keys.live_workers_key(kind), time.time() - ttl_s, "+inf")
-    return [w.decode() for w in found]
+    return [decoded(w) for w in found]
 
 
 class Heartbeat:
@@ -44,7 +45,7 @@ class Heartbeat:
         *,
         kind: str,
         worker_id: str,
-        info: Mapping[str, str | int],
+        info: Mapping[str, str | int | float],
         interval_s: float,
         ttl_s: float,
         during_job: Callable[[], None] | None = None,

@@ -55,8 +55,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, data_dir: Path, *, port: int | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, password: str | None = None, maxmemory_mb: int = 0
+    ) -> None:
         self.data_dir = data_dir.resolve()
+        self.maxmemory_mb = maxmemory_mb
+        """0: no cap. With one, a full Redis refuses writes (noeviction) instead of losing state."""
         self.port = port or free_port()
         self.password = password or secrets.token_urlsafe(32)
         self._process: subprocess.Popen[bytes] | None = None
@@ -74,6 +78,7 @@ class RedisServer:
             "appendonly yes",
             "appendfsync everysec",
             'save ""',
+            f"maxmemory {self.maxmemory_mb}mb",
             "maxmemory-policy noeviction",
             "user default off",
             f"user {USER} on >{self.password} {ACL_RULES}",
@@ -114,7 +119,7 @@ class RedisServer:
 
     def client(self, **options: object) -> Redis:
         """A client logged in as thinkstream's user."""
-        return Redis(port=self.port, username=USER, password=self.password, **options)  # type: ignore[arg-type]
+        return Redis(port=self.port, username=USER, password=self.password, **options)
 
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:

@@ -30,7 +30,7 @@ class StoppableWorker(SimpleWorker):
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
-        super().request_stop(signum, frame)
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
 def serve(worker: StoppableWorker, redis: Redis, *, burst: bool, logging_level: str) -> None:

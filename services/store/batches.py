@@ -15,6 +15,7 @@ import time
 
 from redis import Redis
 
+from services.store.usage import StorageUsage
 from shared import keys
 from shared.batch_api import BatchMarks, BatchRecord, ItemResult, output_file_ids
 from shared.schemas import JobView
@@ -69,10 +70,13 @@ class BatchLedger:
         self._redis = redis
         self._settings = settings
         self._collect = redis.register_script(COLLECT_SCRIPT)
+        self._usage = StorageUsage(redis, settings)
 
     def create(self, record: BatchRecord, marks: BatchMarks) -> None:
-        """Store a batch (before its items are queued) and index it under its owner."""
+        """Store a batch (before its items are queued) and index it under its owner; raises
+        `StorageQuotaExceeded` when the owner keeps as many batches or bytes as it may."""
         ttl_s = self._settings.batch_ttl_s
+        self._usage.reserve(record.owner, "batch", record.id, len(record.model_dump_json()), ttl_s)
         key = keys.batch_key(record.id)
         fields = {name: value for name, value in marks.model_dump().items() if value is not None}
         with self._redis.pipeline(transaction=True) as pipe:
@@ -92,6 +96,7 @@ class BatchLedger:
 
     def discard(self, record: BatchRecord) -> None:
         """A batch whose items could not be queued: as if it was never made."""
+        self._usage.release(record.owner, "batch", record.id)
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(
                 keys.batch_key(record.id), keys.batch_outcomes_key(record.id), keys.batch_results_key(record.id)
@@ -124,7 +129,8 @@ class BatchLedger:
         outcome = outcome_of(view)
         result = ItemResult(line=line, outcome=outcome, view=view)  # type: ignore[arg-type]
         output_id, error_id = output_file_ids(batch_id)
-        _, finished = self._collect(
+        result_json = result.model_dump_json()
+        collected, finished = self._collect(
             keys=[
                 keys.batch_key(batch_id),
                 keys.batch_outcomes_key(batch_id),
@@ -134,7 +140,7 @@ class BatchLedger:
             args=[
                 line,
                 outcome,
-                result.model_dump_json(),
+                result_json,
                 self._settings.batch_ttl_s,
                 int(time.time()),
                 output_id,
@@ -142,4 +148,6 @@ class BatchLedger:
                 time.time(),
             ],
         )
+        if collected:
+            self._usage.grow(owner, "batch", batch_id, len(result_json))
         return bool(finished)

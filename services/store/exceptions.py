@@ -37,3 +37,16 @@ class KeyQueueFull(ThinkstreamError):
 
 class JobGone(ThinkstreamError):
     """The job's record is missing (never stored, or expired)."""
+
+
+class StorageQuotaExceeded(ThinkstreamError):
+    """An API key would keep more files, batches or bytes than it may; nothing was stored."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        self.status = status
+        """413 when the object alone is larger than the key may ever keep, else 429."""
+        super().__init__(message)
+
+
+class StorageFull(ThinkstreamError):
+    """Redis is near the memory budget the service keeps for itself; nothing new is stored."""

@@ -382,7 +382,7 @@ class JobStore:
         if record.run != run or record.ended:
             return False
         event = stamp(RevisionEvent, round=spec.round, findings=findings)
-        fields = {
+        fields: dict[str, str | int | float] = {
             "spec": spec.model_dump_json(),
             "original": original.model_dump_json(),
             "status": JobStatus.QUEUED.value,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +15,7 @@ from shared.batch_api import NDJSON_MEDIA_TYPES, Batch, BatchList, BatchResultsP
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 BatchId = Annotated[str, Path(pattern=r"^batch_[0-9a-f]{32}$", description="The id returned by POST /v1/batches")]
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request, or (one-step form) invalid lines, listed in `error.errors`"},
     404: {"description": "No such batch or input file"},
     413: {"description": "The input file is larger than THINKSTREAM_BATCH_MAX_BYTES"},
@@ -58,7 +58,7 @@ async def list_batches(
     limit: Annotated[int, Query(ge=1, le=100, description="At most this many batches")] = 20,
 ) -> BatchList:
     """Your batches, newest first, each with its current status and counts."""
-    return await batches.list(owner, after=after, limit=limit)
+    return await batches.listing(owner, after=after, limit=limit)
 
 
 @router.get("/{batch_id}", response_model=Batch, responses=_ERRORS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Path, Query, UploadFile
 from fastapi.responses import Response
@@ -14,7 +14,7 @@ from shared.batch_api import FileDeleted, FileList, FileObject, FilePurpose
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
 FileId = Annotated[str, Path(pattern=r"^file-[0-9a-z-]{1,64}$", description="The id returned by POST /v1/files")]
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request"},
     404: {"description": "No such file"},
     413: {"description": "The file is larger than THINKSTREAM_BATCH_MAX_BYTES"},
@@ -47,7 +47,7 @@ async def list_files(
     order: Annotated[Literal["desc"], Query(description="Newest first (the only order kept)")] = "desc",
 ) -> FileList:
     """Your files (batch inputs and the output files of your batches), newest first."""
-    return await files.list(owner, after=after, limit=limit, purpose=purpose)
+    return await files.listing(owner, after=after, limit=limit, purpose=purpose)
 
 
 @router.get("/{file_id}", response_model=FileObject, responses=_ERRORS)

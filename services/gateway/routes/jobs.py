@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -14,7 +14,7 @@ from shared.schemas import JobAccepted, JobCancel, JobRequest, JobView
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id returned by POST /v1/jobs")]
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such job"},
     413: {"description": "The prompt does not fit the context window"},
     422: {"description": "Invalid request"},

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.logs import configure_logging
+from services.runtime.logs import configure_logging
 from tests.support.fake_engine import ScriptedEngine
 from tests.unit.gateway.conftest import Harness
 

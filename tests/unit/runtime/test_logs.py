@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.logs import configure_logging, job_logging, resolve_format, worker_logging
+from services.runtime.logs import configure_logging, job_logging, resolve_format, worker_logging
 
 
 class Terminal(io.StringIO):
