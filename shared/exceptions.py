@@ -22,3 +22,11 @@ class PromptTooLong(ThinkstreamError):
             f"window is {n_ctx} tokens and {reserved} are reserved for the reply; shorten the prompt"
             " or lower max_tokens"
         )
+
+
+class UnsupportedParameter(ThinkstreamError):
+    """A request parameter asks for something this server or model cannot do."""
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(f"{param}: {message}")

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from rq import Queue
 
+from services.engine.families import ToolCallSyntax
 from services.engine.model import ModelInfo
 from services.gateway.app import create_app
 from services.gateway.drain import Drain
@@ -27,6 +28,8 @@ class WordCounter:
 
     n_ctx = 64
     model_name = "fake"
+    tool_calls: ToolCallSyntax | None = None
+    soft_switches: tuple[str, str] | None = None
 
     def count(self, messages: Sequence[ChatMessage]) -> int:
         return 4 + sum(len(m.content.split()) for m in messages)
