@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean chromium
+.PHONY: run test install lint bench compat clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,14 +24,19 @@ chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 lint: $(STAMP)
-	$(BIN)/ruff check services shared tests bench
-	$(BIN)/ruff format --check services shared tests bench
+	$(BIN)/ruff check services shared tests bench compat
+	$(BIN)/ruff format --check services shared tests bench compat
 
 test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.e2e_vs_direct
+
+# Open WebUI against thinkstream in headless Chromium; installs Open WebUI into its own virtualenv
+# (OPENWEBUI_VENV, default .openwebui-venv: about 7 GB, ten minutes) the first time. Not in `make test`.
+compat: $(STAMP) chromium
+	$(BIN)/python -m compat.openwebui
 
 clean:
 	rm -rf $(VENV) data

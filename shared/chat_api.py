@@ -1,19 +1,33 @@
 """The OpenAI/DeepSeek chat completions wire format, as thinkstream speaks it.
 
 The gateway validates requests and builds responses with these models; the batch runner and the
-tests read them back. Reasoning goes in `reasoning_content` (DeepSeek's and llama.cpp's field),
-the answer in `content`. Extra fields that OpenAI clients ignore carry what only thinkstream has:
-`timings` (llama.cpp server style), `check` (the verdict and findings) and `thinkstream`.
+tests read them back. Reasoning goes in `reasoning_content` (DeepSeek's and llama.cpp's field)
+and in `reasoning` (vLLM's and Ollama's), the answer in `content`, function calls in
+`tool_calls`. Extra fields that OpenAI clients ignore carry what only thinkstream has: `timings`
+(llama.cpp server style), `check` (the verdict and findings) and `thinkstream`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import limits
-from shared.schemas import ChatMessage, CheckReport, InferenceResult, JobRequest, ReasoningEnd, VoteView
+from shared.exceptions import UnsupportedParameter
+from shared.schemas import (
+    FUNCTION_NAME_PATTERN,
+    ChatMessage,
+    CheckReport,
+    FunctionCall,
+    InferenceResult,
+    JobRequest,
+    ReasoningEnd,
+    ToolCall,
+    VoteView,
+)
 from shared.text import no_nul
 
 REASONING_BUDGET_ALIASES = (
@@ -23,6 +37,12 @@ REASONING_BUDGET_ALIASES = (
     "reasoning_budget",
 )
 """Our name first; then llama.cpp server's per-request name, vLLM's, and llama.cpp's option name."""
+
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
+DEFAULT_EFFORT_BUDGETS: Mapping[str, int] = {"none": 0, "minimal": 0, "low": 256, "medium": 768, "high": 2048}
+"""Reasoning budget (tokens) per `reasoning_effort`; the gateway's settings override low/medium/high."""
+MAX_TOOLS = 128
+"""OpenAI's limit on function definitions per request."""
 
 
 class _Forbid(BaseModel):
@@ -34,14 +54,73 @@ class TextPart(_Forbid):
     text: str
 
 
-class InputMessage(_Forbid):
-    """A message as OpenAI clients send it. `reasoning_content` of earlier assistant turns is
-    accepted and dropped: the model never sees past reasoning."""
+class FunctionName(_Forbid):
+    name: Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)]
 
-    role: Literal["system", "developer", "user", "assistant"]
+
+class InputFunctionCall(FunctionName):
+    arguments: str
+    """A JSON object, as a string (OpenAI's format)."""
+
+    @field_validator("arguments")
+    @classmethod
+    def _json_object(cls, arguments: str) -> str:
+        try:
+            value = json.loads(arguments or "{}")
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"arguments must be a JSON object as a string: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError('arguments must be a JSON object as a string, e.g. \'{"city": "Paris"}\'')
+        return arguments
+
+
+class InputToolCall(_Forbid):
+    """A function call of an earlier assistant turn, as the client got it."""
+
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    type: Literal["function"] = "function"
+    function: InputFunctionCall
+
+    def to_call(self) -> ToolCall:
+        arguments = json.loads(self.function.arguments or "{}")
+        return ToolCall(id=self.id, function=FunctionCall(name=self.function.name, arguments=arguments))
+
+
+class FunctionDefinition(FunctionName):
+    model_config = ConfigDict(extra="allow")  # JSON Schema keywords and vendor extras pass through
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDefinition(_Forbid):
+    """One entry of `tools`: a function the model may call."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedToolChoice(_Forbid):
+    type: Literal["function"]
+    function: FunctionName
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+
+
+class InputMessage(_Forbid):
+    """A message as OpenAI clients send it. `reasoning_content` (or `reasoning`) of earlier
+    assistant turns is accepted and dropped: the model never sees past reasoning."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Annotated[str, Field(max_length=limits.MAX_PROMPT_CHARS)] | list[TextPart] | None = None
     name: str | None = None
     reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[InputToolCall] | None = None
+    """An assistant turn's function calls."""
+    tool_call_id: str | None = None
+    """A `tool` turn: which call this is the result of."""
 
     def text(self) -> str:
         if self.content is None:
@@ -61,7 +140,19 @@ class InputMessage(_Forbid):
     def _has_content(self) -> InputMessage:
         if self.content is None and self.role != "assistant":
             raise ValueError(f"a {self.role} message needs 'content'")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only an assistant message has 'tool_calls'")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs 'tool_call_id': the id of the call it answers")
         return self
+
+    def chat_message(self) -> ChatMessage:
+        return ChatMessage(
+            role="system" if self.role == "developer" else self.role,
+            content=self.text(),
+            tool_calls=[call.to_call() for call in self.tool_calls] if self.tool_calls else None,
+            tool_call_id=self.tool_call_id if self.role == "tool" else None,
+        )
 
 
 class StreamOptions(_Forbid):
@@ -102,6 +193,25 @@ class ChatCompletionRequest(_Forbid):
     """thinkstream: self-consistency over this many sampled answers."""
     revise: Annotated[int, Field(ge=0, le=limits.MAX_REVISIONS)] = 0
     """thinkstream: let the model correct an answer that fails its checks, up to this many times."""
+    reasoning_effort: ReasoningEffort | None = None
+    """`none`/`minimal`: no reasoning phase; `low`/`medium`/`high`: the budgets in the settings.
+    An explicit `max_reasoning_tokens` wins."""
+    tools: Annotated[list[ToolDefinition] | None, Field(max_length=MAX_TOOLS)] = None
+    """Functions the model may call; shown to models whose template supports tool calls, left
+    out for the others (which answer in text)."""
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    """false: at most one call per reply (the first one)."""
+
+    # Accepted and ignored: they change nothing about the answer here.
+    metadata: dict[str, Any] | None = None
+    store: bool | None = None
+    service_tier: str | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    logit_bias: dict[str, float] | None = None
+    top_logprobs: int | None = None
+    modalities: list[Literal["text"]] | None = None
 
     @field_validator("n")
     @classmethod
@@ -124,34 +234,96 @@ class ChatCompletionRequest(_Forbid):
             raise ValueError("logprobs are not supported: leave it out or send false")
         return value
 
+    @field_validator("top_logprobs")
+    @classmethod
+    def _no_top_logprobs(cls, value: int | None) -> int | None:
+        if value:
+            raise ValueError("logprobs are not supported: leave it out or send 0")
+        return value
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _no_logit_bias(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value:
+            raise ValueError("logit_bias is not supported: leave it out or send {}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> ChatCompletionRequest:
         if self.max_tokens and self.max_completion_tokens and self.max_tokens != self.max_completion_tokens:
             raise ValueError("max_tokens and max_completion_tokens disagree: send only one")
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed with stream: true")
+        if self.tool_choice not in (None, "none", "auto") and not self.tools:
+            raise ValueError("tool_choice requires tools: send the functions in 'tools'")
+        if isinstance(self.tool_choice, NamedToolChoice) and self.tool_choice.function.name not in self.function_names:
+            raise ValueError(f"tool_choice names {self.tool_choice.function.name!r}, which is not in 'tools'")
         return self
 
     @property
     def include_usage(self) -> bool:
         return self.stream_options is not None and self.stream_options.include_usage
 
-    def job_request(self) -> JobRequest:
-        """The equivalent `/v1/jobs` request (its validation adds the conversation rules)."""
-        messages = [
-            ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text()) for m in self.messages
-        ]
+    @property
+    def function_names(self) -> list[str]:
+        return [tool.function.name for tool in self.tools or []]
+
+    @property
+    def uses_tools(self) -> bool:
+        """Whether the model is to see the tools (any tool_choice but "none")."""
+        return bool(self.tools) and self.tool_choice != "none"
+
+    def offered_tools(self) -> list[dict[str, Any]]:
+        """The definitions the model sees: all of them, or only the named one."""
+        tools = [tool.model_dump(exclude_none=True) for tool in self.tools or []]
+        if isinstance(self.tool_choice, NamedToolChoice):
+            return [tool for tool in tools if tool["function"]["name"] == self.tool_choice.function.name]
+        return tools
+
+    def reasoning_budget(self, effort_budgets: Mapping[str, int] = DEFAULT_EFFORT_BUDGETS) -> int | None:
+        """The request's own budget: `max_reasoning_tokens` (-1: none but `max_tokens`), else
+        `reasoning_effort`'s; None leaves it to the server."""
+        if self.max_reasoning_tokens == -1:
+            return -1
+        if self.max_reasoning_tokens is not None:
+            return self.max_reasoning_tokens
+        if self.reasoning_effort is not None:
+            return effort_budgets[self.reasoning_effort]
+        return None
+
+    def job_request(
+        self,
+        *,
+        calls_tools: bool = False,
+        max_reasoning_tokens: int | None = None,
+        effort_budgets: Mapping[str, int] = DEFAULT_EFFORT_BUDGETS,
+    ) -> JobRequest:
+        """The equivalent `/v1/jobs` request (its validation adds the conversation rules).
+
+        `calls_tools`: whether the model can call functions; if not, `tools` are left out (the
+        model answers in text) and a `tool_choice` that demands a call is refused.
+        `max_reasoning_tokens`: the budget when the request sets none itself.
+        """
+        if not calls_tools and self.tools and self.tool_choice not in (None, "none", "auto"):
+            raise UnsupportedParameter(
+                "tool_choice",
+                "this model cannot call tools (its chat template has no tool calls): send tool_choice"
+                ' "auto" or "none", or leave it out, and the model answers in text',
+            )
+        messages = [m.chat_message() for m in self.messages]
+        if calls_tools and self.uses_tools:
+            messages.insert(0, ChatMessage(role="system", content="", tools=self.offered_tools()))
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         sampling = {
             key: value
             for key, value in (("temperature", self.temperature), ("top_p", self.top_p), ("seed", self.seed))
             if value is not None
         }
-        budget = self.max_reasoning_tokens
+        budget = self.reasoning_budget(effort_budgets)
         return JobRequest(
             messages=messages,
             max_tokens=self.max_completion_tokens or self.max_tokens,
-            max_reasoning_tokens=budget,
+            max_reasoning_tokens=budget if budget is not None else max_reasoning_tokens,
             stop=stops,
             samples=self.samples,
             revise=self.revise,
@@ -243,13 +415,30 @@ class ThinkstreamInfo(BaseModel):
     """With `samples`: how the samples' answers split; `confidence` is the winner's share."""
 
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+class OutputFunctionCall(BaseModel):
+    name: str
+    arguments: str
+    """A JSON object, as a string."""
+
+
+class OutputToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: OutputFunctionCall
 
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    """None when the reply is only function calls, as OpenAI sends it."""
     reasoning_content: str
+    reasoning: str
+    """The same text as `reasoning_content`, under vLLM's and Ollama's name."""
+    tool_calls: Annotated[list[OutputToolCall] | None, Field(exclude_if=lambda calls: calls is None)] = None
+    """Only when the model called functions (the key is absent otherwise, as OpenAI sends it)."""
 
 
 class Choice(BaseModel):
@@ -271,10 +460,21 @@ class ChatCompletion(BaseModel):
     thinkstream: ThinkstreamInfo
 
 
+class ToolCallDelta(BaseModel):
+    """A whole function call in one streamed delta (OpenAI's clients also accept it in parts)."""
+
+    index: int
+    id: str
+    type: Literal["function"] = "function"
+    function: OutputFunctionCall
+
+
 class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChunkChoice(BaseModel):

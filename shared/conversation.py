@@ -34,7 +34,7 @@ def strip_reasoning(content: str) -> str:
 def model_messages(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     """The conversation as the model sees it: earlier assistant turns without their reasoning."""
     return [
-        ChatMessage(role=m.role, content=strip_reasoning(m.content)) if m.role == "assistant" else m for m in messages
+        m.model_copy(update={"content": strip_reasoning(m.content)}) if m.role == "assistant" else m for m in messages
     ]
 
 

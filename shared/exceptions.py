@@ -26,3 +26,11 @@ class PromptTooLong(ThinkstreamError):
 
 class KeyConfigError(ThinkstreamError):
     """The configured API key hashes cannot be read (a malformed line, a missing file)."""
+
+
+class UnsupportedParameter(ThinkstreamError):
+    """A request parameter asks for something this server or model cannot do."""
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(f"{param}: {message}")

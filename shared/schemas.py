@@ -7,7 +7,7 @@ one side fails loudly on the other instead of silently going missing.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -23,11 +23,42 @@ class _Strict(BaseModel):
 # Requests
 
 
+FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+"""OpenAI's rule for function names (plus dots, which MCP tools use). Templates write names as
+they are, so the rule also keeps markup out of them."""
+
+
+class FunctionCall(_Strict):
+    name: Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)]
+    arguments: dict[str, Any]
+    """The call's arguments as a JSON object (OpenAI's wire format carries them as a string)."""
+
+
+class ToolCall(_Strict):
+    """A function call the assistant made in an earlier turn."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(_Strict):
     """One turn of a conversation."""
 
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: Annotated[str, Field(max_length=limits.MAX_PROMPT_CHARS), AfterValidator(no_nul)]
+    tool_calls: list[ToolCall] | None = None
+    """An assistant turn's function calls."""
+    tool_call_id: str | None = None
+    """A `tool` turn: the call whose result `content` is."""
+    tools: list[dict[str, Any]] | None = None
+    """The functions the model may call (OpenAI's `tools`). Only on a system message with empty
+    content placed first: it carries the definitions through the fitting (system messages always
+    stay) to the prompt, which renders them where the model's template puts them."""
+
+    @property
+    def carries_tools(self) -> bool:
+        return self.tools is not None
 
 
 StopSequence = Annotated[str, Field(min_length=1, max_length=limits.MAX_STOP_CHARS), AfterValidator(no_nul)]
@@ -68,9 +99,9 @@ class JobRequest(GenerationParams):
         if self.messages is not None:
             if not self.messages:
                 raise ValueError("'messages' is empty: add at least one user message")
-            if self.messages[-1].role != "user":
-                raise ValueError("the last message must have role 'user'")
-            if not self.messages[-1].content.strip():
+            if self.messages[-1].role not in ("user", "tool"):
+                raise ValueError("the last message must have role 'user' (or 'tool', a function's result)")
+            if self.messages[-1].role == "user" and not self.messages[-1].content.strip():
                 raise ValueError("the last user message is empty: write a question")
         return self
 

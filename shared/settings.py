@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     default_max_reasoning_tokens: Annotated[int, Field(ge=0)] = 768
     min_answer_tokens: Annotated[int, Field(ge=1)] = 32
     """Room a prompt must leave in the context window when `max_tokens` is not given."""
+    non_streaming_max_reasoning_tokens: Annotated[int, Field(ge=0)] = 128
+    """Reasoning budget of a non-streaming chat completion that sets none. Chat front ends ask
+    for titles, tags and follow-up suggestions this way (Open WebUI with `max_tokens` 1000),
+    and nobody watches that reasoning: it should take seconds and free the worker. Streaming
+    requests and `/v1/jobs` keep `default_max_reasoning_tokens`."""
+    reasoning_effort_low_tokens: Annotated[int, Field(ge=0)] = 256
+    """Reasoning budget for `reasoning_effort: low` (`none` and `minimal` are 0)."""
+    reasoning_effort_medium_tokens: Annotated[int, Field(ge=0)] = 768
+    reasoning_effort_high_tokens: Annotated[int, Field(ge=0)] = 2048
+    chat_verdict_in_content: bool = False
+    """Append a line with the check verdict (on `fail`, with the first finding) to chat
+    completions' `content`, for clients that show nothing else (Open WebUI)."""
 
     stream_flush_ms: Annotated[float, Field(ge=0)] = 40.0
     """A worker sends the tokens of at most this long in one event (the first one at once):
@@ -151,6 +163,17 @@ class Settings(BaseSettings):
     @property
     def served_model_name(self) -> str:
         return self.model_name or self.model_path.name.removesuffix(".gguf")
+
+    @property
+    def effort_budgets(self) -> dict[str, int]:
+        """Reasoning budget (tokens) per `reasoning_effort`."""
+        return {
+            "none": 0,
+            "minimal": 0,
+            "low": self.reasoning_effort_low_tokens,
+            "medium": self.reasoning_effort_medium_tokens,
+            "high": self.reasoning_effort_high_tokens,
+        }
 
     log_format: Literal["auto", "json", "text"] = "auto"
     """`json`: one JSON object per line, with `job_id` and `worker` (for log stores). `text`: plain

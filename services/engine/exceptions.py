@@ -8,3 +8,7 @@ class ModelLoadError(EngineError):
 
 class ChatTemplateError(EngineError):
     """The model's chat template failed to render the conversation."""
+
+
+class UnknownFamily(EngineError):
+    """No model family has that name."""

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-import jinja2
 import llama_cpp
 from llama_cpp import Llama
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-from services.engine.exceptions import ChatTemplateError
+from services.engine.families import Family, ToolCallSyntax, detect_family
+from services.engine.template import THINK_OPEN, ChatTemplate
 from shared.schemas import ChatMessage
 
-THINK_OPEN = "<think>"
 _SENTINEL = "\ue000{}\ue001"
 """Stands in for message i's content while rendering the template's own markup: private-use
 characters, which no template writes and no tokenizer merges with their neighbours."""
+_MARKUP_ATTRS = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
 
 # Used when a GGUF carries no chat template at all (rare; ChatML is the common default).
 CHATML_TEMPLATE = (
@@ -28,12 +28,17 @@ CHATML_TEMPLATE = (
 class ChatPrompt:
     """Turns chat messages into prompt tokens with the GGUF's own chat template.
 
-    If the rendered prompt does not already open a `<think>` block (R1-distill templates do),
-    one is opened, so any instruct model starts its reply with a reasoning phase.
+    If the rendered prompt does not already open a `<think>` block (R1-distill and QwQ templates
+    do), one is opened, so any instruct model starts its reply with a reasoning phase.
 
     Message contents are text, whatever they contain: a user who types `<|im_end|>` or
     `<|im_start|>system` gets those characters to the model, never the template's control
-    tokens. Only the template's own markup is tokenized with special tokens.
+    tokens. Only the template's own markup is tokenized with special tokens. Tool definitions and
+    call arguments reach the template as JSON that never spells a special token (see
+    `ChatTemplate`); function names are restricted to letters, digits, `_`, `.` and `-`.
+
+    Tools are rendered only for a family whose models call functions in a syntax thinkstream
+    reads back (`tool_calls`); for any other model they are left out.
     """
 
     def __init__(self, llm: Llama) -> None:
@@ -41,18 +46,23 @@ class ChatPrompt:
         model = llm._model
         self._bos_text = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
         eos_text = model.token_get_text(model.token_eos()) if model.token_eos() >= 0 else ""
-        template = llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
-        self._formatter = Jinja2ChatFormatter(template, eos_token=eos_text, bos_token=self._bos_text)
+        source = llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
+        self.family: Family = detect_family(source)
+        self.template = ChatTemplate(source, eos_token=eos_text, bos_token=self._bos_text, markup=_markup_texts(llm))
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(model.vocab))
 
-    def render(self, messages: Sequence[ChatMessage]) -> str:
-        return self._render([m.model_dump() for m in messages])
+    @property
+    def tool_calls(self) -> ToolCallSyntax | None:
+        """How this model writes function calls, if it can call them at all."""
+        return self.family.tool_calls if self.template.renders_tools else None
 
-    def _render(self, messages: list[dict[str, str]]) -> str:
-        try:
-            text = self._formatter(messages=messages).prompt
-        except jinja2.TemplateError as exc:
-            raise ChatTemplateError(f"the model's chat template rejected the conversation: {exc}") from exc
+    def render(self, messages: Sequence[ChatMessage]) -> str:
+        return self._render(messages, [m.content for m in messages])
+
+    def _render(self, messages: Sequence[ChatMessage], contents: Sequence[str]) -> str:
+        tools = [tool for m in messages if m.carries_tools for tool in m.tools or []]
+        turns = [_template_message(m, c) for m, c in zip(messages, contents, strict=True) if not m.carries_tools]
+        text = self.template.render(turns, tools=tools if tools and self.tool_calls else None)
         if not text.rstrip().endswith(THINK_OPEN):
             text += THINK_OPEN + "\n"
         return text
@@ -83,7 +93,7 @@ class ChatPrompt:
         content (trims it, say) gets the content as sent; that only happens for a conversation
         with control-token text in it, which is then kept harmless rather than exact."""
         stand_ins = [_SENTINEL.format(index) for index in range(len(messages))]
-        markup = self._render([{"role": m.role, "content": s} for m, s in zip(messages, stand_ins, strict=True)])
+        markup = self._render(messages, stand_ins)
         pieces: list[tuple[str, bool]] = []
         for message, stand_in in zip(messages, stand_ins, strict=True):
             before, found, markup = markup.partition(stand_in)
@@ -95,3 +105,24 @@ class ChatPrompt:
 
     def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+
+def _template_message(message: ChatMessage, content: str) -> dict[str, Any]:
+    """A message as chat templates expect it (Hugging Face's convention: call arguments as an
+    object, which Qwen2.5's template needs and Qwen3's accepts)."""
+    turn: dict[str, Any] = {"role": message.role, "content": content}
+    if message.tool_calls:
+        turn["tool_calls"] = [call.model_dump() for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        turn["tool_call_id"] = message.tool_call_id
+    return turn
+
+
+def _markup_texts(llm: Llama) -> list[str]:
+    """The texts of the vocabulary's control and user-defined tokens (`<|im_end|>`, `<think>`)."""
+    vocab = llm._model.vocab
+    texts = []
+    for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & _MARKUP_ATTRS:
+            texts.append(llm._model.token_get_text(token))
+    return texts

@@ -14,7 +14,7 @@ from services.gateway.auth import documented_key
 from services.gateway.batch_results import BatchResults
 from services.gateway.batches import BatchService
 from services.gateway.body_limit import BodySizeLimit, Limit
-from services.gateway.chat import ChatService
+from services.gateway.chat import ChatOptions, ChatService
 from services.gateway.drain import Drain
 from services.gateway.errors import install_error_handlers
 from services.gateway.fanout import EventFanout
@@ -57,8 +57,19 @@ def create_app(
         budget = MemoryBudget(async_client, settings)
         app.state.jobs = JobService(settings, async_client, sync_client, app.state.counter, fanout, budget)
         app.state.models = ModelDirectory(settings, async_client, app.state.counter.n_ctx)
+        chat_options = ChatOptions(
+            tool_calls=app.state.counter.tool_calls,
+            soft_switches=app.state.counter.soft_switches,
+            effort_budgets=settings.effort_budgets,
+            non_streaming_max_reasoning_tokens=settings.non_streaming_max_reasoning_tokens,
+            verdict_in_content=settings.chat_verdict_in_content,
+        )
         app.state.chat = ChatService(
-            app.state.jobs, app.state.models, cancel_on_disconnect=settings.cancel_on_disconnect, drain=drain or Drain()
+            app.state.jobs,
+            app.state.models,
+            cancel_on_disconnect=settings.cancel_on_disconnect,
+            drain=drain or Drain(),
+            options=chat_options,
         )
         app.state.metrics = GatewayMetrics(settings, sync_client)
         results = BatchResults(async_client)

@@ -1,19 +1,28 @@
 """Chat completions on top of jobs: a request becomes a job, the job's events become OpenAI
-chunks (streaming) or one `chat.completion` (not streaming)."""
+chunks (streaming) or one `chat.completion` (not streaming).
+
+Function calls are read out of the answer stream here, never out of the reasoning: the worker
+streams what the model wrote, and the gateway, which knows what the request offered, turns each
+well-formed call into OpenAI's `tool_calls`.
+"""
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import anyio
 
+from services.engine.families import ToolCallSyntax
+from services.engine.toolcalls import ParsedCall, Piece, ToolCallParser
 from services.gateway.drain import Drain
 from services.gateway.jobs import JobService
 from services.gateway.workers import ModelDirectory
 from shared.chat_api import (
+    DEFAULT_EFFORT_BUDGETS,
     AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
@@ -23,7 +32,11 @@ from shared.chat_api import (
     Choice,
     ChunkChoice,
     Delta,
+    FinishReason,
+    OutputFunctionCall,
+    OutputToolCall,
     ThinkstreamInfo,
+    ToolCallDelta,
 )
 from shared.schemas import (
     AnswerEvent,
@@ -32,6 +45,7 @@ from shared.schemas import (
     CheckReport,
     DoneEvent,
     ErrorEvent,
+    Finding,
     InferenceResult,
     JobAccepted,
     ReasoningEvent,
@@ -54,10 +68,41 @@ class CompletionFailed(Exception):
 
 
 @dataclass(frozen=True)
+class ChatOptions:
+    """How chat requests become jobs, from the settings and the model's template."""
+
+    tool_calls: ToolCallSyntax | None = None
+    """How the model writes function calls; None: it cannot, and `tools` are left out."""
+    soft_switches: tuple[str, str] | None = None
+    """(on, off) words that switch the reasoning per message (Qwen3's `/think`, `/no_think`)."""
+    effort_budgets: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_EFFORT_BUDGETS))
+    non_streaming_max_reasoning_tokens: int | None = None
+    """Budget of a non-streaming request that sets none (front ends' title and tag requests);
+    None: the server's default budget, as for streaming requests."""
+    verdict_in_content: bool = False
+    """Append a line with the check verdict to the answer, for clients that show only `content`."""
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """A request's tools as the answer's parser needs them."""
+
+    syntax: ToolCallSyntax
+    functions: tuple[str, ...]
+    parallel: bool = True
+    """False: only the first call counts (`parallel_tool_calls: false`)."""
+
+    def parser(self) -> ToolCallParser:
+        return ToolCallParser(self.syntax, self.functions)
+
+
+@dataclass(frozen=True)
 class ChatJob:
     accepted: JobAccepted
     model: str
     created: int
+    tools: ToolUse | None = None
+    verdict_in_content: bool = False
 
     @property
     def completion_id(self) -> str:
@@ -76,6 +121,53 @@ class ChatJob:
         )
 
 
+class _Answer:
+    """The answer of one attempt as it streams: content text and function calls apart."""
+
+    def __init__(self, tools: ToolUse | None) -> None:
+        self._tools = tools
+        self._parser = tools.parser() if tools else None
+        self.text: list[str] = []
+        self.calls: list[OutputToolCall] = []
+
+    def feed(self, text: str) -> list[str | OutputToolCall]:
+        return self._take(self._parser.feed(text) if self._parser else [text])
+
+    def finish(self) -> list[str | OutputToolCall]:
+        return self._take(self._parser.finish() if self._parser else [])
+
+    def _take(self, pieces: Sequence[Piece]) -> list[str | OutputToolCall]:
+        out: list[str | OutputToolCall] = []
+        for piece in pieces:
+            if isinstance(piece, ParsedCall):
+                if self.calls and self._tools is not None and not self._tools.parallel:
+                    continue
+                call = OutputToolCall(
+                    id=f"call_{secrets.token_hex(12)}",
+                    function=OutputFunctionCall(name=piece.name, arguments=piece.arguments),
+                )
+                self.calls.append(call)
+                out.append(call)
+            else:
+                self.text.append(piece)
+                out.append(piece)
+        return out
+
+    def finish_reason(self, result: InferenceResult) -> FinishReason:
+        if self.calls:
+            return "tool_calls"
+        return "length" if result.finish_reason == "length" else "stop"
+
+
+def verdict_line(report: CheckReport) -> str:
+    """The check verdict as a line of text under the answer (and on `fail`, the first error)."""
+    line = f"\n\nCheck: {report.verdict}"
+    if report.verdict == "fail" and report.findings:
+        first: Finding = next((f for f in report.findings if f.severity == "error"), report.findings[0])
+        line += f" — {first.message}"
+    return line
+
+
 def completion(
     job: ChatJob,
     reasoning: str,
@@ -88,14 +180,25 @@ def completion(
 ) -> ChatCompletion:
     """The `chat.completion` of a finished job: the non-streaming reply, and the body of a
     batch item's result."""
+    parsed = _Answer(job.tools)
+    parsed.feed(answer)
+    parsed.finish()
+    content = "".join(parsed.text)
+    if job.verdict_in_content and report is not None and not parsed.calls:
+        content += verdict_line(report)
     return ChatCompletion(
         id=job.completion_id,
         created=job.created,
         model=job.model,
         choices=[
             Choice(
-                message=AssistantMessage(content=answer, reasoning_content=reasoning),
-                finish_reason="length" if result.finish_reason == "length" else "stop",
+                message=AssistantMessage(
+                    content=content if content or not parsed.calls else None,
+                    reasoning_content=reasoning,
+                    reasoning=reasoning,
+                    tool_calls=parsed.calls or None,
+                ),
+                finish_reason=parsed.finish_reason(result),
             )
         ],
         usage=ChatUsage.of(result),
@@ -106,20 +209,62 @@ def completion(
 
 
 class ChatService:
-    def __init__(self, jobs: JobService, models: ModelDirectory, *, cancel_on_disconnect: bool, drain: Drain) -> None:
+    def __init__(
+        self,
+        jobs: JobService,
+        models: ModelDirectory,
+        *,
+        cancel_on_disconnect: bool,
+        drain: Drain,
+        options: ChatOptions | None = None,
+    ) -> None:
         self._jobs = jobs
         self._models = models
         self._cancel_on_disconnect = cancel_on_disconnect
         self._drain = drain
+        self._options = options or ChatOptions()
 
     def with_jobs(self, jobs: JobService) -> ChatService:
         """This service over another view of the jobs (one API key's)."""
-        return ChatService(jobs, self._models, cancel_on_disconnect=self._cancel_on_disconnect, drain=self._drain)
+        return ChatService(
+            jobs,
+            self._models,
+            cancel_on_disconnect=self._cancel_on_disconnect,
+            drain=self._drain,
+            options=self._options,
+        )
 
     async def start(self, request: ChatCompletionRequest) -> ChatJob:
+        """Raises `UnsupportedParameter` for a `tool_choice` that demands a call from a model that
+        cannot make one."""
         model = self._models.resolve(request.model)
-        accepted = await self._jobs.submit(request.job_request())
-        return ChatJob(accepted=accepted, model=model, created=int(time.time()))
+        options = self._options
+        calls_tools = options.tool_calls is not None
+        job_request = request.job_request(
+            calls_tools=calls_tools,
+            max_reasoning_tokens=self._default_budget(request),
+            effort_budgets=options.effort_budgets,
+        )
+        accepted = await self._jobs.submit(job_request)
+        tools = None
+        if calls_tools and request.uses_tools and options.tool_calls is not None:
+            names = tuple(tool["function"]["name"] for tool in request.offered_tools())
+            tools = ToolUse(options.tool_calls, names, parallel=request.parallel_tool_calls is not False)
+        return ChatJob(
+            accepted=accepted,
+            model=model,
+            created=int(time.time()),
+            tools=tools,
+            verdict_in_content=options.verdict_in_content,
+        )
+
+    def _default_budget(self, request: ChatCompletionRequest) -> int | None:
+        """The budget of a request that sets none: 0 after the model's own "off" word (Qwen3's
+        `/no_think`, which the model answers with an empty block anyway), the non-streaming
+        budget for a non-streaming request, else the server's default (None)."""
+        if self._options.soft_switches is not None and _switched_off(request, self._options.soft_switches):
+            return 0
+        return None if request.stream else self._options.non_streaming_max_reasoning_tokens
 
     async def stream(self, job: ChatJob, *, include_usage: bool) -> AsyncIterator[str]:
         """The `data:` payloads of the SSE response, ending with `[DONE]`. A client that goes
@@ -129,17 +274,21 @@ class ChatService:
             yield _dump(self._chunk(job, Delta(role="assistant", content="")))
             report: CheckReport | None = None
             vote: VoteView | None = None
+            answer = _Answer(job.tools)
             async for item in self._jobs.follow(job.accepted.id):
                 event = parse_event(item.data)
                 if isinstance(event, ReasoningEvent):
-                    yield _dump(self._chunk(job, Delta(reasoning_content=event.text)))
+                    yield _dump(self._chunk(job, Delta(reasoning_content=event.text, reasoning=event.text)))
                 elif isinstance(event, AnswerEvent):
-                    yield _dump(self._chunk(job, Delta(content=event.text)))
+                    for chunk in self._answer_chunks(job, answer, answer.feed(event.text)):
+                        yield _dump(chunk)
                 elif isinstance(event, RetryEvent):
                     # A chunk stream cannot take back text: say that a new attempt starts.
+                    answer = _Answer(job.tools)
                     retry = self._chunk(job, Delta(), ThinkstreamInfo(job_id=job.accepted.id, retry=event.attempt))
                     yield _dump(retry)
                 elif isinstance(event, RevisionEvent):
+                    answer = _Answer(job.tools)
                     info = ThinkstreamInfo(job_id=job.accepted.id, revision=event.round)
                     yield _dump(self._chunk(job, Delta(), info))
                 elif isinstance(event, VoteEvent):
@@ -147,7 +296,12 @@ class ChatService:
                 elif isinstance(event, CheckEvent):
                     report = event.report
                 elif isinstance(event, DoneEvent):
-                    yield _dump(self._final_chunk(job, event, report, include_usage, vote))
+                    for chunk in self._answer_chunks(job, answer, answer.finish()):
+                        yield _dump(chunk)
+                    # The verdict comes after the answer; the last check is the one that counts.
+                    if job.verdict_in_content and report is not None and not answer.calls:
+                        yield _dump(self._chunk(job, Delta(content=verdict_line(report))))
+                    yield _dump(self._final_chunk(job, event, report, include_usage, vote, answer))
                     if include_usage:
                         usage = ChatCompletionChunk(
                             id=job.completion_id,
@@ -165,6 +319,18 @@ class ChatService:
             if not finished and self._cancel_on_disconnect and not self._drain.started:
                 with anyio.CancelScope(shield=True):
                     await self._jobs.cancel(job.accepted.id)
+
+    def _answer_chunks(
+        self, job: ChatJob, answer: _Answer, pieces: list[str | OutputToolCall]
+    ) -> list[ChatCompletionChunk]:
+        chunks = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                chunks.append(self._chunk(job, Delta(content=piece)))
+            else:
+                call = ToolCallDelta(index=answer.calls.index(piece), id=piece.id, function=piece.function)
+                chunks.append(self._chunk(job, Delta(tool_calls=[call])))
+        return chunks
 
     async def complete(self, job: ChatJob) -> ChatCompletion:
         reasoning: list[str] = []
@@ -201,21 +367,39 @@ class ChatService:
         )
 
     def _final_chunk(
-        self, job: ChatJob, event: DoneEvent, report: CheckReport | None, include_usage: bool, vote: VoteView | None
+        self,
+        job: ChatJob,
+        event: DoneEvent,
+        report: CheckReport | None,
+        include_usage: bool,
+        vote: VoteView | None,
+        answer: _Answer,
     ) -> ChatCompletionChunk:
         """Carries the finish reason, and (like llama.cpp's server) usage and timings; with
         `include_usage` the usage comes in its own chunk after it, as OpenAI specifies."""
-        finish = "length" if event.result.finish_reason == "length" else "stop"
         return ChatCompletionChunk(
             id=job.completion_id,
             created=job.created,
             model=job.model,
-            choices=[ChunkChoice(delta=Delta(), finish_reason=finish)],
+            choices=[ChunkChoice(delta=Delta(), finish_reason=answer.finish_reason(event.result))],
             usage=None if include_usage else ChatUsage.of(event.result),
             timings=ChatTimings.of(event.result),
             check=report,
             thinkstream=job.info(event.result, event, vote),
         )
+
+
+def _switched_off(request: ChatCompletionRequest, switches: tuple[str, str]) -> bool:
+    """Whether the latest switch word in the user and system turns is the "off" one."""
+    on, off = switches
+    for message in reversed(request.messages):
+        if message.role not in ("user", "system", "developer"):
+            continue
+        text = message.text()
+        at_on, at_off = text.rfind(on), text.rfind(off)
+        if at_on >= 0 or at_off >= 0:
+            return at_off > at_on
+    return False
 
 
 def _stream_error(event: ErrorEvent | CanceledEvent) -> dict[str, str]:

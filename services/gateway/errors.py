@@ -25,7 +25,7 @@ from services.gateway.exceptions import (
 )
 from services.gateway.listing import UnknownCursor
 from services.store.exceptions import KeyQueueFull, StorageFull, StorageQuotaExceeded
-from shared.exceptions import JobNotFound, PromptTooLong
+from shared.exceptions import JobNotFound, PromptTooLong, UnsupportedParameter
 
 
 def error_body(message: str, type_: str, code: str, **extra: Any) -> dict[str, Any]:
@@ -70,6 +70,11 @@ def install_error_handlers(app: FastAPI) -> None:
             body["error"]["param"] = _location(tuple(details[0]["loc"])) if details else None
             return JSONResponse(body, status_code=400)
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(UnsupportedParameter)
+    async def _unsupported(_: Request, exc: UnsupportedParameter) -> JSONResponse:
+        body = error_body(str(exc), "invalid_request_error", "unsupported_parameter", param=exc.param)
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(UnknownCursor)
     async def _bad_cursor(_: Request, exc: UnknownCursor) -> JSONResponse:

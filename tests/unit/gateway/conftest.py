@@ -8,6 +8,7 @@ import fakeredis
 import pytest
 from fastapi.testclient import TestClient
 
+from services.engine.families import ToolCallSyntax
 from services.engine.model import ModelInfo
 from services.gateway.app import create_app
 from services.gateway.drain import Drain
@@ -30,6 +31,8 @@ class WordCounter:
 
     n_ctx = 64
     model_name = "fake"
+    tool_calls: ToolCallSyntax | None = None
+    soft_switches: tuple[str, str] | None = None
 
     def count(self, messages: Sequence[ChatMessage]) -> int:
         return 4 + sum(len(m.content.split()) for m in messages)

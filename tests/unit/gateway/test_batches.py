@@ -81,6 +81,7 @@ def test_one_step_batch_answers_every_line_once(client: TestClient, harness: Har
             "role": "assistant",
             "content": "4",
             "reasoning_content": "Two and two make four.",
+            "reasoning": "Two and two make four.",
         }
         assert body["check"]["verdict"] in ("pass", "unsure", "fail")
         assert body["thinkstream"]["job_id"] == line["response"]["request_id"]

@@ -85,7 +85,12 @@ def test_non_streaming_completion(client: TestClient, harness: Harness) -> None:
     body = response.json()
     assert body["object"] == "chat.completion" and body["model"] == harness.settings.served_model_name
     message = body["choices"][0]["message"]
-    assert message == {"role": "assistant", "content": "84", "reasoning_content": "Twelve sevens are 84."}
+    assert message == {
+        "role": "assistant",
+        "content": "84",
+        "reasoning_content": "Twelve sevens are 84.",
+        "reasoning": "Twelve sevens are 84.",
+    }
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + 7
     assert body["thinkstream"]["dropped_messages"] == 0
 
@@ -98,7 +103,8 @@ def test_non_streaming_completion(client: TestClient, harness: Harness) -> None:
         ({"messages": [], "max_tokens": 5}, "messages", "at least 1"),
         ({"messages": [{"role": "assistant", "content": "hi"}]}, "body", "last message must have role 'user'"),
         ({"messages": [{"role": "user", "content": "hi"}], "stop": ["a"] * 5}, "stop", "at most 4"),
-        ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role", "'system', 'developer'"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0", "needs 'tool_call_id'"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages.0.role", "'system', 'developer'"),
     ],
 )
 def test_bad_chat_requests_are_400_naming_the_field(
@@ -128,6 +134,8 @@ def test_reasoning_budget_aliases() -> None:
     unbounded = ChatCompletionRequest.model_validate(
         {"messages": [{"role": "user", "content": "x"}], "reasoning_budget": -1}
     )
+    # -1: no budget but max_tokens (it used to fall back to the server's default budget); the
+    # job's plan turns it into max_tokens
     assert unbounded.job_request().max_reasoning_tokens == -1
 
 

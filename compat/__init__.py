@@ -1,0 +1,1 @@
+"""Compatibility runs against real client front ends (kept out of `make test`)."""
