@@ -404,8 +404,6 @@ class ThinkstreamInfo(BaseModel):
     dropped_messages: int = 0
     """How many of the oldest messages were left out so the conversation fits the context."""
     reasoning_end: ReasoningEnd | None = None
-    retry: int | None = None
-    """On a chunk: the job's worker died and attempt `retry` starts over from the beginning."""
     revision: int | None = None
     """On a chunk: the answer so far failed its checks and revision `revision` starts over."""
     rounds: int = 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from shared import keys
@@ -24,9 +25,11 @@ from shared.schemas import (
     ErrorEvent,
     Event,
     EventBase,
+    ForcedClose,
     JobStatus,
     JobView,
     ReasoningEvent,
+    ResumedEvent,
     RetryEvent,
     RevisionEvent,
     SampleEvent,
@@ -108,10 +111,10 @@ def stamp(event_cls: type[E], **fields: object) -> E:
 
 
 def fold(job_id: str, status: JobStatus, created_at: float, events: Iterable[Event]) -> JobView:
-    """The job a client sees, rebuilt from its events.
+    """The job a client sees, rebuilt from its events: exactly the text its stream carried.
 
-    A `retry` or `started` event opens a new attempt, so a retried job never shows the text of
-    an abandoned one.
+    A job whose worker was lost goes on from its last streamed token (`retry`, `resumed`), so
+    its text runs on across attempts; a `revision` starts a new answer.
     """
     view = JobView(id=job_id, status=status, created_at=created_at)
     reasoning: list[str] = []
@@ -129,9 +132,7 @@ def fold(job_id: str, status: JobStatus, created_at: float, events: Iterable[Eve
             view.samples.append(SampleView.model_validate(event.model_dump(exclude={"seq", "ts", "type"})))
         elif isinstance(event, VoteEvent):
             view.vote = VoteView(winner=event.winner, votes=event.votes, confidence=event.confidence)
-        elif isinstance(event, StartedEvent | RetryEvent):
-            reasoning.clear()
-            answer.clear()
+        elif isinstance(event, StartedEvent | RetryEvent | ResumedEvent):
             view.attempt = event.attempt
         elif isinstance(event, ReasoningEvent):
             reasoning.append(event.text)
@@ -152,6 +153,41 @@ def fold(job_id: str, status: JobStatus, created_at: float, events: Iterable[Eve
     view.reasoning = "".join(reasoning)
     view.answer = "".join(answer)
     return view
+
+
+@dataclass
+class Kept:
+    """What a job's current generation has streamed so far, as a worker taking it over needs it:
+    the generated tokens in order, when each was streamed, and where the worker closed the
+    reasoning block itself (if it did)."""
+
+    tokens: list[int] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)
+    """For each token, the `ts` of the event that carried it."""
+    forced_close: ForcedClose | None = None
+    reasoning: str = ""
+    answer: str = ""
+
+
+def kept(events: Iterable[Event]) -> Kept:
+    """The tokens and text of the job's current generation (a `revision` starts a new one)."""
+    out = Kept()
+    reasoning: list[str] = []
+    answer: list[str] = []
+    for event in events:
+        if isinstance(event, RevisionEvent):
+            out = Kept()
+            reasoning.clear()
+            answer.clear()
+        elif isinstance(event, ReasoningEvent | AnswerEvent):
+            (reasoning if isinstance(event, ReasoningEvent) else answer).append(event.text)
+            out.tokens.extend(event.token_ids)
+            out.stamps.extend([event.ts] * len(event.token_ids))
+            if event.forced_close is not None:
+                out.forced_close = event.forced_close
+    out.reasoning = "".join(reasoning)
+    out.answer = "".join(answer)
+    return out
 
 
 class EventWriter:

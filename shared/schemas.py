@@ -256,22 +256,48 @@ class StartedEvent(EventBase):
 class RetryEvent(EventBase):
     type: Literal["retry"] = "retry"
     attempt: int
-    """The attempt about to start (2 for the first retry); its text replaces the earlier one's."""
+    """The attempt about to start (2 for the first retry). It goes on from the last token
+    streamed (`resumed`): the text sent so far stands."""
     reason: str
 
 
-class ReasoningEvent(EventBase):
-    type: Literal["reasoning"] = "reasoning"
+class ResumedEvent(EventBase):
+    """A worker goes on with a job whose earlier worker was lost: after it comes the rest of the
+    text, from where the stream stopped. Nothing streamed before is repeated or taken back."""
+
+    type: Literal["resumed"] = "resumed"
+    worker: str
+    attempt: int
+    tokens_kept: int
+    """Generated tokens of the earlier attempts this one goes on from (not generated again)."""
+
+
+class ForcedClose(_Strict):
+    """Where the worker closed the reasoning block itself (budget forcing)."""
+
+    at_token: int
+    """How many generated tokens came before the close."""
+    reason: Literal["budget", "eos"]
+
+
+class _TextEvent(EventBase):
     text: str
     tokens: int = 0
     """How many generated tokens this text covers (a worker sends a few tokens per event)."""
+    token_ids: list[int] = []
+    """The ids of the tokens generated since the previous text event, in order (some of their
+    text may come in a later event: a tag fragment or a stop string's start is held back). A
+    worker that takes over a job goes on from the prompt plus all of them."""
+    forced_close: ForcedClose | None = None
+    """On the first text event after the worker closed the reasoning block itself."""
 
 
-class AnswerEvent(EventBase):
+class ReasoningEvent(_TextEvent):
+    type: Literal["reasoning"] = "reasoning"
+
+
+class AnswerEvent(_TextEvent):
     type: Literal["answer"] = "answer"
-    text: str
-    tokens: int = 0
-    """How many generated tokens this text covers."""
 
 
 class CheckEvent(EventBase):
@@ -340,6 +366,7 @@ Event = Annotated[
     QueuedEvent
     | StartedEvent
     | RetryEvent
+    | ResumedEvent
     | RevisionEvent
     | SampleEvent
     | VoteEvent
@@ -386,7 +413,8 @@ class JobView(BaseModel):
     checks: CheckReport | None = None
     error: str | None = None
     attempt: int = 1
-    """Which attempt the text is from (a job whose worker died is retried on another)."""
+    """How many workers the job took (a job whose worker died goes on on another, from its
+    last streamed token)."""
     revisions: list[EarlierAnswer] = []
     """With `revise`: the answers that failed their checks, oldest first."""
     passed: bool | None = None

@@ -43,11 +43,6 @@ def ask(args: argparse.Namespace) -> int:
                     console.print(event["text"], style="dim", end="")
                 elif kind == "answer":
                     console.print(event["text"], end="")
-                elif kind == "retry":
-                    section = None
-                    console.print(
-                        f"\n[yellow]the worker stopped responding; starting over (attempt {event['attempt']})[/yellow]"
-                    )
                 elif kind == "check":
                     _print_check(console, event["report"])
                 elif kind == "done":

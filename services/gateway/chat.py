@@ -49,7 +49,6 @@ from shared.schemas import (
     InferenceResult,
     JobAccepted,
     ReasoningEvent,
-    RetryEvent,
     RevisionEvent,
     VoteEvent,
     VoteView,
@@ -282,11 +281,6 @@ class ChatService:
                 elif isinstance(event, AnswerEvent):
                     for chunk in self._answer_chunks(job, answer, answer.feed(event.text)):
                         yield _dump(chunk)
-                elif isinstance(event, RetryEvent):
-                    # A chunk stream cannot take back text: say that a new attempt starts.
-                    answer = _Answer(job.tools)
-                    retry = self._chunk(job, Delta(), ThinkstreamInfo(job_id=job.accepted.id, retry=event.attempt))
-                    yield _dump(retry)
                 elif isinstance(event, RevisionEvent):
                     answer = _Answer(job.tools)
                     info = ThinkstreamInfo(job_id=job.accepted.id, revision=event.round)
@@ -343,7 +337,7 @@ class ChatService:
                 reasoning.append(event.text)
             elif isinstance(event, AnswerEvent):
                 answer.append(event.text)
-            elif isinstance(event, RetryEvent | RevisionEvent):  # a new attempt starts over
+            elif isinstance(event, RevisionEvent):  # a new answer starts (a lost worker's job goes on instead)
                 reasoning.clear()
                 answer.clear()
             elif isinstance(event, VoteEvent):

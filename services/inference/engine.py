@@ -5,7 +5,6 @@ Unit tests use a scripted engine with the same shape.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +29,11 @@ class Engine(Protocol):
 
     def tokenize(self, text: str) -> list[int]: ...
 
+    def piece(self, token: int) -> bytes:
+        """The bytes of one generated token, as `stream` yields them (a multi-byte character may
+        span tokens)."""
+        ...
+
     def prepare(self, tokens: Sequence[int]) -> int:
         """Get ready to generate after `tokens`; returns how many of them are already evaluated
         (shared with an earlier job's state) and will not be computed again."""
@@ -39,11 +43,10 @@ class Engine(Protocol):
         """Keep the state of the job just finished for later jobs that share its prefix."""
         ...
 
-    def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
-        """Yield `(token_id, text)` for each generated token until the model ends its turn.
+    def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, bytes]]:
+        """Yield `(token_id, bytes)` for each generated token until the model ends its turn.
 
-        `text` may be empty while a multi-byte character is incomplete. The caller stops early
-        by closing the iterator.
+        The caller stops early by closing the iterator.
         """
         ...
 
@@ -61,16 +64,18 @@ class LlamaEngine:
     def tokenize(self, text: str) -> list[int]:
         return self._prompt.tokenize(text)
 
+    def piece(self, token: int) -> bytes:
+        return self._llm.detokenize([token])
+
     def prepare(self, tokens: Sequence[int]) -> int:
         return self._kv.prepare(tokens)
 
     def remember(self) -> None:
         self._kv.remember()
 
-    def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
+    def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, bytes]]:
         if sampling.seed is not None:
             self._llm.set_seed(sampling.seed)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # generate() reuses the longest prefix already in the KV cache, so a forced
         # continuation after closing the reasoning only evaluates the new tokens.
         for token in self._llm.generate(
@@ -78,4 +83,4 @@ class LlamaEngine:
         ):
             if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                 return
-            yield token, decoder.decode(self._llm.detokenize([token]))
+            yield token, self._llm.detokenize([token])

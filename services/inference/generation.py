@@ -3,24 +3,33 @@
 Budget forcing: when the reasoning reaches `max_reasoning_tokens`, or the model ends its turn
 while still reasoning, the worker closes the block itself and lets the model go on to write the
 answer. So a job always ends with an answer unless `max_tokens` runs out first.
+
+Resuming: a generation can be restored from the tokens an earlier attempt streamed. They are
+replayed through the same steps as live tokens (decoding, the reasoning/answer split, stop
+strings, the budget, `max_tokens`), so every piece of state is what it was when the last of them
+was streamed, and the model goes on from the prompt plus those tokens.
 """
 
 from __future__ import annotations
 
+import codecs
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from services.inference.engine import Engine, Sampling
 from services.inference.splitter import CLOSE_TAG, Delta, ReasoningSplitter
 from services.inference.stops import StopMatcher
-from shared.schemas import FinishReason, ReasoningEnd
+from shared.schemas import FinishReason, ForcedClose, ReasoningEnd
 
 FORCED_CLOSE = f"\n{CLOSE_TAG}\n\n"
 
 OnDeltas = Callable[[list[Delta], "Outcome"], bool]
 """Called after every generated token with that token's deltas (often none: text held back) and
 the running counts; returns False to stop (the job was cancelled)."""
+
+End = Literal["eos", "budget", "stop", "length", "canceled"]
 
 
 @dataclass
@@ -32,10 +41,21 @@ class Outcome:
     first_token_at: float | None = None
     reasoning_end_at: float | None = None
     last_token_at: float | None = None
+    tokens: list[int] = field(default_factory=list)
+    """Every generated token's id, in order (those of earlier attempts first)."""
+    forced_close: ForcedClose | None = None
+    kept_tokens: int = 0
+    """How many of `tokens` an earlier attempt generated (restored, not generated again)."""
+    live_first_at: float | None = None
+    """When this attempt generated its first token."""
 
     @property
     def generated_tokens(self) -> int:
         return self.reasoning_tokens + self.answer_tokens
+
+    @property
+    def live_tokens(self) -> int:
+        return len(self.tokens) - self.kept_tokens
 
 
 class Generation:
@@ -60,19 +80,48 @@ class Generation:
         self._clock = clock
         self._splitter = ReasoningSplitter()
         self._stops = StopMatcher(stop)
-        self._generated: list[int] = []
+        self._decoder = _utf8()
+        # The phase the next token belongs to: the reasoning (and the answer, if the model
+        # closes the block itself), or the answer after the worker closed the block.
+        self._phase_prefix = list(prompt)
+        self._phase_start = 0
+        self._limit = max_tokens
+        self._ended: End | None = None
         self.outcome = Outcome()
+
+    @property
+    def context(self) -> list[int]:
+        """The tokens the model's next token follows."""
+        return self._phase_prefix + self.outcome.tokens[self._phase_start :]
+
+    def restore(
+        self, tokens: Sequence[int], stamps: Sequence[float], forced_close: ForcedClose | None = None
+    ) -> list[Delta]:
+        """Replay the tokens an earlier attempt streamed (`stamps`: when each was); returns the
+        deltas they make, which that attempt already sent. Call before `run`."""
+        self._open(stamps[0] if stamps else self._clock())
+        replayed: list[Delta] = []
+        for index, (token, stamp) in enumerate(zip(tokens, stamps, strict=True)):
+            if self._ended is not None:
+                break
+            if forced_close is not None and index == forced_close.at_token and self.outcome.forced_close is None:
+                self._close(forced_close.reason, stamp)
+            deltas, end = self._take(token, self._engine.piece(token), stamp)
+            replayed.extend(deltas)
+            if end is not None:
+                self._ended = self._after(end, stamp)
+        closes_last = forced_close is not None and forced_close.at_token == len(tokens)
+        if closes_last and forced_close is not None and self.outcome.forced_close is None and self._ended is None:
+            self._close(forced_close.reason, stamps[-1] if stamps else self._clock())
+        self.outcome.kept_tokens = len(self.outcome.tokens)
+        return replayed
 
     def run(self, on_deltas: OnDeltas) -> Outcome:
         out = self.outcome
-        ended = "budget" if self._budget == 0 else self._pump(self._prompt, self._max_tokens, on_deltas)
-        if ended in ("eos", "budget") and self._splitter.in_reasoning:
-            self._splitter.close_reasoning()
-            out.reasoning_end = "budget" if ended == "budget" else "eos"
-            out.reasoning_end_at = self._clock()
-            context = self._prompt + self._generated + self._engine.tokenize(FORCED_CLOSE)
-            room = min(self._max_tokens - len(self._generated), self._n_ctx - len(context))
-            ended = self._pump(context, room, on_deltas) if room > 0 else "length"
+        self._open(self._clock())
+        while self._ended is None:
+            self._ended = self._after(self._pump(on_deltas), self._clock())
+        ended = self._ended
         self._splitter.finish()
         tail = self._stops.finish()
         if tail and ended != "canceled":
@@ -85,40 +134,72 @@ class Generation:
                 out.reasoning_end = "length"
         return out
 
-    def _pump(self, context: list[int], limit: int, on_deltas: OnDeltas) -> str:
-        """Stream until the model stops ("eos"), `limit` tokens ("length"), the reasoning budget
-        ("budget"), a stop sequence ("stop") or cancellation ("canceled")."""
+    def _open(self, now: float) -> None:
+        """A zero budget closes the block before the first token."""
+        if self._budget == 0 and self.outcome.forced_close is None:
+            self._close("budget", now)
+
+    def _pump(self, on_deltas: OnDeltas) -> End:
+        """Stream until the model stops ("eos"), the phase's limit ("length"), the reasoning
+        budget ("budget"), a stop sequence ("stop") or cancellation ("canceled")."""
         out = self.outcome
-        count = 0
-        stream = self._engine.stream(context, self._sampling)
+        stream = self._engine.stream(self.context, self._sampling)
         try:
-            for token, text in stream:
+            for token, piece in stream:
                 now = self._clock()
-                if out.first_token_at is None:
-                    out.first_token_at = now
-                out.last_token_at = now
-                count += 1
-                self._generated.append(token)
-                was_reasoning = self._splitter.in_reasoning
-                if was_reasoning:
-                    out.reasoning_tokens += 1
-                else:
-                    out.answer_tokens += 1
-                deltas = self._cut_at_stop(self._splitter.feed(text))
-                if was_reasoning and not self._splitter.in_reasoning:
-                    out.reasoning_end = "model"
-                    out.reasoning_end_at = now
+                if out.live_first_at is None:
+                    out.live_first_at = now
+                deltas, end = self._take(token, piece, now)
                 if not on_deltas(deltas, out):
                     return "canceled"
-                if self._stops.stopped:
-                    return "stop"
-                if count >= limit:
-                    return "length"
-                if self._splitter.in_reasoning and out.reasoning_tokens >= self._budget:
-                    return "budget"
+                if end is not None:
+                    return end
         finally:
             stream.close()  # type: ignore[attr-defined]
         return "eos"
+
+    def _take(self, token: int, piece: bytes, now: float) -> tuple[list[Delta], End | None]:
+        """One generated token: count it, split its text, and say whether the phase ends here."""
+        out = self.outcome
+        if out.first_token_at is None:
+            out.first_token_at = now
+        out.last_token_at = now
+        out.tokens.append(token)
+        was_reasoning = self._splitter.in_reasoning
+        if was_reasoning:
+            out.reasoning_tokens += 1
+        else:
+            out.answer_tokens += 1
+        deltas = self._cut_at_stop(self._splitter.feed(self._decoder.decode(piece)))
+        if was_reasoning and not self._splitter.in_reasoning:
+            out.reasoning_end = "model"
+            out.reasoning_end_at = now
+        if self._stops.stopped:
+            return deltas, "stop"
+        if len(out.tokens) - self._phase_start >= self._limit:
+            return deltas, "length"
+        if self._splitter.in_reasoning and out.reasoning_tokens >= self._budget:
+            return deltas, "budget"
+        return deltas, None
+
+    def _after(self, ended: End, now: float) -> End | None:
+        """A phase ended: the model stopping or the budget inside the reasoning closes the block
+        and the answer phase begins (None: go on); anything else ends the generation."""
+        if ended in ("eos", "budget") and self._splitter.in_reasoning:
+            self._close(ended, now)
+            return "length" if self._limit <= 0 else None
+        return ended
+
+    def _close(self, reason: Literal["eos", "budget"], now: float) -> None:
+        out = self.outcome
+        self._splitter.close_reasoning()
+        out.reasoning_end = reason
+        out.reasoning_end_at = now
+        out.forced_close = ForcedClose(at_token=len(out.tokens), reason=reason)
+        self._phase_prefix = self._prompt + out.tokens + self._engine.tokenize(FORCED_CLOSE)
+        self._phase_start = len(out.tokens)
+        self._limit = min(self._max_tokens - len(out.tokens), self._n_ctx - len(self._phase_prefix))
+        self._decoder = _utf8()  # the answer is a new stream of bytes
 
     def _cut_at_stop(self, deltas: list[Delta]) -> list[Delta]:
         """Answer text goes through the stop matcher; reasoning is never cut by a stop string."""
@@ -128,3 +209,7 @@ class Generation:
             if text:
                 out.append(Delta(delta.kind, text))
         return out
+
+
+def _utf8() -> codecs.IncrementalDecoder:
+    return codecs.getincrementaldecoder("utf-8")(errors="replace")

@@ -13,7 +13,7 @@ from services.inference.splitter import Delta
 from services.store.jobs import JobStore
 from shared import keys
 from shared.conversation import conversation_key
-from shared.eventlog import EventWriter, stamp
+from shared.eventlog import EventWriter, Kept, stamp
 from shared.schemas import (
     AnswerEvent,
     CanceledEvent,
@@ -55,19 +55,23 @@ class InferenceJob:
             return start.outcome
         self._events = self._store.writer(self._job_id, self._run_number, start.record.origin)
         try:
-            return self._run(start.record.spec)
+            return self._run(start.record.spec, start.kept)
         finally:
             self._store.release(self._job_id, worker_id)
 
-    def _run(self, spec: JobSpec) -> str:
+    def _run(self, spec: JobSpec, kept: Kept | None) -> str:
         settings = self._ctx.settings
         started_at = time.time()
         self._deadline = time.monotonic() + settings.max_generation_s
         engine = self._ctx.engine
         try:
             prompt = engine.prompt_tokens(spec.messages)
-            cached = engine.prepare(prompt)
-            outcome = self._generate(spec, prompt)
+            generation = self._generation(spec, prompt)
+            if kept is not None and kept.tokens:
+                self._restore(generation, kept)
+            cached = engine.prepare(generation.context)
+            outcome = generation.run(self._publish)
+            self._flush()
             engine.remember()
         except Exception as exc:
             log.exception("job %s failed", self._job_id)
@@ -88,7 +92,7 @@ class InferenceJob:
         if outcome.finish_reason == "canceled":
             self._store.end(self._job_id, stamp(CanceledEvent), JobStatus.CANCELED, run=self._run_number)
             return "canceled"
-        result = _result(spec, len(prompt), cached, started_at, outcome)
+        result = _result(spec, len(prompt), min(cached, len(prompt)), started_at, outcome)
         affinity = None
         if spec.conversation is not None:
             answer = ChatMessage(role="assistant", content="".join(self._answer))
@@ -96,20 +100,28 @@ class InferenceJob:
         self._store.generated(self._job_id, self._run_number, self._ctx.worker_id, result, affinity=affinity)
         return result.finish_reason
 
-    def _generate(self, spec: JobSpec, prompt: list[int]) -> Outcome:
-        sampling = Sampling(spec.params.temperature, spec.params.top_p, spec.params.seed)
-        generation = Generation(
+    def _generation(self, spec: JobSpec, prompt: list[int]) -> Generation:
+        return Generation(
             self._ctx.engine,
             prompt,
             max_tokens=spec.max_tokens,
             max_reasoning_tokens=spec.max_reasoning_tokens,
             n_ctx=self._ctx.model.n_ctx,
-            sampling=sampling,
+            sampling=Sampling(spec.params.temperature, spec.params.top_p, spec.params.seed),
             stop=spec.params.stop,
         )
-        outcome = generation.run(self._publish)
-        self._flush()
-        return outcome
+
+    def _restore(self, generation: Generation, kept: Kept) -> None:
+        """Go on from the tokens earlier attempts streamed: replay them (their text was sent)."""
+        replayed = generation.restore(kept.tokens, kept.stamps, kept.forced_close)
+        reasoning = "".join(d.text for d in replayed if d.kind == "reasoning")
+        answer = "".join(d.text for d in replayed if d.kind == "answer")
+        if (reasoning, answer) != (kept.reasoning, kept.answer):
+            # The streamed text is what clients have: it stands. Only the split state may be off.
+            log.warning("job %s: its kept tokens replay to other text than was streamed", self._job_id)
+        self._answer = [kept.answer]
+        self._batch = DeltaBatch(after=generation.outcome)
+        log.info("job %s resumes after %d streamed tokens", self._job_id, len(kept.tokens))
 
     def _publish(self, deltas: list[Delta], counts: Outcome) -> bool:
         """Called after every token: batch the text, flush it now and then, and say whether to
@@ -128,11 +140,12 @@ class InferenceJob:
         return not (self._events.canceled or self._events.closed)
 
     def _flush(self) -> None:
-        for kind, text, tokens in self._batch.drain():
+        for part in self._batch.drain():
+            fields = {"text": part.text, "tokens": part.tokens, "token_ids": part.token_ids}
             event: ReasoningEvent | AnswerEvent = (
-                stamp(ReasoningEvent, text=text, tokens=tokens)
-                if kind == "reasoning"
-                else stamp(AnswerEvent, text=text, tokens=tokens)
+                stamp(ReasoningEvent, **fields, forced_close=part.forced_close)
+                if part.kind == "reasoning"
+                else stamp(AnswerEvent, **fields, forced_close=part.forced_close)
             )
             self._events.emit(event)
             self._last_flush = time.monotonic()
@@ -141,7 +154,9 @@ class InferenceJob:
 def _result(spec: JobSpec, prompt_tokens: int, cached: int, started_at: float, out: Outcome) -> InferenceResult:
     first = out.first_token_at or started_at
     last = out.last_token_at or first
-    decode_s = last - first
+    # This attempt's own decoding: a resumed job's earlier attempts ran elsewhere, before a gap.
+    live_first = out.live_first_at or first
+    decode_s = last - live_first
     return InferenceResult(
         finish_reason=out.finish_reason,
         reasoning_end=out.reasoning_end,
@@ -153,11 +168,11 @@ def _result(spec: JobSpec, prompt_tokens: int, cached: int, started_at: float, o
         ),
         timings=Timings(
             queued_ms=_ms(started_at - spec.created_at),
-            prompt_ms=_ms(first - started_at),
+            prompt_ms=_ms(live_first - started_at),
             ttft_ms=_ms(first - spec.created_at),
             reasoning_ms=_ms((out.reasoning_end_at or last) - first) if out.reasoning_tokens else 0.0,
             total_ms=_ms(last - spec.created_at),
-            tokens_per_s=round((out.generated_tokens - 1) / decode_s, 2) if decode_s > 0 else 0.0,
+            tokens_per_s=round((out.live_tokens - 1) / decode_s, 2) if decode_s > 0 else 0.0,
         ),
     )
 

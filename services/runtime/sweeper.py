@@ -4,11 +4,12 @@ Every worker process runs `Sweeper.sweep()` on each heartbeat. An inference work
 heartbeat is older than `worker_ttl_s` is dead: each job it was running is claimed through the
 job store (atomically, so two sweepers never requeue the same job): it gets a `retry` event and
 its next run goes to the front of the queue it came from (a batch item to the batch queue, any
-other job to the shared queue); a job lost `max_attempts` times fails (and a sample that fails
-reports to its parent, which votes without it). The jobs waiting in the dead worker's own queue
-move to the shared queue. Runs fence the dead worker: if it was only paused and comes back, the
-event log refuses its writes and it stops. RQ's own detection of abandoned jobs takes many
-minutes; this takes `worker_ttl_s` plus one heartbeat.
+other job to the shared queue), to go on from the job's last streamed token; a job lost
+`max_attempts` times fails (and a sample that fails reports to its parent, which votes without
+it). The jobs waiting in the dead worker's own queue move to the shared queue. Runs fence the
+dead worker: if it was only paused and comes back, the event log refuses its writes and it
+stops. RQ's own detection of abandoned jobs takes many minutes; this takes `worker_ttl_s` plus
+one heartbeat.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Sweeper:
             if worker_id not in dead:
                 continue
             job_id = raw_job.decode()
-            reason = f"worker {worker_id} stopped responding; the job starts again on another worker"
+            reason = f"worker {worker_id} stopped responding; another worker goes on from the last token streamed"
             try:
                 outcome = self._store.claim(job_id, worker_id, reason)
             except JobGone:

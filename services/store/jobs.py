@@ -32,7 +32,7 @@ from services.store.batches import BatchLedger
 from services.store.exceptions import JobGone
 from services.store.queues import Admission, Origin, rq_queue
 from shared import eventlog, keys
-from shared.eventlog import fold, stamp
+from shared.eventlog import Kept, fold, stamp
 from shared.schemas import (
     CanceledEvent,
     DoneEvent,
@@ -43,6 +43,7 @@ from shared.schemas import (
     JobStatus,
     JobView,
     QueuedEvent,
+    ResumedEvent,
     RetryEvent,
     RevisionEvent,
     SampleEvent,
@@ -179,6 +180,8 @@ class Start:
     record: JobRecord
     seq: int = 0
     waited_s: float = 0.0
+    kept: Kept | None = None
+    """For a job taken over from a lost worker: what its generation streamed so far."""
 
 
 class JobStore:
@@ -305,7 +308,12 @@ class JobStore:
             )
             self.fail(job_id, "queue_timeout", message)
             return Start("expired", record, waited_s=waited_s)
-        started = stamp(StartedEvent, worker=worker_id, attempt=record.attempt)
+        kept = self._kept(job_id) if record.attempt > 1 else None
+        started: StartedEvent | ResumedEvent = (
+            stamp(StartedEvent, worker=worker_id, attempt=record.attempt)
+            if kept is None
+            else stamp(ResumedEvent, worker=worker_id, attempt=record.attempt, tokens_kept=len(kept.tokens))
+        )
         code, seq = self._start(
             keys=[
                 *eventlog.append_keys(job_id),
@@ -319,7 +327,12 @@ class JobStore:
             self.end(job_id, stamp(CanceledEvent), JobStatus.CANCELED)
             return Start("canceled", record)
         outcome: Literal["started", "ended", "stale"] = {1: "started", 0: "ended"}.get(int(code), "stale")  # type: ignore[assignment]
-        return Start(outcome, record, seq=int(seq), waited_s=waited_s)
+        return Start(outcome, record, seq=int(seq), waited_s=waited_s, kept=kept)
+
+    def _kept(self, job_id: str) -> Kept:
+        """What the job's current generation streamed before its worker was lost. The lost
+        run's writes are fenced off by now, so this cannot change under the new run."""
+        return eventlog.kept(parse_event(raw) for raw in self._redis.lrange(keys.job_events_key(job_id), 0, -1))
 
     def writer(self, job_id: str, run: int, origin: Origin = Origin.INTERACTIVE) -> eventlog.EventWriter:
         """Appends the events of one run; refused once the job has moved to another run."""

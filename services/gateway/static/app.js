@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const EVENT_TYPES = ["queued", "started", "retry", "reasoning", "answer", "check", "done", "error", "canceled"];
+  const EVENT_TYPES = ["queued", "started", "retry", "resumed", "reasoning", "answer", "check", "done", "error", "canceled"];
   const TICK_MS = 200;
 
   const $ = (id) => document.getElementById(id);

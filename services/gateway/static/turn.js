@@ -49,22 +49,21 @@ const Turns = (() => {
         turn.queuedTs = event.ts;
         break;
       case "started":
-        // A retried job starts over: never mix the text of two attempts.
         turn.phase = "thinking";
         turn.startedTs = event.ts;
         turn.attempt = event.attempt;
-        turn.reasoning = "";
-        turn.events = [];
-        turn.reasoningTokens = 0;
-        turn.answer = "";
-        turn.answerTokens = 0;
-        turn.firstTokens = 0;
-        turn.firstAnswerTs = turn.firstTokenTs = turn.lastTokenTs = null;
-        turn.notice = event.attempt > 1 ? `Retrying on another worker (attempt ${event.attempt})` : null;
+        turn.notice = null;
         break;
+      // A job whose worker was lost goes on where its stream stopped, on another worker: the
+      // text shown stands and the rest is appended to it.
       case "retry":
-        turn.phase = "queued";
-        turn.notice = `The worker stopped responding; retrying on another (attempt ${event.attempt})`;
+        turn.notice = `The worker stopped responding; waiting for another to go on from here (attempt ${event.attempt})`;
+        break;
+      case "resumed":
+        turn.attempt = event.attempt;
+        turn.startedTs ??= event.ts;
+        if (turn.phase === "queued") turn.phase = "thinking";
+        turn.notice = `Going on from where it stopped on another worker (attempt ${event.attempt}, ${event.tokens_kept} tokens kept)`;
         break;
       case "reasoning":
         turn.events.push({ at: turn.reasoning.length, len: event.text.length, tokens: tokensOf(event), ts: event.ts });

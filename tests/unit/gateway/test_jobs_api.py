@@ -74,7 +74,7 @@ def test_jobs_events_resume_after_last_event_id(client: TestClient, harness: Har
 def test_jobs_failed_generation_ends_with_error_event(client: TestClient, harness: Harness) -> None:
     class Broken(ScriptedEngine):
         def stream(self, tokens, sampling):  # type: ignore[no-untyped-def]
-            yield 1, "start"
+            yield 1, b"start"
             raise RuntimeError("decode failed")
 
     job = submit(client)

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from services.inference.engine import Sampling
 from services.inference.generation import FORCED_CLOSE, Generation
 from services.inference.splitter import Delta
-from tests.support.fake_engine import ScriptedEngine
+from tests.support.fake_engine import ScriptedEngine, ScriptedModel
 
 GREEDY = Sampling(temperature=0.0, top_p=1.0, seed=None)
 
@@ -91,3 +95,119 @@ def test_generation_cancel_stops_the_stream() -> None:
     assert reasoning.startswith("w0")
     assert out.reasoning_tokens < 5
     assert engine.closed == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Resuming: a generation restored from the first k tokens of an uninterrupted one, then run,
+# must stream exactly the rest of its text and end the same way, for every k.
+
+ResumeCase = tuple[str, list[str], list[str], dict[str, object]]
+
+RESUME_CASES: list[ResumeCase] = [
+    ("model closes", ["Two", " plus", " two", "\n</th", "ink>", "\n\n", "Four", "."], [], {}),
+    ("budget forcing", ["a", " b", " c", " d", " e"], ["Answer", " is", " 4"], {"budget": 3}),
+    ("eos forcing", ["I", " think", " so", "  "], ["Yes", "."], {}),
+    ("zero budget", [], ["Direct", " answer", "."], {"budget": 0}),
+    ("stop string across tokens", ["r", "</think>", "one", " ST", "O", "P", " two"], [], {"stop": ["STOP"]}),
+    ("max_tokens in the answer", ["r", "</think>", "one", " two", " three", " four"], [], {"max_tokens": 4}),
+    ("max_tokens in the reasoning", ["a", "b", "c", "d", "e"], [], {"max_tokens": 3}),
+    ("budget then max_tokens", ["a", "b", "c"], ["x", "y", "z"], {"budget": 3, "max_tokens": 5}),
+    ("multi-byte character split", ["caf", "\xc3", "\xa9 ", "</think>", "\xe2\x82", "\xac", "5"], [], {}),
+    ("tag inside the answer", ["r", "</think>", "a <", "/think", "> b"], [], {}),
+]
+
+
+class BytesModel(ScriptedModel):
+    """Pieces written as latin-1 escapes are raw bytes (a character split across tokens)."""
+
+    def piece(self, token: int) -> bytes:
+        return super().piece(token).decode().encode("latin-1")
+
+    def stream(self, tokens: list[int], sampling: Sampling) -> Iterator[tuple[int, bytes]]:  # type: ignore[override]
+        for token, piece in super().stream(tokens, sampling):
+            yield token, piece.decode().encode("latin-1")
+
+
+def resumable(script: list[str], after_close: list[str], options: dict[str, object]) -> tuple[BytesModel, Generation]:
+    engine = BytesModel(script, after_close)
+    generation = Generation(
+        engine,
+        [1, 2, 3],
+        max_tokens=int(options.get("max_tokens", 100)),  # type: ignore[call-overload]
+        max_reasoning_tokens=int(options.get("budget", 50)),  # type: ignore[call-overload]
+        n_ctx=4096,
+        sampling=GREEDY,
+        stop=options.get("stop", []),  # type: ignore[arg-type]
+    )
+    return engine, generation
+
+
+def per_token(generation: Generation) -> tuple[list[list[Delta]], list[Delta], object]:
+    """Deltas of each token of an uninterrupted run, and those after its last token (the tail)."""
+    steps: list[list[Delta]] = []
+
+    def on_deltas(deltas: list[Delta], out: object) -> bool:
+        if len(generation.outcome.tokens) > len(steps):
+            steps.append(list(deltas))
+        else:
+            tail.extend(deltas)
+        return True
+
+    tail: list[Delta] = []
+    outcome = generation.run(on_deltas)
+    return steps, tail, outcome
+
+
+def text_of(deltas: list[Delta]) -> tuple[str, str]:
+    return (
+        "".join(d.text for d in deltas if d.kind == "reasoning"),
+        "".join(d.text for d in deltas if d.kind == "answer"),
+    )
+
+
+@pytest.mark.parametrize(("name", "script", "after_close", "options"), RESUME_CASES, ids=[c[0] for c in RESUME_CASES])
+def test_generation_resumed_at_every_token_ends_as_the_uninterrupted_run(
+    name: str, script: list[str], after_close: list[str], options: dict[str, object]
+) -> None:
+    _, whole = resumable(script, after_close, options)
+    steps, tail, expected = per_token(whole)
+    tokens = list(whole.outcome.tokens)
+    close = whole.outcome.forced_close
+    for cut in range(len(tokens) + 1):
+        # The close is known to the resumer only once an event after it was written; at the
+        # close itself both may happen.
+        marks = [close] if close is not None and close.at_token < cut else [None]
+        if close is not None and close.at_token == cut:
+            marks = [close, None]
+        for mark in marks:
+            _, resumed = resumable(script, after_close, options)
+            replayed = resumed.restore(tokens[:cut], [float(i) for i in range(cut)], mark)
+            assert text_of(replayed) == text_of([d for step in steps[:cut] for d in step]), (name, cut)
+            rest: list[Delta] = []
+            outcome = resumed.run(lambda deltas, _, rest=rest: rest.extend(deltas) or True)  # type: ignore[misc]
+            assert text_of(rest) == text_of([d for step in steps[cut:] for d in step] + tail), (name, cut, mark)
+            assert outcome.tokens == tokens
+            assert outcome.kept_tokens == cut and outcome.live_tokens == len(tokens) - cut
+            same = ("finish_reason", "reasoning_end", "reasoning_tokens", "answer_tokens", "forced_close")
+            assert {f: getattr(outcome, f) for f in same} == {f: getattr(expected, f) for f in same}, (name, cut)
+
+
+def test_generation_resumed_model_is_given_the_prompt_and_the_kept_tokens() -> None:
+    engine, whole = resumable(["a", " b", " c", " d"], ["x", " y"], {"budget": 3})
+    per_token(whole)
+    tokens = whole.outcome.tokens
+    engine, resumed = resumable(["a", " b", " c", " d"], ["x", " y"], {"budget": 3})
+    resumed.restore(tokens[:4], [0.0] * 4, whole.outcome.forced_close)
+    assert resumed.context == [1, 2, 3, *tokens[:3], *engine.tokenize(FORCED_CLOSE), tokens[3]]
+    resumed.run(lambda deltas, _: True)
+    assert engine.calls == [[1, 2, 3, *tokens[:3], *engine.tokenize(FORCED_CLOSE), tokens[3]]]
+
+
+def test_generation_restored_timings_come_from_when_the_kept_tokens_were_streamed() -> None:
+    _, whole = resumable(["a", "</think>", "b", "c"], [], {})
+    per_token(whole)
+    _, resumed = resumable(["a", "</think>", "b", "c"], [], {})
+    resumed.restore(whole.outcome.tokens[:3], [10.0, 11.0, 12.0])
+    outcome = resumed.run(lambda deltas, _: True)
+    assert outcome.first_token_at == 10.0 and outcome.reasoning_end_at == 11.0
+    assert outcome.live_first_at is not None and outcome.live_first_at > 12.0
