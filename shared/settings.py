@@ -78,7 +78,12 @@ class Settings(BaseSettings):
     """A worker whose last heartbeat is older than this is considered dead."""
 
     max_attempts: Annotated[int, Field(ge=1)] = 3
-    """A job whose worker dies is retried on another up to this many attempts in all."""
+    """A job whose worker dies goes on on another, up to this many attempts in all."""
+    resume_exact: bool = True
+    """A job taken over from a lost worker re-evaluates its streamed tokens one at a time, as
+    they were evaluated when generated, so a greedy job ends with exactly the text it would have
+    had. False: in batches, faster for long generations on large models, but llama.cpp rounds a
+    batch differently and a greedy continuation may then differ from the uninterrupted one."""
     max_queue_wait_s: Annotated[float, Field(gt=0)] = 600.0
     """A job still waiting after this long ends with an error instead of starting."""
     max_generation_s: Annotated[float, Field(gt=0)] = 600.0

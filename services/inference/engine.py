@@ -34,9 +34,11 @@ class Engine(Protocol):
         span tokens)."""
         ...
 
-    def prepare(self, tokens: Sequence[int]) -> int:
-        """Get ready to generate after `tokens`; returns how many of them are already evaluated
-        (shared with an earlier job's state) and will not be computed again."""
+    def prepare(self, tokens: Sequence[int], replay: Sequence[Sequence[int]] = ()) -> int:
+        """Get ready to generate after `tokens` (and the chunks of `replay`); returns how many of
+        `tokens` are already evaluated (shared with an earlier job's state) and will not be
+        computed again. `replay`: tokens an earlier attempt generated, evaluated now chunk by
+        chunk as they were when generated, so that the model goes on exactly as it would have."""
         ...
 
     def remember(self) -> None:
@@ -67,8 +69,8 @@ class LlamaEngine:
     def piece(self, token: int) -> bytes:
         return self._llm.detokenize([token])
 
-    def prepare(self, tokens: Sequence[int]) -> int:
-        return self._kv.prepare(tokens)
+    def prepare(self, tokens: Sequence[int], replay: Sequence[Sequence[int]] = ()) -> int:
+        return self._kv.replay(tokens, replay) if replay else self._kv.prepare(tokens)
 
     def remember(self) -> None:
         self._kv.remember()

@@ -94,6 +94,23 @@ class Generation:
         """The tokens the model's next token follows."""
         return self._phase_prefix + self.outcome.tokens[self._phase_start :]
 
+    def replay_chunks(self) -> list[list[int]]:
+        """The tokens after the prompt (with the worker's closing tag) in the pieces the model
+        evaluated them in as they were generated: one at a time, the closing tag in one piece
+        (after the budget, with the last reasoning token: it was sampled but not evaluated
+        before the close)."""
+        tokens = self.outcome.tokens
+        close = self.outcome.forced_close
+        if close is None:
+            return [[t] for t in tokens]
+        head, tail = tokens[: close.at_token], tokens[close.at_token :]
+        tag = self._engine.tokenize(FORCED_CLOSE)
+        if close.reason == "budget" and head:
+            chunks = [[t] for t in head[:-1]] + [[head[-1], *tag]]
+        else:
+            chunks = [[t] for t in head] + [tag]
+        return chunks + [[t] for t in tail]
+
     def restore(
         self, tokens: Sequence[int], stamps: Sequence[float], forced_close: ForcedClose | None = None
     ) -> list[Delta]:

@@ -69,7 +69,10 @@ class InferenceJob:
             generation = self._generation(spec, prompt)
             if kept is not None and kept.tokens:
                 self._restore(generation, kept)
-            cached = engine.prepare(generation.context)
+            if kept is not None and kept.tokens and settings.resume_exact:
+                cached = engine.prepare(prompt, generation.replay_chunks())
+            else:
+                cached = engine.prepare(generation.context)
             outcome = generation.run(self._publish)
             self._flush()
             engine.remember()

@@ -10,6 +10,7 @@ llama-cpp-python's logits buffer (tens of MB per state that the next decode over
 from __future__ import annotations
 
 import ctypes
+import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,6 +82,28 @@ class KVReuse:
                 self._load(saved)
                 live = saved_len
         return min(live, max(len(tokens) - 1, 0))
+
+    def replay(self, tokens: Sequence[int], chunks: Sequence[Sequence[int]]) -> int:
+        """Bring the context to `tokens` followed by `chunks`, evaluating each chunk on its own:
+        a resumed job's tokens, in the pieces they were evaluated in when they were generated
+        (one at a time, mostly). llama.cpp rounds a batch differently from single tokens, so
+        this is what makes a greedy continuation exactly the uninterrupted one. Returns how many
+        of `tokens` were already evaluated."""
+        full = [*tokens, *(t for chunk in chunks for t in chunk)]
+        live = self.prepare(full)
+        # Keep whole chunks only, and evaluate at least the last one: its logits are sampled.
+        ends = [len(tokens)]
+        for chunk in chunks:
+            ends.append(ends[-1] + len(chunk))
+        keep = max((end for end in ends[:-1] if end <= live), default=min(live, len(tokens)))
+        llm = self._llm
+        llm.n_tokens = keep
+        if keep < ends[0]:
+            llm.eval(full[keep : ends[0]])
+        for start, end in itertools.pairwise(ends):
+            if end > keep:
+                llm.eval(full[start:end])
+        return min(live, len(tokens))
 
     def remember(self) -> None:
         """Save what the context holds now (call after a job)."""

@@ -10,28 +10,38 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
+from services.store.jobs import JobStore, NewJob
+from services.store.queues import Origin
+from shared.eventlog import stamp
 from shared.schemas import (
     AnswerEvent,
+    ChatMessage,
     CheckEvent,
     CheckReport,
     DoneEvent,
     ErrorEvent,
     EventBase,
     Finding,
+    GenerationParams,
     InferenceResult,
+    JobSpec,
     QueuedEvent,
     ReasoningEvent,
+    ResumedEvent,
+    RetryEvent,
     Span,
     StartedEvent,
     Timings,
     Usage,
 )
+from shared.settings import Settings
 from tests.browser.conftest import OpenPage
 from tests.support.stack import Stack
 
@@ -370,6 +380,60 @@ def test_page_links_findings_to_steps_and_spans(open_page: OpenPage, screenshots
     expect(answer).to_contain_text(XSS)
     expect(answer.locator("img, b")).to_have_count(0)
     assert page.evaluate("window.__pwned") is None
+
+
+def test_page_goes_on_with_a_resumed_job_where_it_was(open_page: OpenPage, stack: Stack, tmp_path: Path) -> None:
+    """A job whose worker died goes on from its last streamed token on another worker: the page
+    says so while it waits and keeps the text it has, and the rest is appended to it. The events
+    are written into the real stack's Redis by hand, at the pace the test chooses."""
+    redis = stack.redis.client()
+    store = JobStore(redis, Settings(redis_url=stack.redis.url, data_dir=tmp_path))
+    job_id = uuid.uuid4().hex
+    spec = JobSpec(
+        job_id=job_id,
+        messages=[ChatMessage(role="user", content="What is 7 times 8?")],
+        params=GenerationParams(),
+        prompt_tokens=12,
+        max_tokens=64,
+        max_reasoning_tokens=48,
+        created_at=time.time(),
+    )
+    store.submit([NewJob(spec, runs=False)], owner=None, origin=Origin.INTERACTIVE)  # no worker takes it
+    writer = store.writer(job_id, 0)
+    page = open_page()
+    page.route(
+        "**/v1/jobs",
+        lambda route: route.fulfill(
+            status=202,
+            json={
+                "id": job_id,
+                "status": "queued",
+                "events_url": f"/v1/jobs/{job_id}/events",
+                "prompt_tokens": 12,
+                "queue_position": 0,
+            },
+        ),
+    )
+    ask(page, "What is 7 times 8?")
+    turn = last_turn(page)
+    writer.emit(stamp(StartedEvent, worker="w1"))
+    writer.emit(stamp(ReasoningEvent, text="First multiply 7 by 8.\n\n1. 7*8 =", tokens=12))
+    expect(turn.locator(".step-text").first).to_have_text("First multiply 7 by 8.")
+    writer.emit(stamp(RetryEvent, attempt=2, reason="worker w1 stopped responding"))
+    writer.emit(stamp(ResumedEvent, worker="w2", attempt=2, tokens_kept=12))
+    expect(turn.locator(".status")).to_have_text(
+        "Going on from where it stopped on another worker (attempt 2, 12 tokens kept)"
+    )
+    expect(turn.locator(".step-text").first).to_have_text("First multiply 7 by 8.")
+    writer.emit(stamp(ReasoningEvent, text=" 56.\n\nSo 56.", tokens=6))
+    writer.emit(stamp(AnswerEvent, text="The answer is **56**.", tokens=5))
+    usage = Usage(reasoning_tokens=18, answer_tokens=5)
+    result = InferenceResult(finish_reason="stop", reasoning_end="model", usage=usage, timings=Timings())
+    writer.emit(stamp(DoneEvent, result=result))
+    wait_phase(turn, "done")
+    expect(turn.locator(".step-text")).to_have_text(["First multiply 7 by 8.", "1. 7*8 = 56.", "So 56."])
+    expect(turn.locator(".answer strong")).to_have_text("56")
+    redis.close()
 
 
 def test_page_reconnects_to_the_stream_with_growing_pauses(open_page: OpenPage) -> None:

@@ -1,10 +1,10 @@
-"""Chaos against real processes: a worker killed mid-generation, Redis restarted under load, a
-worker told to stop mid-job. Real redis-server, real workers, the real SmolLM2 GGUF."""
+"""Chaos against real processes: Redis restarted under load, a worker told to stop mid-job, the
+gateway drained. Real redis-server, real workers, the real SmolLM2 GGUF. (A worker killed
+mid-generation: tests/integration/test_resume.py.)"""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -21,7 +21,6 @@ from tests.support.stack import Stack
 pytestmark = pytest.mark.integration
 
 LONG = {"prompt": "Explain step by step how to multiply 123 by 456.", "max_tokens": 400, "max_reasoning_tokens": 300}
-FAST_FAILOVER = {"THINKSTREAM_HEARTBEAT_INTERVAL_S": "0.5", "THINKSTREAM_WORKER_TTL_S": "3"}
 
 
 def submit(url: str, body: dict[str, Any] = LONG) -> str:
@@ -38,43 +37,6 @@ def events(url: str, job_id: str, timeout: float = 180) -> Iterator[dict[str, An
         for sse in source.iter_sse():
             if sse.data:  # not a keep-alive comment
                 yield json.loads(sse.data)
-
-
-def worker_pid(worker_id: str) -> int:
-    """Worker ids are `host-pid-random`."""
-    return int(worker_id.rsplit("-", 2)[1])
-
-
-def test_killed_worker_job_is_retried_on_another_worker_within_30_s(tmp_path: Path) -> None:
-    with Stack(tmp_path, workers=2, env=FAST_FAILOVER) as stack:
-        job_id = submit(stack.url)
-        seen: list[dict[str, Any]] = []
-        killed_at = retried_at = None
-        for event in events(stack.url, job_id):
-            seen.append(event)
-            if event["type"] == "reasoning" and killed_at is None and sum(e["type"] == "reasoning" for e in seen) >= 3:
-                victim = next(e["worker"] for e in seen if e["type"] == "started")
-                os.kill(worker_pid(victim), signal.SIGKILL)
-                killed_at = time.monotonic()
-            elif event["type"] == "retry":
-                retried_at = time.monotonic()
-        assert killed_at is not None and retried_at is not None
-        detection_s = retried_at - killed_at
-        assert detection_s < 30, f"detected after {detection_s:.1f} s"
-        types = [e["type"] for e in seen]
-        assert types[-1] == "done", types
-        retry_at = types.index("retry")
-        started = [e for e in seen if e["type"] == "started"]
-        assert [s["attempt"] for s in started] == [1, 2] and started[0]["worker"] != started[1]["worker"]
-        assert types[retry_at + 1] == "started"  # nothing from the dead worker after the retry
-        assert [e["seq"] for e in seen] == list(range(1, len(seen) + 1))
-        # The job as stored shows only the new attempt's text, complete.
-        view = httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=10).json()
-        second = seen[retry_at:]
-        assert view["attempt"] == 2 and view["status"] == "succeeded"
-        assert view["reasoning"] == "".join(e["text"] for e in second if e["type"] == "reasoning")
-        assert view["answer"] == "".join(e["text"] for e in second if e["type"] == "answer")
-        print(f"\nworker SIGKILL → retry event: {detection_s:.1f} s")
 
 
 def test_redis_restart_loses_no_job_and_streams_resume(tmp_path: Path) -> None:

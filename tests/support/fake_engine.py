@@ -47,6 +47,7 @@ class ScriptedEngine:
         self.closed = 0
         self.remembered = 0
         self.prepared: list[list[int]] = []
+        self.replayed: list[list[list[int]]] = []
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         return [ord(c) for m in messages for c in m.content][:64] or [1]
@@ -57,8 +58,9 @@ class ScriptedEngine:
     def piece(self, token: int) -> bytes:
         return self._vocabulary.piece(token)
 
-    def prepare(self, tokens: Sequence[int]) -> int:
-        self.prepared.append(list(tokens))
+    def prepare(self, tokens: Sequence[int], replay: Sequence[Sequence[int]] = ()) -> int:
+        self.prepared.append([*tokens, *(t for chunk in replay for t in chunk)])
+        self.replayed.append([list(chunk) for chunk in replay])
         return 0
 
     def remember(self) -> None:

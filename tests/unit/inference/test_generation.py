@@ -211,3 +211,16 @@ def test_generation_restored_timings_come_from_when_the_kept_tokens_were_streame
     outcome = resumed.run(lambda deltas, _: True)
     assert outcome.first_token_at == 10.0 and outcome.reasoning_end_at == 11.0
     assert outcome.live_first_at is not None and outcome.live_first_at > 12.0
+
+
+def test_generation_replay_chunks_are_the_pieces_the_model_evaluated() -> None:
+    """Generated tokens were evaluated one at a time; the worker's closing tag in one piece,
+    after the budget together with the last reasoning token (sampled, never evaluated alone)."""
+    tag = ScriptedEngine().tokenize(FORCED_CLOSE)
+    for reason in ("budget", "eos"):
+        _, generation = resumable(["a", "b"], ["x", "y"], {"budget": 2 if reason == "budget" else 50})
+        per_token(generation)
+        a, b, x, y = generation.outcome.tokens
+        assert generation.outcome.forced_close is not None and generation.outcome.forced_close.reason == reason
+        expected = [[a], [b, *tag]] if reason == "budget" else [[a], [b], tag]
+        assert generation.replay_chunks() == [*expected, [x], [y]]

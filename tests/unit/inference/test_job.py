@@ -142,7 +142,10 @@ def test_job_killed_goes_on_from_its_last_streamed_token(
     # The last worker was given the prompt and every kept token, and generated only the rest.
     last = cluster.engines[-1]
     streamed_ids = [t for e in seen if e["type"] in ("reasoning", "answer") for t in e["token_ids"]]
-    assert last.calls[0] == last.prompt_tokens(spec("job").messages) + streamed_ids[: kept[-1]]
+    prompt = last.prompt_tokens(spec("job").messages)
+    assert last.calls[0] == prompt + streamed_ids[: kept[-1]]
+    if kept[-1]:  # evaluated one token at a time, as when they were generated
+        assert last.replayed[0] == [[t] for t in streamed_ids[: kept[-1]]]
     assert last.generated == len(SCRIPT) - kept[-1]
 
 
