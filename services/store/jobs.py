@@ -29,8 +29,9 @@ from redis import Redis
 from redis.client import Pipeline
 
 from services.store.batches import BatchLedger
-from services.store.exceptions import JobGone
+from services.store.exceptions import JobGone, NotReplicated
 from services.store.queues import Admission, Origin, rq_queue
+from services.store.replicas import Replicas
 from shared import eventlog, keys
 from shared.eventlog import Kept, fold, stamp
 from shared.schemas import (
@@ -194,6 +195,7 @@ class JobStore:
         self._claim = redis.register_script(CLAIM_SCRIPT)
         self.admission = Admission(redis, settings)
         self.batches = BatchLedger(redis, settings)
+        self.replicas = Replicas(redis, wanted=settings.accept_replicas, timeout_ms=settings.accept_replica_timeout_ms)
 
     @property
     def redis(self) -> Redis:
@@ -270,7 +272,25 @@ class JobStore:
             if running:
                 self.admission.leave(running, origin, owner)
             raise
+        self._replicated(jobs, ttl_s)
         return position
+
+    def _replicated(self, jobs: Sequence[NewJob], ttl_s: int) -> None:
+        """Return once the jobs are on a replica (when replicas are online), so that losing the
+        primary right after the client heard "accepted" loses nothing. Raises `NotReplicated`
+        (and cancels the jobs) if no replica acknowledged them in time."""
+        replicas = self.replicas.needed()
+        if not replicas:
+            return
+        with self._redis.pipeline(transaction=False) as pipe:
+            # A write after the jobs' on this connection: WAIT counts what this connection wrote.
+            pipe.expire(keys.job_key(jobs[-1].spec.job_id), ttl_s)
+            if self.replicas.wait(pipe, replicas):
+                return
+        for job in jobs:
+            with contextlib.suppress(JobGone):
+                self.cancel(job.spec.job_id)
+        raise NotReplicated(replicas, self.replicas.timeout_ms)
 
     def _enqueue_run(self, pipe: Pipeline, job_id: str, run: int, queue_name: str, *, at_front: bool = False) -> None:
         settings = self._settings

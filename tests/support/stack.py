@@ -10,12 +10,27 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import httpx
+from redis import Redis
 
 from services.runtime.redis_server import RedisServer, free_port
 
 READY_TIMEOUT_S = 60.0
+
+
+class RedisService(Protocol):
+    """A Redis the stack's processes use: a `RedisServer`, or a Sentinel-managed `HaRedis`."""
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+    def client(self, **options: object) -> Redis: ...
 
 
 class Stack:
@@ -26,9 +41,9 @@ class Stack:
         workers: int = 1,
         postproc: bool = True,
         env: dict[str, str] | None = None,
-        redis: RedisServer | None = None,
+        redis: RedisService | None = None,
     ) -> None:
-        self.redis = redis or RedisServer(data_dir / "redis")
+        self.redis: RedisService = redis or RedisServer(data_dir / "redis")
         self._own_redis = redis is None
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -1,0 +1,60 @@
+"""Redis URLs: a Sentinel URL read into its parts, and every bad URL refused with a message that
+says what to fix and never echoes a password."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.redis_url import SentinelUrl, check_redis_url, parse_sentinel_url
+from shared.settings import Settings
+
+GOOD = [
+    (
+        "three sentinels, a db, both logins",
+        "redis+sentinel://thinkstream:p%40ss@10.0.0.1:26379,10.0.0.2:26380,10.0.0.3/ha/2?sentinel_password=s3",
+        SentinelUrl(
+            sentinels=(("10.0.0.1", 26379), ("10.0.0.2", 26380), ("10.0.0.3", 26379)),
+            service="ha",
+            db=2,
+            username="thinkstream",
+            password="p@ss",
+            sentinel_password="s3",
+        ),
+    ),
+    (
+        "one sentinel by name, no login",
+        "redis+sentinel://sentinel.redis.svc:26379/thinkstream",
+        SentinelUrl(sentinels=(("sentinel.redis.svc", 26379),), service="thinkstream"),
+    ),
+    ("IPv6", "redis+sentinel://[::1]:5000/svc", SentinelUrl(sentinels=(("::1", 5000),), service="svc")),
+]
+
+BAD = [
+    ("no scheme", "thinkstream:secret@10.0.0.1:6379", "no scheme"),
+    ("another scheme", "http://secret@10.0.0.1", "got http://"),
+    ("no service", "redis+sentinel://thinkstream:secret@h:26379", "names the service"),
+    ("db not a number", "redis+sentinel://h:26379/svc/zero", "is a number"),
+    ("bad port", "redis+sentinel://h:port/svc", "bad port"),
+    ("no sentinels", "redis+sentinel:///svc", "lists the Sentinels"),
+    ("unknown option", "redis+sentinel://h/svc?socket_timeout=1", "known: sentinel_username, sentinel_password"),
+]
+
+
+@pytest.mark.parametrize(("name", "url", "expected"), GOOD, ids=[c[0] for c in GOOD])
+def test_redis_url_sentinel_parts(name: str, url: str, expected: SentinelUrl) -> None:
+    assert parse_sentinel_url(url) == expected
+    assert check_redis_url(url) == url
+
+
+@pytest.mark.parametrize(("name", "url", "message"), BAD, ids=[c[0] for c in BAD])
+def test_redis_url_bad_one_is_refused_at_start_up_without_echoing_it(name: str, url: str, message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(redis_url=url)
+    assert message in str(refused.value)
+    assert "secret" not in str(refused.value)
+
+
+def test_redis_url_plain_ones_pass_unchanged() -> None:
+    for url in ("redis://localhost:6379/0", "rediss://u:p@host:6380", "unix:///run/redis.sock"):
+        assert Settings(redis_url=url).redis_url == url
