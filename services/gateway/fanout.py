@@ -31,6 +31,9 @@ class EventFanout:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._lost = False
+        """Redis went away and the channels are not subscribed again yet."""
+        self._closing = False
 
     @contextlib.asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[asyncio.Queue[bytes | None]]:
@@ -59,6 +62,8 @@ class EventFanout:
         return len(self._listeners)
 
     async def close(self) -> None:
+        # The flag too: before Python 3.12 a cancel that lands as a read completes can be lost.
+        self._closing = True
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -75,20 +80,24 @@ class EventFanout:
         return self._pubsub
 
     async def _read(self) -> None:
-        while True:
+        while not self._closing:
             pubsub = self._pubsub
             assert pubsub is not None
             if not pubsub.subscribed:
-                if self._listeners:  # a resubscription failed: Redis is still away
+                # Not subscribed yet: the first listener's SUBSCRIBE may still be on its way (it
+                # must not be taken for a failed resubscription and thrown away, which lost the
+                # first second of a fresh gateway's first stream), or Redis is still away.
+                if self._lost and self._listeners:
                     await asyncio.sleep(RECONNECT_S)
                     await self._resubscribe()
                 else:
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.01)
                 continue
             try:
                 message = await pubsub.get_message(timeout=1.0)
             except (RedisError, OSError) as exc:
                 log.warning("event fan-out lost Redis (%s); resubscribing", exc)
+                self._lost = True
                 self._warn_all()
                 await asyncio.sleep(RECONNECT_S)
                 await self._resubscribe()
@@ -111,6 +120,7 @@ class EventFanout:
             if self._listeners:
                 with contextlib.suppress(RedisError):
                     await self._pubsub.subscribe(*self._listeners)
+            self._lost = bool(self._listeners) and not self._pubsub.subscribed
 
     def _warn_all(self) -> None:
         for listeners in self._listeners.values():
