@@ -27,6 +27,7 @@ from services.runtime.heartbeat import Heartbeat
 from services.runtime.redis_server import RedisServer
 from shared import keys
 from shared.settings import Settings
+from tests.support.scripts import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("gateway", "worker", "postproc")
@@ -52,9 +53,11 @@ def _compose_base_command(tmp_dir: Path) -> tuple[list[str], dict[str, str]]:
     return [docker, "compose"], {**env, "DOCKER_CONFIG": str(tmp_dir)}
 
 
-def compose_config(tmp_path: Path, *args: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def compose_config(
+    tmp_path: Path, *args: str, env: Mapping[str, str] | None = None, files: tuple[str, ...] = ("compose.yaml",)
+) -> dict[str, Any]:
     base, base_env = _compose_base_command(tmp_path)
-    project = ["--project-directory", str(ROOT), "-f", str(ROOT / "compose.yaml")]
+    project = ["--project-directory", str(ROOT), *(arg for name in files for arg in ("-f", str(ROOT / name)))]
     done = subprocess.run(
         [*base, *project, *args, "config", "--format", "json"],
         env={**base_env, **(env or {})},
@@ -291,3 +294,80 @@ def test_compose_gateway_without_keys_is_published_on_loopback_only(tmp_path: Pa
     entry = "alice:" + "ab" * 32
     given = compose_config(tmp_path, env={"THINKSTREAM_API_KEY_HASHES": entry})["services"]["gateway"]
     assert given["environment"]["THINKSTREAM_API_KEY_HASHES"] == entry
+
+
+# ---------------------------------------------------------------------------------------------
+# The highly available Redis option (compose.ha.yaml)
+
+HA_FILES = ("compose.yaml", "compose.ha.yaml")
+DATA_NODES = ("redis", "redis-replica")
+SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
+
+
+def container_script(service: dict[str, Any]) -> str:
+    """The `sh -c` script a service runs, as the container sees it (Compose turns $$ into $)."""
+    assert service["entrypoint"] == ["sh", "-c"]
+    script: str = service["command"][0]
+    return script.replace("$$", "$")
+
+
+def test_compose_ha_option_every_process_follows_the_sentinels(tmp_path: Path) -> None:
+    from shared.redis_url import parse_sentinel_url
+
+    services = compose_config(tmp_path, files=HA_FILES)["services"]
+    assert set(services) == {*APP_SERVICES, *DATA_NODES, *SENTINELS}
+    for name in APP_SERVICES:
+        url = services[name]["environment"]["THINKSTREAM_REDIS_URL"]
+        target = parse_sentinel_url(Settings(redis_url=url).redis_url or "")
+        assert target.sentinels == tuple((sentinel, 26379) for sentinel in SENTINELS), name
+        for sentinel in SENTINELS:
+            assert services[name]["depends_on"][sentinel]["condition"] == "service_healthy", name
+    for sentinel in SENTINELS:
+        script = container_script(services[sentinel])
+        assert "port 26379" in script and f"sentinel monitor {target.service} redis 6379 2" in script
+    volumes = set()
+    for name in (*DATA_NODES, *SENTINELS):
+        service = services[name]
+        assert service.get("restart") == "unless-stopped" and service["healthcheck"]["test"], name
+        (data,) = [v for v in service["volumes"] if v["target"] == "/data"]
+        assert data["type"] == "volume", f"{name}: its data (the AOF, the Sentinel's state) must outlive the container"
+        volumes.add(data["source"])
+    assert len(volumes) == len(DATA_NODES) + len(SENTINELS), "one volume each"
+
+
+def test_compose_ha_start_scripts_follow_the_sentinels(tmp_path: Path) -> None:
+    services = compose_config(tmp_path, files=HA_FILES)["services"]
+    node = container_script(services["redis"])
+    assert container_script(services["redis-replica"]) == node
+    started = {
+        name: run_script(tmp_path, node, [], services[name]["environment"]) for name in DATA_NODES
+    }  # no Sentinel answers yet: the very first start
+    assert "--replicaof" not in started["redis"] and "--replica-announce-ip redis" in started["redis"]
+    assert started["redis-replica"].endswith("--replica-announce-ip redis-replica --replicaof redis 6379")
+    assert "--appendonly yes" in started["redis"] and "--maxmemory-policy noeviction" in started["redis"]
+    # After a failover: `redis` comes back as a replica of the promoted one.
+    back = run_script(tmp_path, node, [], services["redis"]["environment"], primary="redis-replica")
+    assert back.endswith("--replicaof redis-replica 6379")
+    # A Sentinel writes its configuration once, then keeps what it learned there.
+    data = tmp_path / "data"
+    data.mkdir()
+    sentinel = container_script(services["sentinel-2"]).replace("/data", str(data))
+    assert run_script(tmp_path, sentinel, [], services["sentinel-2"]["environment"]).endswith("--sentinel")
+    conf = (data / "sentinel.conf").read_text()
+    assert "sentinel announce-ip sentinel-2" in conf
+    (data / "sentinel.conf").write_text(conf + "sentinel known-replica thinkstream redis-replica 6379\n")
+    run_script(tmp_path, sentinel, [], services["sentinel-2"]["environment"])
+    assert "known-replica" in (data / "sentinel.conf").read_text()
+
+
+def test_compose_worker_healthchecks_follow_a_sentinel_url(tmp_path: Path) -> None:
+    """The worker healthcheck, run as Docker runs it, against a real primary, replica and three
+    Sentinels (the HA option's THINKSTREAM_REDIS_URL): it finds this container's heartbeat."""
+    from tests.support.ha_redis import HaRedis
+
+    test = compose_config(tmp_path)["services"]["worker"]["healthcheck"]["test"]
+    with HaRedis(tmp_path / "ha") as ha, ha.client() as redis:
+        assert not healthcheck_passes(test[2:], ha.url)
+        mine = f"{socket.gethostname()}-{os.getpid()}-abc"
+        Heartbeat(redis, kind="inference", worker_id=mine, info={"pid": 1}, interval_s=1, ttl_s=10).beat()
+        assert healthcheck_passes(test[2:], ha.url)

@@ -21,10 +21,13 @@ from rq import Queue
 from services.cli.main import _parser
 from shared import keys
 from shared.settings import EMBEDDED_MODEL_FILE, Settings
+from tests.support.scripts import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "ha")
+HA_COMPONENTS = ("redis", "sentinel")
+"""What the highly available Redis option (overlays/ha) runs besides the app: data nodes, Sentinels."""
 # The oldest Kubernetes release the manifests are for (topology spread's matchLabelKeys is on by
 # default from 1.27).
 KUBERNETES_VERSION = "1.29.0"
@@ -165,7 +168,8 @@ def test_k8s_overlay_renders_and_validates(overlay: str) -> None:
     assert {"PodDisruptionBudget", "NetworkPolicy"} <= kinds
     namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
     assert namespaces == {one(docs, "Namespace", "thinkstream")["metadata"]["name"]}
-    assert set(pod_labels(docs)) == {"redis", *APP_COMPONENTS}
+    extra = {"sentinel"} if overlay == "ha" else set()
+    assert set(pod_labels(docs)) == {"redis", *APP_COMPONENTS, *extra}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -315,7 +319,19 @@ def test_k8s_network_policies_expose_only_the_gateway_and_redis_only_to_services
     peers = [peer for r in rules["redis"] for peer in r["from"]]
     in_namespace = [peer for peer in peers if "namespaceSelector" not in peer]
     allowed = {c for peer in in_namespace for c, pod in labels.items() if selects(peer["podSelector"], pod)}
-    assert allowed == set(APP_COMPONENTS)
+    # With a highly available Redis the data nodes also take the Sentinels and each other (a replica copies).
+    assert allowed == set(APP_COMPONENTS) | (set(HA_COMPONENTS) if overlay == "ha" else set())
+    if overlay == "ha":
+        to_sentinels = [
+            peer
+            for p in policies
+            if selects(p["podSelector"], labels["sentinel"])
+            for r in p.get("ingress", [])
+            for peer in r["from"]
+            if "namespaceSelector" not in peer
+        ]
+        reach = {c for peer in to_sentinels for c, pod in labels.items() if selects(peer["podSelector"], pod)}
+        assert reach == set(APP_COMPONENTS) | set(HA_COMPONENTS)
     for peer in peers:
         if "namespaceSelector" in peer:  # only KEDA's operator, which reads the queue length
             assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "keda"}
@@ -353,7 +369,18 @@ def test_k8s_worker_probes_are_the_compose_healthchecks() -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_k8s_config_names_are_real_settings(overlay: str) -> None:
     known = {f"THINKSTREAM_{name.upper()}" for name in Settings.model_fields}
-    for config in find(render(overlay), "ConfigMap"):
+    docs = render(overlay)
+    environments = {
+        source["configMapRef"]["name"]
+        for doc in docs
+        if doc["kind"] in ("Deployment", "StatefulSet")
+        for c in pod_spec(doc)["containers"]
+        for source in c.get("envFrom", [])
+        if "configMapRef" in source
+    }
+    for config in find(docs, "ConfigMap"):
+        if config["metadata"]["name"] not in environments:
+            continue  # mounted as files (the HA option's start-up scripts)
         unknown = set(config["data"]) - known
         assert not unknown, f"{config['metadata']['name']}: {unknown} are not settings (shared/settings.py)"
 
@@ -376,3 +403,99 @@ def test_k8s_gateway_gets_api_key_hashes_from_its_secret(overlay: str) -> None:
     assert keys, "without keys the gateway refuses to listen on 0.0.0.0"
     env = {e["name"]: e.get("value") for e in gateway.get("env", [])}
     assert env.get("THINKSTREAM_ALLOW_NO_AUTH", "false") == "false"
+
+
+# ---------------------------------------------------------------------------------------------
+# The highly available Redis option (components/redis-ha, overlays/ha)
+
+
+def sentinel_addresses(docs: tuple[Doc, ...]) -> tuple[list[str], int]:
+    """Each Sentinel pod's stable DNS name (StatefulSet pod.service) and the Sentinels' port."""
+    sentinels = workload(docs, "sentinel")
+    (service,) = [s for s in find(docs, "Service") if s["metadata"]["name"] == sentinels["spec"]["serviceName"]]
+    assert service["spec"]["clusterIP"] == "None", "headless: one DNS name per Sentinel"
+    pods = range(sentinels["spec"]["replicas"])
+    names = [f"{sentinels['metadata']['name']}-{i}.{service['metadata']['name']}" for i in pods]
+    return names, service["spec"]["ports"][0]["port"]
+
+
+def ha_script(docs: tuple[Doc, ...], name: str) -> str:
+    (scripts,) = [c for c in find(docs, "ConfigMap") if c["metadata"]["name"].startswith("thinkstream-redis-ha")]
+    script: str = scripts["data"][name]
+    return script
+
+
+def test_k8s_ha_every_process_follows_the_sentinels() -> None:
+    from shared.redis_url import parse_sentinel_url
+
+    docs = render("ha")
+    names, port = sentinel_addresses(docs)
+    for component in APP_COMPONENTS:
+        url = config_env(docs, workload(docs, component), component)["THINKSTREAM_REDIS_URL"]
+        target = parse_sentinel_url(Settings(redis_url=url).redis_url or "")
+        assert target.sentinels == tuple((name, port) for name in names), component
+        assert f"sentinel monitor {target.service} " in ha_script(docs, "sentinel.sh")
+    # KEDA reads the same queues as prod, through the same Sentinels (from its own namespace).
+    (scaled,) = find(docs, "ScaledObject")
+    triggers = [t for t in scaled["spec"]["triggers"] if t["type"].startswith("redis")]
+    (prod,) = find(render("prod"), "ScaledObject")
+    assert [t["metadata"]["listName"] for t in triggers] == [
+        t["metadata"]["listName"] for t in prod["spec"]["triggers"] if t["type"] == "redis"
+    ]
+    namespace = scaled["metadata"]["namespace"]
+    for trigger in triggers:
+        assert trigger["type"] == "redis-sentinel" and trigger["metadata"]["sentinelMaster"] == target.service
+        addresses = [a.strip() for a in trigger["metadata"]["addresses"].split(",")]
+        assert addresses == [f"{name}.{namespace}.svc.cluster.local:{port}" for name in names]
+
+
+def test_k8s_ha_data_nodes_and_sentinels_spread_over_nodes_with_a_quorum_kept() -> None:
+    docs = render("ha")
+    labels = pod_labels(docs)
+    redis, sentinels = workload(docs, "redis"), workload(docs, "sentinel")
+    assert (redis["spec"]["replicas"], sentinels["spec"]["replicas"]) == (2, 3)
+    for doc, component in ((redis, "redis"), (sentinels, "sentinel")):
+        spread = pod_spec(doc)["topologySpreadConstraints"]
+        assert any(
+            c["topologyKey"] == "kubernetes.io/hostname"
+            and c["whenUnsatisfiable"] == "DoNotSchedule"
+            and selects(c["labelSelector"], labels[component])
+            for c in spread
+        ), f"{component}: two of them on one node would fall together"
+        (budget,) = [b for b in find(docs, "PodDisruptionBudget") if selects(b["spec"]["selector"], labels[component])]
+        if component == "sentinel":
+            assert budget["spec"]["minAvailable"] >= 2, "a drain must leave a quorum of Sentinels"
+    # A data node's name must resolve while it is not ready yet (loading, or syncing as a replica).
+    for doc in (redis, sentinels):
+        (service,) = [s for s in find(docs, "Service") if s["metadata"]["name"] == doc["spec"]["serviceName"]]
+        assert service["spec"].get("publishNotReadyAddresses") is True
+
+
+def test_k8s_ha_start_scripts_follow_the_sentinels(tmp_path: Path) -> None:
+    docs = render("ha")
+    redis_sh, sentinel_sh = ha_script(docs, "redis.sh"), ha_script(docs, "sentinel.sh")
+    domain = "thinkstream.svc.cluster.local"
+    node = {"POD_NAMESPACE": "thinkstream"}
+    first = f"thinkstream-redis-0.thinkstream-redis.{domain}"
+    # The very first start: no Sentinel answers; pod 0 is the primary, pod 1 its replica.
+    assert run_script(tmp_path, redis_sh, ["--appendonly", "yes"], {**node, "POD_NAME": "thinkstream-redis-0"}) == (
+        f"redis-server --appendonly yes --replica-announce-ip {first}"
+    )
+    assert run_script(tmp_path, redis_sh, ["--appendonly", "yes"], {**node, "POD_NAME": "thinkstream-redis-1"}) == (
+        f"redis-server --appendonly yes --replica-announce-ip thinkstream-redis-1.thinkstream-redis.{domain}"
+        f" --replicaof {first} 6379"
+    )
+    # After a failover pod 1 is the primary: pod 0 comes back as its replica.
+    second = f"thinkstream-redis-1.thinkstream-redis.{domain}"
+    restarted = run_script(tmp_path, redis_sh, [], {**node, "POD_NAME": "thinkstream-redis-0"}, primary=second)
+    assert restarted.endswith(f"--replicaof {second} 6379")
+    # A Sentinel monitors what the others say is the primary, else pod 0.
+    data = tmp_path / "data"
+    data.mkdir()
+    local = sentinel_sh.replace("/data", str(data))
+    for primary, expected in (("", first), (second, second)):
+        out = run_script(tmp_path, local, [], {**node, "POD_NAME": "thinkstream-sentinel-1"}, primary=primary)
+        assert out == f"redis-server {data}/sentinel.conf --sentinel"
+        conf = (data / "sentinel.conf").read_text()
+        assert f"sentinel monitor thinkstream {expected} 6379 2" in conf
+        assert f"sentinel announce-ip thinkstream-sentinel-1.thinkstream-sentinel.{domain}" in conf
