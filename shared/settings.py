@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     """Append a line with the check verdict (on `fail`, with the first finding) to chat
     completions' `content`, for clients that show nothing else (Open WebUI)."""
 
+    warm_up: bool = True
+    """Workers warm up before they report alive (and `/readyz` turns 200): an inference worker
+    decodes a token (llama.cpp's first decode is slow), a checker loads and runs its checks, the
+    gateway renders a prompt and opens its Redis connections. False: ready sooner, first job slower."""
     stream_flush_ms: Annotated[float, Field(ge=0)] = 40.0
     """A worker sends the tokens of at most this long in one event (the first one at once):
     fewer, larger events leave the CPU to decoding. 0 sends every token on its own."""

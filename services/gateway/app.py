@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import Depends, FastAPI
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
 
 from services.gateway.access import AccessControl
 from services.gateway.auth import documented_key
@@ -29,6 +32,7 @@ from services.runtime.redis_client import GATEWAY_RETRIES, connect, connect_asyn
 from services.store.batches import BatchLedger
 from services.store.usage import StorageUsage
 from shared.apikeys import ApiKeys
+from shared.schemas import ChatMessage
 from shared.settings import Settings
 
 
@@ -84,6 +88,11 @@ def create_app(
         app.state.batches = BatchService(
             settings, async_client, app.state.jobs, app.state.files, app.state.models, results
         )
+        if settings.warm_up:  # the first request would pay for these: the template's first render, connections
+            app.state.counter.count([ChatMessage(role="user", content="Hello")])
+            with contextlib.suppress(RedisError):  # Redis may come later: /readyz says so meanwhile
+                await async_client.ping()
+                await anyio.to_thread.run_sync(sync_client.ping)
         try:
             yield
         finally:

@@ -15,6 +15,7 @@ from services.engine.model import load_model, model_info
 from services.inference.context import InferenceContext, use_context
 from services.inference.engine import LlamaEngine
 from services.inference.kv_cache import PrefixStateCache
+from services.inference.warmup import warm_up
 from services.runtime.heartbeat import Heartbeat
 from services.runtime.logs import job_logging, worker_logging
 from services.runtime.serving import StoppableWorker, serve
@@ -74,6 +75,8 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         job_class=TaskJob,
         serializer=SERIALIZER,
     )
+    if settings.warm_up:
+        warm_up(context.engine)  # before the first heartbeat: /readyz waits for it
     heartbeat = Heartbeat(
         redis,
         kind=KIND,

@@ -12,6 +12,7 @@ from rq import Queue
 from rq.job import Job
 
 from services.postproc.context import PostprocContext, use_context
+from services.postproc.warmup import warm_up
 from services.runtime.heartbeat import Heartbeat
 from services.runtime.logs import job_logging, worker_logging
 from services.runtime.serving import StoppableWorker, serve
@@ -50,6 +51,8 @@ def run_postproc(settings: Settings, redis: Redis, *, burst: bool = False) -> No
     worker = PostprocWorker(
         [queue], connection=redis, name=worker_id, context=context, job_class=TaskJob, serializer=SERIALIZER
     )
+    if settings.warm_up:
+        warm_up()  # before the first heartbeat: /readyz waits for it
     heartbeat = Heartbeat(
         redis,
         kind=KIND,

@@ -59,7 +59,7 @@ GATEWAY_CONNECTIONS = 128
 POOL_WAIT_S = 20
 
 
-class _BlockingSentinelPool(AsyncSentinelPool, BlockingConnectionPool):
+class _BlockingSentinelPool(AsyncSentinelPool, BlockingConnectionPool):  # type: ignore[misc]  # redis types skipped
     """The primary's pool, bounded: a request waits for a free connection (redis-py lets
     `master_for` take the pool class)."""
 
