@@ -53,7 +53,7 @@ class InferenceJob:
         if start.outcome != "started":
             log.info("job %s run %d not run: %s", self._job_id, self._run_number, start.outcome)
             return start.outcome
-        self._events = self._store.writer(self._job_id, self._run_number, start.record.origin)
+        self._events = self._store.writer(self._job_id, self._run_number, start.record.origin, after_seq=start.seq)
         try:
             return self._run(start.record.spec, start.kept)
         finally:

@@ -354,9 +354,12 @@ class JobStore:
         run's writes are fenced off by now, so this cannot change under the new run."""
         return eventlog.kept(parse_event(raw) for raw in self._redis.lrange(keys.job_events_key(job_id), 0, -1))
 
-    def writer(self, job_id: str, run: int, origin: Origin = Origin.INTERACTIVE) -> eventlog.EventWriter:
-        """Appends the events of one run; refused once the job has moved to another run."""
-        return eventlog.EventWriter(self._redis, job_id, self.ttl_s(origin), run=run)
+    def writer(
+        self, job_id: str, run: int, origin: Origin = Origin.INTERACTIVE, after_seq: int = 0
+    ) -> eventlog.EventWriter:
+        """Appends the events of one run; refused once the job has moved to another run.
+        `after_seq`: the run's `started` event (its writer then repairs events Redis lost)."""
+        return eventlog.EventWriter(self._redis, job_id, self.ttl_s(origin), run=run, after_seq=after_seq)
 
     def generated(
         self,
