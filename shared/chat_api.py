@@ -320,14 +320,16 @@ class ChatCompletionRequest(_Forbid):
             if value is not None
         }
         budget = self.reasoning_budget(effort_budgets)
-        return JobRequest(
-            messages=messages,
-            max_tokens=self.max_completion_tokens or self.max_tokens,
-            max_reasoning_tokens=budget if budget is not None else max_reasoning_tokens,
-            stop=stops,
-            samples=self.samples,
-            revise=self.revise,
-            **sampling,
+        return JobRequest.model_validate(
+            {
+                "messages": messages,
+                "max_tokens": self.max_completion_tokens or self.max_tokens,
+                "max_reasoning_tokens": budget if budget is not None else max_reasoning_tokens,
+                "stop": stops,
+                "samples": self.samples,
+                "revise": self.revise,
+                **sampling,
+            }
         )
 
 

@@ -69,10 +69,11 @@ class InferenceJob:
             generation = self._generation(spec, prompt)
             if kept is not None and kept.tokens:
                 self._restore(generation, kept)
-            if kept is not None and kept.tokens and settings.resume_exact:
-                cached = engine.prepare(prompt, generation.replay_chunks())
+                # Exact: evaluated as they were generated, so a greedy job goes on as it would have.
+                replay = generation.replay_chunks() if settings.resume_exact else []
+                cached = engine.prepare(prompt, replay) if replay else engine.prepare(generation.context)
             else:
-                cached = engine.prepare(generation.context)
+                cached = engine.prepare(prompt)
             outcome = generation.run(self._publish)
             self._flush()
             engine.remember()
