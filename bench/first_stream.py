@@ -32,11 +32,12 @@ from httpx_sse import connect_sse
 from tests.support.stack import Stack
 
 RESULTS = Path(__file__).parent / "results" / "first_stream.json"
-QUESTION = "A train travels 60 km in 45 minutes. What is its average speed in km/h?"
+QUESTION = "A train travels {km} km in 45 minutes. What is its average speed in km/h?"
+"""A new question each time (the chat template's prefix is shared): every job evaluates its prompt."""
 
 
-def follow(url: str, max_tokens: int) -> dict[str, float]:
-    body = {"prompt": QUESTION, "max_tokens": max_tokens, "max_reasoning_tokens": max_tokens // 2}
+def follow(url: str, max_tokens: int, km: int) -> dict[str, float]:
+    body = {"prompt": QUESTION.format(km=km), "max_tokens": max_tokens, "max_reasoning_tokens": max_tokens // 2}
     seen: list[tuple[float, dict[str, Any]]] = []
     with httpx.Client(base_url=url, timeout=120) as client:
         sent = time.time()
@@ -77,7 +78,7 @@ def main() -> None:
                 began = time.monotonic()
                 with stack:
                     ready_s = time.monotonic() - began
-                    jobs = [follow(stack.url, args.max_tokens) for _ in range(args.jobs)]
+                    jobs = [follow(stack.url, args.max_tokens, 60 + 15 * n) for n in range(args.jobs)]
             for job in jobs:
                 job["ready_s"] = ready_s
             runs[mode].append(jobs)
