@@ -193,6 +193,9 @@ class ChatCompletionRequest(_Forbid):
     """thinkstream: self-consistency over this many sampled answers."""
     revise: Annotated[int, Field(ge=0, le=limits.MAX_REVISIONS)] = 0
     """thinkstream: let the model correct an answer that fails its checks, up to this many times."""
+    priority: Literal["high", "normal", "low"] | None = None
+    """thinkstream: which waiting work goes first (default: the API key's own, else `normal`).
+    OpenAI's `service_tier` changes nothing here; this does."""
     reasoning_effort: ReasoningEffort | None = None
     """`none`/`minimal`: no reasoning phase; `low`/`medium`/`high`: the budgets in the settings.
     An explicit `max_reasoning_tokens` wins."""
@@ -327,6 +330,7 @@ class ChatCompletionRequest(_Forbid):
             stop=stops,
             samples=self.samples,
             revise=self.revise,
+            priority=self.priority,
             **sampling,
         )
 

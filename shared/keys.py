@@ -3,13 +3,48 @@
 PREFIX = "ts"
 
 INFERENCE_QUEUE = "thinkstream-inference"
+"""Prefix of every inference queue name: a pool of one model, split by priority and API key."""
 POSTPROC_QUEUE = "thinkstream-postproc"
 
 
+def pool_queue(pool: str) -> str:
+    """The name a worker of model `pool` listens on: not a list of its own, but the pool's
+    queues, taken from fairly (services/store/scheduler.py)."""
+    return f"{INFERENCE_QUEUE}:{pool}"
+
+
+def owner_queue(pool: str, priority: str, owner: str | None) -> str:
+    """The RQ queue of one API key's jobs of one priority for model `pool` (without keys, one
+    owner `-`)."""
+    return f"{INFERENCE_QUEUE}:{pool}:{priority}:{owner or '-'}"
+
+
+def ring_key(pool: str, priority: str) -> str:
+    """List of the owners with jobs waiting at one priority, in round-robin order."""
+    return f"{PREFIX}:ring:{pool}:{priority}"
+
+
+def ring_members_key(pool: str, priority: str) -> str:
+    """Set of the same owners, to add each to the ring once."""
+    return f"{PREFIX}:ring:{pool}:{priority}:members"
+
+
+def priority_waiting_key(pool: str, priority: str) -> str:
+    """Sorted set of the RQ ids of jobs waiting at one priority, scored by when they were
+    queued: the oldest one's age ages its priority."""
+    return f"{PREFIX}:waiting:{pool}:{priority}"
+
+
+def doorbell_key(pool: str) -> str:
+    """List a queueing pushes to and idle workers of the pool block on, so a new job is taken
+    at once rather than at the next poll."""
+    return f"{PREFIX}:doorbell:{pool}"
+
+
 def worker_queue(worker_id: str) -> str:
-    """A worker's own inference queue, checked before the shared one: a conversation's next turn
+    """A worker's own inference queue, checked before the pool: a conversation's next turn
     goes there while the worker that holds its KV state is alive and idle."""
-    return f"{INFERENCE_QUEUE}:{worker_id}"
+    return f"thinkstream-worker:{worker_id}"
 
 
 def live_workers_key(kind: str) -> str:
@@ -42,14 +77,6 @@ def worker_key(worker_id: str) -> str:
     return f"{PREFIX}:worker:{worker_id}"
 
 
-def queue_names() -> list[str]:
-    """Every RQ queue named in this module (the `*_QUEUE` constants), for `/metrics`.
-
-    Read at call time, so a queue added anywhere above is reported without touching this list.
-    """
-    return sorted(value for name, value in globals().items() if name.endswith("_QUEUE") and isinstance(value, str))
-
-
 STATS_TOTALS_KEY = f"{PREFIX}:stats:totals"
 """Hash of cluster-wide counters over finished jobs (verdicts, finish reasons, tokens)."""
 
@@ -77,11 +104,6 @@ def rq_worker_key(worker_id: str) -> str:
 RUNNING_JOBS = f"{PREFIX}:running"
 """Hash of job id → id of the inference worker running it; the sweeper requeues the jobs of
 workers whose heartbeat stopped."""
-
-
-BATCH_QUEUE = "thinkstream-batch"
-"""Batch items wait here. Inference workers check it after their own queue and the shared one,
-so a person's question waits at most for the job a worker is running, never for a batch."""
 
 
 def file_key(file_id: str) -> str:

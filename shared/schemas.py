@@ -89,6 +89,9 @@ class JobRequest(GenerationParams):
     revise: Annotated[int, Field(ge=0, le=limits.MAX_REVISIONS)] = 0
     """When the checks fail an answer, show the model its reasoning and the findings and let it
     try again, up to this many times; the job ends with the first answer that passes."""
+    priority: Literal["high", "normal", "low"] | None = None
+    """Which waiting jobs go first (with aging: a lower priority is delayed, never starved);
+    default: the API key's own, else `normal`. Batch items are `low`."""
 
     @model_validator(mode="after")
     def _one_input(self) -> JobRequest:

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     """Send a conversation's next turn to the worker that holds its KV state, when it is idle."""
     affinity_ttl_s: Annotated[int, Field(ge=1)] = 3600
     max_queued_jobs: Annotated[int, Field(ge=1)] = 256
+    priority_aging_s: Annotated[float, Field(gt=0)] = 60.0
+    """Aging of priorities: a `high` job counts as having waited this much longer than a
+    `normal` one, which counts as this much longer than a `low` one (batches). So a low job
+    waits at most twice this longer than any other work: it cannot starve."""
     cancel_on_disconnect: bool = True
     """Stop a streaming chat completion's job when its client disconnects."""
     """Past this many jobs waiting, new requests get 429 with Retry-After."""

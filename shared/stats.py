@@ -125,6 +125,8 @@ class Histogram:
 class JobStats:
     jobs: int
     finish_reasons: dict[str, int]
+    failures: dict[str, int]
+    """Jobs that ended with an error, by its code (`generation_failed`, `worker_lost`...)."""
     verdicts: dict[str, int]
     tokens: dict[str, int]
     histograms: tuple[Histogram, ...]
@@ -149,10 +151,18 @@ def read_job_stats(redis: _Redis) -> JobStats:
     return JobStats(
         jobs=int(totals.get("jobs", 0)),
         finish_reasons=_prefixed(totals, "finish:", FINISH_REASONS),
+        failures=_prefixed(totals, "failed:", ()),
         verdicts={verdict: int(totals.get(f"verdict:{verdict}", 0)) for verdict in VERDICTS},
         tokens={kind: int(totals.get(f"tokens:{kind}", 0)) for kind in TOKEN_KINDS},
         histograms=tuple(_histogram(spec, _decode(raw)) for spec, raw in zip(HISTOGRAMS, histograms_raw, strict=True)),
     )
+
+
+def record_failure(redis: _Redis, code: str) -> None:
+    """Count one job that ended with an error."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hincrby(keys.STATS_TOTALS_KEY, f"failed:{code}", 1)
+        pipe.execute()
 
 
 def mean_generation_s(redis: _Redis) -> float | None:

@@ -55,7 +55,9 @@ def create_app(
         app.state.counter = counter or VocabPromptCounter(settings)
         fanout = EventFanout(async_client)
         budget = MemoryBudget(async_client, settings)
-        app.state.jobs = JobService(settings, async_client, sync_client, app.state.counter, fanout, budget)
+        app.state.jobs = JobService(
+            settings, async_client, sync_client, app.state.counter, fanout, budget, api_keys=api_keys
+        )
         app.state.models = ModelDirectory(settings, async_client, app.state.counter.n_ctx)
         chat_options = ChatOptions(
             tool_calls=app.state.counter.tool_calls,

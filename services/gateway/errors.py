@@ -25,7 +25,7 @@ from services.gateway.exceptions import (
 )
 from services.gateway.listing import UnknownCursor
 from services.store.exceptions import KeyQueueFull, StorageFull, StorageQuotaExceeded
-from shared.exceptions import JobNotFound, PromptTooLong, UnsupportedParameter
+from shared.exceptions import JobNotFound, PriorityNotAllowed, PromptTooLong, UnsupportedParameter
 
 
 def error_body(message: str, type_: str, code: str, **extra: Any) -> dict[str, Any]:
@@ -125,6 +125,11 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         headers = {"Retry-After": "60"} if exc.status == 429 else None
         return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(PriorityNotAllowed)
+    async def _priority(_: Request, exc: PriorityNotAllowed) -> JSONResponse:
+        body = error_body(str(exc), "permission_error", "priority_not_allowed", param="priority")
+        return JSONResponse(body, status_code=403)
 
     @app.exception_handler(StorageFull)
     async def _storage_full(_: Request, exc: StorageFull) -> JSONResponse:

@@ -28,7 +28,9 @@ from services.runtime.heartbeat import INFERENCE, live_workers_async
 from services.store.exceptions import JobGone, QueueFull
 from services.store.jobs import JobStore, NewJob, samples_of
 from services.store.queues import Origin
+from services.store.scheduler import Priority
 from shared import eventlog, keys
+from shared.apikeys import ApiKeys
 from shared.conversation import conversation_key, model_messages
 from shared.exceptions import JobNotFound
 from shared.schemas import (
@@ -72,6 +74,7 @@ class JobService:
         counter: PromptCounter,
         fanout: EventFanout | None = None,
         budget: MemoryBudget | None = None,
+        api_keys: ApiKeys | None = None,
     ) -> None:
         self._settings = settings
         self._redis = redis
@@ -81,6 +84,8 @@ class JobService:
         self._budget = budget or MemoryBudget(redis, settings)
         self._counter = counter
         self._owner: str | None = None
+        self._api_keys = api_keys or ApiKeys()
+        self._pool = settings.served_model_name
 
     @property
     def store(self) -> JobStore:
@@ -107,6 +112,7 @@ class JobService:
         `QueueFull` or `KeyQueueFull` instead of accepting a job that cannot run or would wait
         too long. A self-consistency request queues all its samples or none."""
         spec = await self.plan(request)
+        priority = Priority(self._api_keys.policy(self._owner).resolve(request.priority))
         if spec.samples > 1:
             jobs = self._with_samples(spec)
             queue = None
@@ -116,19 +122,26 @@ class JobService:
                 queue = await self._route(model_messages(request.chat()))
             except RedisError as exc:
                 raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
-        position = await self._submit(jobs, Origin.INTERACTIVE, queue)
+        position = await self._submit(jobs, Origin.INTERACTIVE, priority, queue)
         return accepted(spec, position)
 
     async def submit_batch(self, jobs: list[NewJob]) -> int:
-        """Queue the items of a batch (all or none) on the batch queue."""
-        return await self._submit(jobs, Origin.BATCH, None)
+        """Queue the items of a batch (all or none), at low priority: behind people's questions."""
+        return await self._submit(jobs, Origin.BATCH, Priority.LOW, None)
 
-    async def _submit(self, jobs: list[NewJob], origin: Origin, queue: str | None) -> int:
+    async def _submit(self, jobs: list[NewJob], origin: Origin, priority: Priority, queue: str | None) -> int:
         await self._budget.check()
+        submit = functools.partial(
+            self._store.submit,
+            jobs,
+            owner=self._owner,
+            origin=origin,
+            pool=self._pool,
+            priority=priority,
+            queue_name=queue,
+        )
         try:
-            return await anyio.to_thread.run_sync(
-                functools.partial(self._store.submit, jobs, owner=self._owner, origin=origin, queue_name=queue)
-            )
+            return await anyio.to_thread.run_sync(submit)
         except QueueFull as exc:
             excess = exc.waiting + exc.wanted - exc.limit
             retry = await anyio.to_thread.run_sync(

@@ -21,6 +21,7 @@ from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper, hand_back
 from services.store.jobs import JobStore
 from services.store.queues import rq_queue
+from services.store.scheduler import pool_queue_class
 from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
 from shared.settings import Settings
@@ -62,17 +63,19 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         worker_id=worker_id,
         store=JobStore(redis, settings),
     )
-    shared = rq_queue(keys.INFERENCE_QUEUE, redis, default_timeout=settings.job_timeout_s)
-    own = rq_queue(keys.worker_queue(worker_id), redis, default_timeout=settings.job_timeout_s)
-    # RQ takes from the first non-empty queue in this order: batch items only when nothing else waits.
-    batch = rq_queue(keys.BATCH_QUEUE, redis, default_timeout=settings.job_timeout_s)
+    # Its own queue (conversation affinity) first, then the pool of this model's queues, from
+    # which the scheduler picks (priorities, fairness over API keys).
+    queue_cls = pool_queue_class(context.store.scheduler)
+    own = rq_queue(keys.worker_queue(worker_id), redis, cls=queue_cls, default_timeout=settings.job_timeout_s)
+    pool = rq_queue(keys.pool_queue(info.name), redis, cls=queue_cls, default_timeout=settings.job_timeout_s)
     worker = InferenceWorker(
-        [own, shared, batch],
+        [own, pool],
         connection=redis,
         name=worker_id,
         context=context,
         job_class=TaskJob,
         serializer=SERIALIZER,
+        queue_class=queue_cls,
     )
     heartbeat = Heartbeat(
         redis,
@@ -88,5 +91,5 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         try:
             serve(worker, redis, burst=burst, logging_level=settings.log_level)
         finally:
-            hand_back(own, shared)
+            hand_back(own, context.store)
     log.info("worker %s stopped", worker_id)

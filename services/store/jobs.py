@@ -31,7 +31,8 @@ from redis.client import Pipeline
 from services.store.batches import BatchLedger
 from services.store.exceptions import JobGone
 from services.store.queues import Admission, Origin, rq_queue
-from shared import eventlog, keys
+from services.store.scheduler import Priority, Scheduler
+from shared import eventlog, keys, stats
 from shared.eventlog import fold, stamp
 from shared.schemas import (
     CanceledEvent,
@@ -128,6 +129,11 @@ class JobRecord:
     status: JobStatus
     owner: str | None
     origin: Origin
+    pool: str
+    """The model whose workers run it."""
+    priority: Priority
+    queue: str
+    """The RQ queue its current run was put on (its owner's, or an idle worker's own)."""
     created_at: float
     enqueued_at: float
     run: int
@@ -151,6 +157,9 @@ class JobRecord:
             status=JobStatus(row.get("status", JobStatus.QUEUED.value)),
             owner=row.get("owner") or None,
             origin=Origin(row.get("origin", Origin.INTERACTIVE.value)),
+            pool=row.get("pool", ""),
+            priority=Priority(row.get("priority", Priority.NORMAL.value)),
+            queue=row.get("queue", ""),
             created_at=float(row.get("created_at", spec.created_at)),
             enqueued_at=float(row.get("enqueued_at", spec.created_at)),
             run=int(row.get("run", 1)),
@@ -191,6 +200,7 @@ class JobStore:
         self._claim = redis.register_script(CLAIM_SCRIPT)
         self.admission = Admission(redis, settings)
         self.batches = BatchLedger(redis, settings)
+        self.scheduler = Scheduler(redis, settings)
 
     @property
     def redis(self) -> Redis:
@@ -223,11 +233,20 @@ class JobStore:
     # Queueing
 
     def submit(
-        self, jobs: Sequence[NewJob], *, owner: str | None, origin: Origin, queue_name: str | None = None
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        owner: str | None,
+        origin: Origin,
+        pool: str,
+        priority: Priority = Priority.NORMAL,
+        queue_name: str | None = None,
     ) -> int:
         """Store and queue `jobs` (a job, a self-consistency job with its samples, or a whole
-        batch): all or none. Raises `QueueFull` / `KeyQueueFull` when the origin or the owner has
-        no room for all the jobs that run; returns how many were waiting before them."""
+        batch) for the workers of model `pool`, at `priority`: all or none. `queue_name`: an idle
+        worker's own queue (conversation affinity) instead of the pool. Raises `QueueFull` /
+        `KeyQueueFull` when the origin or the owner has no room for all the jobs that run;
+        returns how many were waiting before them."""
         running = [job.spec.job_id for job in jobs if job.runs]
         position = self.admission.admit(running, origin, owner) if running else 0
         ttl_s = self.ttl_s(origin)
@@ -243,6 +262,9 @@ class JobStore:
                         "enqueued_at": now,
                         "owner": owner or "",
                         "origin": origin.value,
+                        "pool": pool,
+                        "priority": priority.value,
+                        "queue": queue_name or keys.owner_queue(pool, priority.value, owner),
                         "run": 1,
                         "attempt": 1,
                     }
@@ -261,7 +283,7 @@ class JobStore:
                     )
                     pipe.expire(keys.job_events_key(job.spec.job_id), ttl_s)
                     if job.runs:
-                        self._enqueue_run(pipe, job.spec.job_id, 1, queue_name or origin.queue_name)
+                        self._enqueue_run(pipe, job.spec.job_id, 1, pool, priority, owner, queue_name=queue_name)
                 pipe.execute()
         except Exception:
             if running:
@@ -269,18 +291,51 @@ class JobStore:
             raise
         return position
 
-    def _enqueue_run(self, pipe: Pipeline, job_id: str, run: int, queue_name: str, *, at_front: bool = False) -> None:
+    def _enqueue_run(
+        self,
+        pipe: Pipeline,
+        job_id: str,
+        run: int,
+        pool: str,
+        priority: Priority,
+        owner: str | None,
+        *,
+        queue_name: str | None = None,
+        at_front: bool = False,
+    ) -> str:
+        """Put run `run` on the owner's queue of the pool (or on `queue_name`, a worker's own),
+        in the caller's transaction; returns the queue's name."""
         settings = self._settings
-        rq_queue(queue_name, self._redis).enqueue_call(
+        name = queue_name or keys.owner_queue(pool, priority.value, owner)
+        rq_id = rq_id_of(job_id, run)
+        rq_queue(name, self._redis).enqueue_call(
             INFERENCE_FUNC,
             args=(job_id, run),
-            job_id=job_id if run == 1 else f"{job_id}-{run}",
+            job_id=rq_id,
             at_front=at_front,
             timeout=settings.job_timeout_s,
             result_ttl=0,
             failure_ttl=settings.job_ttl_s,
             pipeline=pipe,
         )
+        if queue_name is None:
+            self.scheduler.enlist(pipe, pool, priority, owner, rq_id)
+        return name
+
+    def to_pool(self, job_id: str, run: int) -> bool:
+        """Move a run waiting in a worker's own queue (the worker is gone) to its pool."""
+        try:
+            record = self.read(job_id)
+        except JobGone:
+            return False
+        if record.ended or record.run != run:
+            return False
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            name = self._enqueue_run(pipe, job_id, run, record.pool, record.priority, record.owner, at_front=True)
+            pipe.hset(keys.job_key(job_id), "queue", name)
+            pipe.execute()
+        return True
 
     # -----------------------------------------------------------------------------------------
     # A worker's run
@@ -375,8 +430,9 @@ class JobStore:
     # Another run of the same job
 
     def revise(self, job_id: str, run: int, spec: JobSpec, original: JobSpec, findings: list[Finding]) -> bool:
-        """Queue round `spec.round` of a job whose answer failed its checks, at the front of the
-        queue of the job's origin (a batch item stays behind people), with the `revision` event.
+        """Queue round `spec.round` of a job whose answer failed its checks, at the front of its
+        owner's queue at the job's own priority (a batch item stays behind people), with the
+        `revision` event.
         Its queue wait counts from now. False if the job moved on meanwhile."""
         record = self.read(job_id)
         if record.run != run or record.ended:
@@ -402,12 +458,17 @@ class JobStore:
                 client=pipe,
             )
             # If the append is refused (the job moved on), this entry is stale: `start` refuses it.
-            self._enqueue_run(pipe, record.job_id, run + 1, record.origin.queue_name, at_front=True)
+            self._requeue_run(pipe, record, run + 1)
             (code, _, _), *_ = pipe.execute()
         return int(code) == 1
 
+    def _requeue_run(self, pipe: Pipeline, record: JobRecord, run: int) -> None:
+        """The next run of a job that ran already goes to the front of its owner's queue."""
+        name = self._enqueue_run(pipe, record.job_id, run, record.pool, record.priority, record.owner, at_front=True)
+        pipe.hset(keys.job_key(record.job_id), "queue", name)
+
     def claim(self, job_id: str, dead_worker: str, reason: str) -> Literal["retried", "failed", "skipped"]:
-        """Take the job of a dead worker: its next run goes to the front of its origin's queue
+        """Take the job of a dead worker: its next run goes to the front of its owner's queue
         with a `retry` event; a job lost `max_attempts` times is failed instead. "skipped" when
         another sweeper claimed it first or it ended meanwhile."""
         record = self.read(job_id)
@@ -435,7 +496,7 @@ class JobStore:
                 client=pipe,
             )
             # If the claim is refused, this entry is stale: `start` refuses it.
-            self._enqueue_run(pipe, job_id, record.run + 1, record.origin.queue_name, at_front=True)
+            self._requeue_run(pipe, record, record.run + 1)
             seq, *_ = pipe.execute()
         return "retried" if int(seq) else "skipped"
 
@@ -468,6 +529,8 @@ class JobStore:
         )
         if code != 1:
             return False
+        if isinstance(event, ErrorEvent):
+            stats.record_failure(self._redis, event.code)
         self.admission.leave([job_id], record.origin, record.owner)
         if record.spec.parent is not None and record.spec.sample_index is not None:
             self._report_sample(record, sample or SampleOutcome(answer="", key="", verdict="error"))
@@ -488,8 +551,10 @@ class JobStore:
                 self.cancel(child)
         self._redis.set(keys.job_cancel_key(job_id), 1, ex=self.ttl_s(record.origin))
         if record.status is JobStatus.QUEUED:
-            rq_id = job_id if record.run == 1 else f"{job_id}-{record.run}"
-            rq_queue(record.origin.queue_name, self._redis).remove(rq_id)
+            rq_id = rq_id_of(job_id, record.run)
+            if record.queue:
+                rq_queue(record.queue, self._redis).remove(rq_id)
+            self.scheduler.forget(self._redis, record.pool, record.priority, rq_id)
             if self.end(job_id, stamp(CanceledEvent), JobStatus.CANCELED):
                 return JobStatus.CANCELED
         return self.read(job_id).status
@@ -545,3 +610,8 @@ def samples_of(spec: JobSpec, seeds: Sequence[int], temperature: float, new_id: 
         )
         for index, (seed, job_id) in enumerate(zip(seeds, new_id, strict=True))
     ]
+
+
+def rq_id_of(job_id: str, run: int) -> str:
+    """The RQ job id of a run: the job's id for its first run, `<id>-<run>` after."""
+    return job_id if run == 1 else f"{job_id}-{run}"

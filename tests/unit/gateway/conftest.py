@@ -19,6 +19,7 @@ from services.postproc.context import PostprocContext
 from services.postproc.worker import PostprocWorker
 from services.store.jobs import JobStore
 from services.store.queues import rq_queue
+from services.store.scheduler import Scheduler, pool_queue_class
 from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
 from shared.schemas import ChatMessage
@@ -66,17 +67,31 @@ class Harness:
             worker_id="test-worker",
             store=store,
         )
-        queues = [rq_queue(name, self.redis) for name in (keys.INFERENCE_QUEUE, keys.BATCH_QUEUE)]
+        pool_class = pool_queue_class(store.scheduler)
+        queues = [rq_queue(keys.pool_queue(self.pool), self.redis, cls=pool_class)]
         options = {"connection": self.redis, "job_class": TaskJob, "serializer": SERIALIZER}
         checks = PostprocContext(store=store, settings=self.settings)
         # Inference, then checks, until both are idle: a failed check may queue a revision.
         while True:
-            inferred = InferenceWorker(queues, context=context, **options).work(burst=True)
+            inferred = InferenceWorker(queues, context=context, queue_class=pool_class, **options).work(burst=True)
             checked = PostprocWorker([rq_queue(keys.POSTPROC_QUEUE, self.redis)], context=checks, **options).work(
                 burst=True
             )
             if not (inferred or checked):
                 break
+
+    @property
+    def pool(self) -> str:
+        """The model whose queues the gateway fills and the workers serve."""
+        return self.settings.served_model_name
+
+    def waiting(self, priority: str | None = None) -> int:
+        """Jobs waiting for a worker (of one priority, or of all)."""
+        counts = Scheduler(self.redis, self.settings).waiting(self.pool)
+        return sum(n for p, n in counts.items() if priority is None or p.value == priority)
+
+    def waiting_ids(self, priority: str = "normal") -> list[str]:
+        return [raw.decode() for raw in self.redis.zrange(keys.priority_waiting_key(self.pool, priority), 0, -1)]
 
     def mark_worker_alive(self) -> None:
         """An inference worker and a checker with fresh heartbeats."""

@@ -12,11 +12,9 @@ import fakeredis
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
-from rq import Queue
 
 from services.gateway.app import create_app
 from services.gateway.auth import is_loopback, listen_refusal
-from shared import keys
 from shared.apikeys import ApiKeys, key_digest, key_entry, new_key
 from shared.exceptions import KeyConfigError
 from shared.settings import Settings
@@ -153,11 +151,10 @@ def test_auth_a_chat_completions_job_belongs_to_its_key(keyed_client: TestClient
         target=lambda: result.append(keyed_client.post("/v1/chat/completions", json=body, headers=A)), daemon=True
     )
     thread.start()
-    queue = Queue(keys.INFERENCE_QUEUE, connection=keyed.redis)
     deadline = time.monotonic() + 10
-    while queue.count == 0 and time.monotonic() < deadline:
+    while keyed.waiting() == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    (job_id,) = queue.job_ids
+    (job_id,) = keyed.waiting_ids()
     assert keyed_client.get(f"/v1/jobs/{job_id}", headers=B).status_code == 404
     assert keyed_client.get(f"/v1/jobs/{job_id}", headers=A).status_code == 200
     keyed.run_worker(ScriptedEngine(SCRIPT))

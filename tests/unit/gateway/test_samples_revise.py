@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from fastapi.testclient import TestClient
-from rq import Queue
 
 from services.postproc.vote import answer_key, tally
+from services.store.queues import rq_queue
 from shared import keys
 from shared.schemas import JobSpec, SampleView
 from tests.support.fake_engine import ScriptedEngine
@@ -21,10 +21,7 @@ RIGHT = ["We add: 2 + 2 = 4.", "</think>", "The answer is 4."]
 def drain(harness: Harness, engine: ScriptedEngine) -> None:
     """Run workers until no inference or check job is left (revisions and votes queue more)."""
     for _ in range(10):
-        if (
-            not Queue(keys.INFERENCE_QUEUE, connection=harness.redis).count
-            and not Queue(keys.POSTPROC_QUEUE, connection=harness.redis).count
-        ):
+        if not harness.waiting() and not rq_queue(keys.POSTPROC_QUEUE, harness.redis).count:
             return
         harness.run_worker(engine)
 
