@@ -116,6 +116,13 @@ def parse_batch_input(data: bytes, *, max_lines: int | None = None) -> tuple[lis
                 LineError(code="invalid_json", line=number, message=f"not JSON: {exc.msg} at column {exc.colno}")
             )
             continue
+        except RecursionError:
+            message = "the JSON is nested too deeply: a request needs a few levels, not hundreds"
+            errors.append(LineError(code="invalid_json", line=number, message=message))
+            continue
+        except ValueError as exc:  # an integer of thousands of digits, among others
+            errors.append(LineError(code="invalid_json", line=number, message=f"the JSON cannot be read: {exc}"))
+            continue
         except _LineInvalid as exc:
             errors.append(LineError(code="invalid_request", line=number, message=exc.message, param=exc.param))
             continue

@@ -144,6 +144,17 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
     """Largest request body (batch uploads: `batch_max_bytes`); larger ones get 413 unread."""
 
+    key_max_streams: Annotated[int, Field(ge=1)] = 16
+    """Event streams (and waiting non-streaming chat requests) one API key may hold open on one
+    gateway at once; one more gets 429."""
+    client_max_streams: Annotated[int, Field(ge=1)] = 32
+    """The same for one client address sending no key (every client, on a gateway without keys)."""
+    header_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """A request's headers must arrive within this long, or the connection gets 408 and is closed."""
+    body_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    """Longest wait for the next chunk of a request body; past it, 408."""
+    max_connections: Annotated[int, Field(ge=1)] = 2048
+    """Open connections one gateway process serves at once; past it, 503."""
     drain_s: Annotated[int, Field(ge=0)] = 60
     """On SIGTERM, how long the gateway lets open streams and requests finish before it cuts them."""
     host: str = "127.0.0.1"

@@ -23,6 +23,7 @@ from services.gateway.jobs import JobService
 from services.gateway.memory import MemoryBudget
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, page
+from services.gateway.streams import StreamSlots
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
 from services.gateway.workers import ModelDirectory
 from services.runtime.redis_client import GATEWAY_RETRIES, connect, connect_async
@@ -74,6 +75,7 @@ def create_app(
             options=chat_options,
         )
         app.state.metrics = GatewayMetrics(settings, sync_client)
+        app.state.stream_slots = StreamSlots(settings)
         results = BatchResults(async_client)
         app.state.files = FileStore(
             settings,
@@ -109,6 +111,7 @@ def create_app(
         BodySizeLimit,
         limit=Limit(settings.max_body_bytes, "send a shorter prompt or fewer messages (THINKSTREAM_MAX_BODY_BYTES)"),
         overrides={"/v1/files": upload, "/v1/batches": upload},  # a batch file may be larger; 1 MiB for its form
+        body_timeout_s=settings.body_timeout_s,
     )
     # Added last, so it runs first: a caller without a valid key is refused before any body is read.
     app.add_middleware(AccessControl, keys=api_keys, settings=settings)

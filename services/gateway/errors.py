@@ -8,16 +8,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.gateway.body_limit import BodyTooLarge, too_large_response
+from services.gateway.body_limit import BodyTooLarge, BodyTooSlow, too_large_response, too_slow_response
 from services.gateway.chat import CompletionFailed
 from services.gateway.exceptions import (
+    BadCursor,
     FileTooLarge,
     InvalidApiKey,
     InvalidBatch,
     ModelNotFound,
+    NothingMoreToStream,
     QueueBusy,
     QueueUnavailable,
     RateLimited,
@@ -162,10 +164,23 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body(str(exc), "invalid_request_error", "invalid_api_key")
         return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
+    @app.exception_handler(BadCursor)
+    async def _bad_cursor_value(_: Request, exc: BadCursor) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), "invalid_request_error", "invalid_cursor"), status_code=400)
+
     @app.exception_handler(RateLimited)
     async def _limited(_: Request, exc: RateLimited) -> JSONResponse:
         body = error_body(str(exc), "rate_limit_error", "rate_limit_exceeded")
         return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(BodyTooSlow)
+    async def _body_too_slow(_: Request, exc: BodyTooSlow) -> JSONResponse:
+        return too_slow_response(exc.timeout_s)
+
+    @app.exception_handler(NothingMoreToStream)
+    async def _stream_over(_: Request, exc: NothingMoreToStream) -> Response:
+        # 204 tells an EventSource to stop reconnecting: the job ended before this cursor.
+        return Response(status_code=204)
 
     @app.exception_handler(BodyTooLarge)
     async def _body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:

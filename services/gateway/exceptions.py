@@ -71,3 +71,11 @@ class RateLimited(GatewayError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(f"{message}; retry in {retry_after_s} s")
+
+
+class NothingMoreToStream(GatewayError):
+    """A stream was asked to resume at or after the last event of a job that has ended."""
+
+
+class BadCursor(GatewayError):
+    """`Last-Event-ID` or `after` is not a seq."""

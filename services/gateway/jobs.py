@@ -230,6 +230,11 @@ class JobService:
         if status is None or not self._visible(owner):
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)")
 
+    async def ended_at(self, job_id: str) -> int | None:
+        """The seq of the job's terminal event, or None while it runs."""
+        raw = await self._redis.hget(keys.job_key(job_id), "ended")
+        return int(raw) if raw is not None else None
+
     async def follow(self, job_id: str, after_seq: int = 0) -> AsyncIterator[StreamItem]:
         """Every event with `seq > after_seq`, in order, each once, ending after a terminal one.
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
 from services.gateway.deps import ChatDep
+from services.gateway.streams import stream_slot
 from shared.chat_api import ChatCompletion, ChatCompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["chat"])
@@ -25,6 +26,7 @@ _ERRORS = {
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
+    dependencies=[Depends(stream_slot)],
     responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE chunks if stream"}},
 )
 async def chat_completions(body: ChatCompletionRequest, chat: ChatDep) -> ChatCompletion | EventSourceResponse:

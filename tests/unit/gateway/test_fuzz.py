@@ -162,3 +162,31 @@ def test_fuzz_chat_conversations_get_no_server_error(body: dict[str, object]) ->
     reply ends with the cancellation and a non-streaming one is 409."""
     case = schema["/v1/chat/completions"]["POST"].Case(body=body, media_type="application/json")
     case.call_and_validate(headers=AUTH, checks=[not_a_server_error])
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch lines: JSON that parses badly in ways a schema cannot describe. Each must be a line error.
+
+HOSTILE_LINES = st.sampled_from(
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nesting past the parser's recursion limit
+        b'{"custom_id": "a", "question": "q", "x": ' + b"[" * 900 + b"]" * 900 + b"}",  # deep, but parses
+        b'{"custom_id": "a", "question": "q", "max_tokens": ' + b"9" * 5000 + b"}",  # an integer of 5,000 digits
+        b'{"custom_id": "a", "question": "q", "max_tokens": 1e999}',
+        b'{"custom_id": "\\ud800", "question": "q"}',  # a lone surrogate
+        b"\xff\xfe{}",
+    ]
+)
+
+
+@FUZZ_SETTINGS
+@given(lines=st.lists(HOSTILE_LINES | TEXT.map(str.encode), min_size=1, max_size=4))
+def test_fuzz_hostile_batch_lines_are_line_errors(lines: list[bytes]) -> None:
+    body = b"\n".join(lines) + b"\n"
+    case = schema["/v1/batches"]["POST"].Case(body=body, media_type="application/x-ndjson")
+    response = case.call(headers=AUTH)
+    assert response.status_code < 500, response.text
+    if response.status_code == 400 and response.json()["error"]["code"] == "invalid_batch":
+        assert all(
+            e.get("line") or e["code"] in ("invalid_file", "empty_file") for e in response.json()["error"]["errors"]
+        )
