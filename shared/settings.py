@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     failed_keys_per_minute: Annotated[int, Field(ge=1)] = 20
     """Requests with a wrong key from one client address per minute; past it, even a right key
     waits for the next minute (guessing keys is slowed down). Each refusal is logged."""
+    allowed_hosts: list[str] = []
+    """Host names the gateway answers to (`["*"]`: any). Default: any when it has API keys;
+    without keys only loopback names and its own --host, so that a web page elsewhere cannot
+    reach a keyless gateway by pointing a name of its own at 127.0.0.1 (DNS rebinding)."""
+    allowed_origins: list[str] = []
+    """Web origins (`https://intranet.example`) whose pages may send requests that change things
+    (POST, DELETE); requests from the gateway's own page are always allowed."""
     operator_keys: list[str] = []
     """Names of the API keys that may read /metrics (it names workers and hosts), e.g.
     THINKSTREAM_OPERATOR_KEYS='["prometheus"]'."""

@@ -102,6 +102,11 @@ def create_app(
         summary="Questions in, live reasoning and checked answers out, on CPU.",
         version="0.1.0",
         lifespan=lifespan,
+        # The docs are the gateway's own page (routes/page.py): FastAPI's load scripts from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        # A redirect to the slashed path would be built from the request's Host.
+        redirect_slashes=False,
         # Shows the key scheme in the OpenAPI document; `AccessControl` does the checking.
         dependencies=[Depends(documented_key)],
     )

@@ -23,9 +23,8 @@ class ModelNotFound(GatewayError):
 
     def __init__(self, requested: str, served: str) -> None:
         self.requested = requested
-        super().__init__(
-            f"the model {requested!r} does not exist here: use {served!r} (GET /v1/models lists the names)"
-        )
+        shown = requested if len(requested) <= 80 else requested[:80] + "…"
+        super().__init__(f"the model {shown!r} does not exist here: use {served!r} (GET /v1/models lists the names)")
 
 
 class ResourceNotFound(GatewayError):

@@ -45,7 +45,14 @@ class Harness:
         self.server = fakeredis.FakeServer()
         self.redis = fakeredis.FakeRedis(server=self.server)
         self.settings = Settings(
-            **{"redis_url": "redis://fake", "default_max_tokens": 32, "data_dir": tmp_path, **settings}
+            **{
+                "redis_url": "redis://fake",
+                "default_max_tokens": 32,
+                "data_dir": tmp_path,
+                # TestClient names its server "testserver"
+                "allowed_hosts": ["testserver", "localhost", "127.0.0.1"],
+                **settings,
+            }
         )
         self.drain = Drain()
         self.app = create_app(

@@ -171,7 +171,8 @@ def test_auth_jobs_from_before_keys_are_shown_to_no_key(tmp_path: Path) -> None:
     def app(hashes: str) -> TestClient:
         settings = Settings(redis_url="redis://fake", data_dir=tmp_path, api_key_hashes=hashes)
         redis = (fakeredis.FakeAsyncRedis(server=server), fakeredis.FakeRedis(server=server))
-        return TestClient(create_app(settings, redis=redis[0], sync_redis=redis[1], counter=WordCounter()))
+        app = create_app(settings, redis=redis[0], sync_redis=redis[1], counter=WordCounter())
+        return TestClient(app, base_url="http://localhost")  # a name a keyless gateway serves
 
     with app("") as before:
         job_id = submit(before, {})
