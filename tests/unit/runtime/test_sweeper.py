@@ -15,9 +15,9 @@ from services.store.queues import Origin, rq_queue
 from services.store.scheduler import Priority
 from shared import keys
 from shared.eventlog import EventWriter, stamp
-from shared.schemas import ChatMessage, GenerationParams, JobSpec, ReasoningEvent
+from shared.schemas import JobSpec, ReasoningEvent
 from shared.settings import Settings
-from tests.unit.store.conftest import POOL, queued
+from tests.unit.store.conftest import POOL, make_spec, queued
 
 
 @pytest.fixture
@@ -29,17 +29,7 @@ def settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(redis_url="redis://fake", data_dir=tmp_path, worker_ttl_s=5, **overrides)
 
 
-def spec(job_id: str, **fields: object) -> JobSpec:
-    return JobSpec(
-        job_id=job_id,
-        messages=[ChatMessage(role="user", content="What is 2 + 2?")],
-        params=GenerationParams(),
-        prompt_tokens=9,
-        max_tokens=32,
-        max_reasoning_tokens=16,
-        created_at=time.time(),
-        **fields,  # type: ignore[arg-type]
-    )
+spec = make_spec
 
 
 def running_job(
