@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from services.postproc.checks.base import Check, CheckResult, Trace
+from services.postproc.checks.numbers import normalize
+from services.postproc.checks.reading import asked, items, read
 from shared.schemas import Span
 
 # A chunk of 8–200 characters repeated back to back at least four times.
@@ -75,3 +77,29 @@ class NoRepetition(Check):
                 )
             )
         return CheckResult(findings)
+
+
+class AnswersQuestion(Check):
+    """The answer has the form the question asks for: a number, two numbers, yes or no, one of
+    the options. An answer that never says one cannot be right, whatever else it says."""
+
+    name = "answers_question"
+
+    def run(self, trace: Trace) -> CheckResult:
+        if not trace.answer.strip():
+            return CheckResult()  # answer_present says so
+        ask = asked(trace.question)
+        statement = read(trace.answer, ask, conclusion=False)
+        span = Span(field="answer", start=0, end=len(trace.answer))
+        if statement is None:
+            wanted = {
+                "values": "a number",
+                "yesno": "yes or no",
+                "option": " or ".join(ask.options),
+            }[ask.kind]
+            message = f"The answer never says {wanted}, which is what the question asks for."
+            return CheckResult([self.finding("error", message, span, expected=wanted)])
+        if ask.kind == "values" and ask.several and len({i.raw for i in items(normalize(trace.answer))}) == 1:
+            message = f"The question asks for several values; the answer gives only {statement.values[0].raw}."
+            return CheckResult([self.finding("error", message, span, quote=statement.values[0].raw)])
+        return CheckResult()
