@@ -22,8 +22,8 @@ from services.postproc.checks.numbers import (
     normalize,
     retracted,
 )
-from services.postproc.checks.reading import asked, read
-from shared.schemas import Span
+from services.postproc.checks.reading import asked, items, read
+from shared.schemas import Finding, Span
 
 # Answers given as rounded decimals satisfy equations only approximately.
 ROUNDED_REL = sympy.Rational(1, 100)
@@ -149,6 +149,8 @@ class Equations(Check):
         unknowns = sorted({s for eq in posed for s in eq.left.symbols | eq.right.symbols})
         if not values and len(unknowns) == 1:
             values = _lone_value(trace, unknowns[0])
+            if not values and (stray := self._no_value_solves(trace, posed, unknowns[0])) is not None:
+                return CheckResult([stray])
         if not values:
             return result
         shown = ", ".join(f"{var} = {v.text}" for var, v in sorted(values.items()))
@@ -182,6 +184,26 @@ class Equations(Check):
         if holds["question"] + holds["reasoning"] >= len(values):
             result.derived.extend(Derivation(v.value, tuple(numbers)) for v in values.values())
         return result
+
+    def _no_value_solves(self, trace: Trace, posed: list[Equation], var: str) -> Finding | None:
+        """An error when the answer gives values but not firmly, and none of them solves the
+        question's equation in its one unknown ("5. 9." for 4x + 6 = 22)."""
+        found = [i for i in items(normalize(trace.answer)) if i.value is not None]
+        if not found:
+            return None
+        symbol = sympy.Symbol(var)
+        if any(all(eq.expr.subs(symbol, i.value) == 0 for eq in posed) for i in found):
+            return None
+        shown = ", ".join(dict.fromkeys(i.raw for i in found))
+        stated = " ".join(trace.question[slice(*_question_span(trace.question, posed[0]))].split())
+        message = f"None of the answer's values ({shown}) solves {stated} from the question"
+        start, end = _question_span(trace.question, posed[0])
+        span = Span(field="question", start=start, end=end)
+        return self.finding("error", message, span, quote=shown, expected=f"none of them solves {stated}")
+
+
+def _question_span(question: str, eq: Equation) -> tuple[int, int]:
+    return normalize(question).span(eq.left.start, eq.right.end)
 
 
 def constants(eq: Equation) -> list[sympy.Expr]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from services.postproc.checks.base import Check, CheckResult, Trace
-from services.postproc.checks.numbers import normalize
+from services.postproc.checks.numbers import find_chains, normalize
 from services.postproc.checks.reading import asked, items, read
 from shared.schemas import Span
 
@@ -99,7 +99,20 @@ class AnswersQuestion(Check):
             }[ask.kind]
             message = f"The answer never says {wanted}, which is what the question asks for."
             return CheckResult([self.finding("error", message, span, expected=wanted)])
-        if ask.kind == "values" and ask.several and len({i.raw for i in items(normalize(trace.answer))}) == 1:
+        found = items(normalize(trace.answer))
+        if ask.kind == "values" and _only_repeats(found, ask.given, trace.answer):
+            shown = ", ".join(dict.fromkeys(i.raw for i in found))
+            message = f"The answer only repeats numbers the question gives ({shown}); it does not answer it."
+            return CheckResult([self.finding("error", message, span, quote=shown)])
+        if ask.kind == "values" and ask.several and len({i.raw for i in found}) == 1:
             message = f"The question asks for several values; the answer gives only {statement.values[0].raw}."
             return CheckResult([self.finding("error", message, span, quote=statement.values[0].raw)])
         return CheckResult()
+
+
+def _only_repeats(found: list, given: tuple, answer: str) -> bool:
+    """Two or more of the question's numbers and nothing else, with no computation: the
+    question restated ("5 pencils cost 30 dollars.")."""
+    if len({i.raw for i in found}) < 2 or find_chains(normalize(answer).text):
+        return False
+    return all(any(i.same(g) for g in given) for i in found)

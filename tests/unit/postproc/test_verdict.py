@@ -90,6 +90,8 @@ CASES = [
                  id="question-expression-contradicted-zh"),
     pytest.param("What is 5 × 7?", "", "100 × 7 = 700, to get 100.", "fail", {("answer", "100")}, set(),
                  id="question-expression-never-given"),
+    pytest.param("5 pencils cost 30 dollars. How much is one pencil?", "Pencils.", "5 pencils cost 30 dollars.", "fail",
+                 {("answer", "5 pencils cost 30 dollars.")}, set(), id="answer-only-repeats-the-question"),
     pytest.param("What is 8 + 11?", "Numbers are fun.", "Addition is fun.", "fail",
                  {("answer", "Addition is fun.")}, set(), id="no-number-at-all"),
     # --- equations posed by the question or set up in the reasoning
@@ -99,6 +101,10 @@ CASES = [
                  # 3x = 15 sits next to "x = 5", so it reads as evaluated on a guess, not as a constraint
                  {("question", "3x + 4 = 19"), ("answer", "6")}, {("reasoning", "5")},
                  id="question-equation-unsatisfied-en"),
+    pytest.param("Solve for x: 4x + 6 = 22.", "Hmm.", "5. 9.", "fail", {("question", "4x + 6 = 22")}, set(),
+                 id="question-equation-no-value-solves"),
+    pytest.param("Solve for x: 4x + 6 = 22.", "Hmm.", "Maybe 3, or 4.", "unsure", set(), set(),
+                 id="question-equation-one-of-several-solves"),
     pytest.param("解方程：2x + 3 = 11，x 等于多少？", "2x = 8，所以 x = 4。", "4", "pass", set(), set(),
                  id="question-equation-bare-value-zh"),
     pytest.param("解方程：2x + 3 = 11，x 等于多少？", "2x = 8，所以 x = 4。", "x = 5", "fail",
