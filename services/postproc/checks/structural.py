@@ -91,6 +91,9 @@ class AnswersQuestion(Check):
         ask = asked(trace.question)
         statement = read(trace.answer, ask, conclusion=False)
         span = Span(field="answer", start=0, end=len(trace.answer))
+        if statement is None and ask.kind == "option" and _names_several(trace.answer, ask.options):
+            message = f"The answer names {' and '.join(ask.options)} but does not say which one is the answer."
+            return CheckResult([self.finding("error", message, span, expected=" or ".join(ask.options))])
         if statement is None:
             wanted = {
                 "values": "a number",
@@ -116,3 +119,7 @@ def _only_repeats(found: list, given: tuple, answer: str) -> bool:
     if len({i.raw for i in found}) < 2 or find_chains(normalize(answer).text):
         return False
     return all(any(i.same(g) for g in given) for i in found)
+
+
+def _names_several(answer: str, options: tuple[str, ...]) -> bool:
+    return sum(option.lower() in answer.lower() for option in options) > 1
