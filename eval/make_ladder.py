@@ -133,7 +133,10 @@ def multi_step(rng: random.Random, lang: str, i: int) -> Question:
         count, price = rng.randint(2, 6), rng.randint(2, 9)
         paid = 10 * ((count * price) // 10 + 1)
         if lang == "en":
-            text = f"Tom buys {count} pens at {price} dollars each and pays with {paid} dollars. How much change does he get?"
+            text = (
+                f"Tom buys {count} pens at {price} dollars each and pays with {paid} dollars."
+                " How much change does he get?"
+            )
         else:
             text = f"小华买了{count}支笔，每支{price}元，付了{paid}元。应找回多少元？"
         return {"question": text, "gold": numbers(paid - count * price)}
@@ -166,7 +169,10 @@ def multi_step(rng: random.Random, lang: str, i: int) -> Question:
                 f" then received {delivered} more. How many apples does it have now?"
             )
         else:
-            text = f"水果店有{start}个苹果，上午卖出{sold_am}个，下午卖出{sold_pm}个，又运来{delivered}个。现在有多少个苹果？"
+            text = (
+                f"水果店有{start}个苹果，上午卖出{sold_am}个，下午卖出{sold_pm}个，"
+                f"又运来{delivered}个。现在有多少个苹果？"
+            )
         return {"question": text, "gold": numbers(left)}
     if form == 4:
         price, off = 10 * rng.randint(2, 9), rng.choice([10, 20, 25, 50])
