@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 
 from services.evaluation.report import ladder_table, rungs_of, table, write_chart, write_json
-from services.evaluation.results import EvalRun
+from services.evaluation.results import EvalRun, summarize
 
 OUT = Path(__file__).resolve().parent / "figures" / "ladder.json"
 
@@ -31,6 +31,16 @@ def join(runs: list[EvalRun]) -> EvalRun:
             "duration_s": round(sum(run.duration_s for run in runs), 1),
         }
     )
+
+
+def common(run: EvalRun) -> EvalRun:
+    """Every mode restricted to the questions every mode answered (a mode cut short covers fewer)."""
+    shared = set.intersection(*({r.id for r in mode.records} for mode in run.modes if mode.summary))
+    modes = []
+    for mode in run.modes:
+        records = [r for r in mode.records if r.id in shared]
+        modes.append(mode.model_copy(update={"records": records, "summary": summarize(records) if records else None}))
+    return run.model_copy(update={"modes": modes})
 
 
 def markdown(run: EvalRun) -> str:
@@ -54,8 +64,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("-o", "--output", type=Path, default=OUT)
+    parser.add_argument("--common", action="store_true", help="only the questions every mode answered")
     args = parser.parse_args()
     run = join([EvalRun.model_validate_json(path.read_text(encoding="utf-8")) for path in args.runs])
+    if args.common:
+        run = common(run)
     console = Console(width=160)
     console.print(table(run))
     if (rungs := ladder_table(run)) is not None:
