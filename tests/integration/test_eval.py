@@ -20,7 +20,7 @@ def test_eval_runs_the_ladder_and_writes_json_and_chart_with_intervals(
 ) -> None:
     output, chart = tmp_path / "results.json", tmp_path / "results.png"
     # The ladder's first 8 questions are one per rung and language.
-    argv = ["eval", "--url", stack.url, "--limit", "8", "--modes", "plain", "--max-tokens", "48"]
+    argv = ["eval", "--url", stack.url, "--limit", "8", "--modes", "plain", "--max-tokens", "32"]
     assert main([*argv, "-o", str(output), "--chart", str(chart)]) == 0
 
     (plain,) = json.loads(output.read_text())["modes"]
@@ -31,7 +31,7 @@ def test_eval_runs_the_ladder_and_writes_json_and_chart_with_intervals(
         assert record["status"] == "succeeded", record
         assert record["verdict"] in ("pass", "fail", "unsure")
         assert 0 < record["ttft_ms"] <= record["total_ms"]
-        assert record["reasoning_tokens"] + record["answer_tokens"] <= 48
+        assert record["reasoning_tokens"] + record["answer_tokens"] <= 32
     summary = plain["summary"]
     assert set(summary["accuracy_by_rung"]) == RUNGS
     for cell in summary["accuracy_by_rung"].values():
