@@ -209,9 +209,9 @@ Severity = Literal["error", "warning", "info"]
 
 
 class Span(_Strict):
-    """A character range `[start, end)` in the reasoning or the answer."""
+    """A character range `[start, end)` in the reasoning, the answer or the question."""
 
-    field: Literal["reasoning", "answer"]
+    field: Literal["reasoning", "answer", "question"]
     start: Annotated[int, Field(ge=0)]
     end: Annotated[int, Field(ge=0)]
 
@@ -223,6 +223,12 @@ class Finding(_Strict):
     severity: Severity
     message: str
     span: Span | None = None
+    related_span: Span | None = None
+    """A second place the finding rests on: the reasoning's conclusion an answer contradicts."""
+    quote: str | None = None
+    """What the model wrote there, verbatim (`12 + 30 = 32`)."""
+    expected: str | None = None
+    """The checked value or statement (`12 + 30 = 42`): what the revision prompt tells the model."""
 
 
 class CheckReport(_Strict):

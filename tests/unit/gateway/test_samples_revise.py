@@ -40,7 +40,7 @@ def test_revise_retries_a_failed_answer_and_keeps_every_round(client: TestClient
     spec = JobSpec.model_validate_json(harness.redis.hget(keys.job_key(job["id"]), "spec"))
     assert [m.role for m in spec.messages] == ["user", "assistant", "user"]
     assert spec.messages[1].content == "The answer is 5."
-    assert "problems were found" in spec.messages[2].content and "2 + 2 = 5" in spec.messages[2].content
+    assert "you wrote 2 + 2 = 5, but 2 + 2 = 4." in spec.messages[2].content  # told where and what is right
     view = client.get(f"/v1/jobs/{job['id']}").json()
     assert view["answer"] == "The answer is 4." and view["passed"] is True
     assert [r["answer"] for r in view["revisions"]] == ["The answer is 5."]
