@@ -317,7 +317,7 @@ class ChatCompletionRequest(_Forbid):
         if calls_tools and self.uses_tools:
             messages.insert(0, ChatMessage(role="system", content="", tools=self.offered_tools()))
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        sampling = {
+        sampling: dict[str, Any] = {
             key: value
             for key, value in (("temperature", self.temperature), ("top_p", self.top_p), ("seed", self.seed))
             if value is not None

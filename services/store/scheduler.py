@@ -168,7 +168,7 @@ class PoolQueue(Queue):
     """Set on the subclass each worker makes (`pool_queue_class`)."""
 
     @classmethod
-    def dequeue_any(  # type: ignore[override]
+    def dequeue_any(
         cls,
         queues: Iterable[Queue],
         timeout: int | None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -15,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 
 PING_S = 15
 """A comment line this often keeps proxies from closing a stream that waits in the queue."""
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request: the message says which field and what to fix"},
     404: {"description": "Unknown model"},
     413: {"description": "The latest user turn alone does not fit the context window"},

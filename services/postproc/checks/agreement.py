@@ -13,7 +13,7 @@ unmarked values) is never failed on it: it is simply not confirmed.
 from __future__ import annotations
 
 from services.postproc.checks.base import Check, CheckResult, Trace
-from services.postproc.checks.reading import Statement, asked, read
+from services.postproc.checks.reading import Item, Statement, asked, read
 from shared.schemas import Span
 
 
@@ -46,7 +46,7 @@ class Agreement(Check):
             return CheckResult(verified=1, agreed=[said.value])
         return self._contradiction(answered, concluded) if answered.firm and concluded.firm else CheckResult()
 
-    def _values(self, answered: Statement, concluded: Statement, given: tuple) -> CheckResult:
+    def _values(self, answered: Statement, concluded: Statement, given: tuple[Item, ...]) -> CheckResult:
         missing = [c for c in concluded.values if not any(c.same(a) for a in answered.values)]
         extra = [
             a
@@ -59,7 +59,7 @@ class Agreement(Check):
             return CheckResult()  # leaves something out, or cannot be read for sure: contradicts nothing
         return self._contradiction(answered, concluded, extra)
 
-    def _contradiction(self, answered: Statement, concluded: Statement, wrong: list | None = None) -> CheckResult:
+    def _contradiction(self, answered: Statement, concluded: Statement, wrong: list[Item] | None = None) -> CheckResult:
         """An error on the answer's differing values (`wrong`, else its whole statement), with the
         reasoning's conclusion as the related span."""
         start, end = answered.span_of(wrong or [])

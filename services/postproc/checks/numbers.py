@@ -415,7 +415,9 @@ def _spaced_after(run: list[Token]) -> bool:
 
 
 def _split_on_gaps(elements: list[Element | None], relations: list[str]) -> list[Chain]:
-    chains, current, rels = [], [], []
+    chains: list[Chain] = []
+    current: list[Element] = []
+    rels: list[str] = []
     for i, element in enumerate(elements):
         if element is None:
             if len(current) > 1:

@@ -73,7 +73,8 @@ class Item:
         if self.value == other.value or self.raw.rstrip("%") == other.raw.rstrip("%"):
             return True
         coarse, fine = (self, other) if self.unit > other.unit else (other, self)
-        return fine.unit < coarse.unit and abs(fine.value - coarse.value) <= coarse.unit / 2  # a rounding
+        assert fine.value is not None and coarse.value is not None  # both checked above
+        return bool(fine.unit < coarse.unit and abs(fine.value - coarse.value) <= coarse.unit / 2)  # a rounding
 
 
 def items(norm: Normalized) -> list[Item]:

@@ -6,7 +6,7 @@ import re
 
 from services.postproc.checks.base import Check, CheckResult, Trace
 from services.postproc.checks.numbers import find_chains, normalize
-from services.postproc.checks.reading import asked, items, read
+from services.postproc.checks.reading import Item, asked, items, read
 from shared.schemas import Span
 
 # A chunk of 8–200 characters repeated back to back at least four times.
@@ -113,7 +113,7 @@ class AnswersQuestion(Check):
         return CheckResult()
 
 
-def _only_repeats(found: list, given: tuple, answer: str) -> bool:
+def _only_repeats(found: list[Item], given: tuple[Item, ...], answer: str) -> bool:
     """Two or more of the question's numbers and nothing else, with no computation: the
     question restated ("5 pencils cost 30 dollars.")."""
     if len({i.raw for i in found}) < 2 or find_chains(normalize(answer).text):
