@@ -237,6 +237,10 @@ class CheckReport(_Strict):
     checks_run: list[str] = []
     verified: int = 0
     """How many facts the checks confirmed; zero verified and no errors means `unsure`."""
+    answer_confirmed: bool = False
+    """The question's own expression or equations give exactly the answer's values: the answer is
+    right even if the verdict is `fail` (its reasoning contradicts it). Such an answer is not
+    revised: a revision would adopt the reasoning's wrong value."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,7 +66,9 @@ def check_job(store: JobStore, job_id: str, run: int = 1) -> str:
     writer = store.writer(job_id, run, record.origin)
     writer.emit(stamp(CheckEvent, report=report))
     spec = record.spec
-    if report.verdict == "fail" and spec.round < spec.revise:
+    # An answer the question itself confirms is not revised, even when its reasoning contradicts
+    # it: measured on the eval ladder, such revisions adopted the reasoning's wrong value.
+    if report.verdict == "fail" and spec.round < spec.revise and not report.answer_confirmed:
         start_revision(store, record, run, view.answer, view.reasoning, report)
         return report.verdict
     _record(store, job_id, result, report)

@@ -68,7 +68,10 @@ def run_checks(trace: Trace, names: Iterable[str] | None = None) -> CheckReport:
     results = [get_check(name).run(trace) for name in selected]
     verdict, findings = decide(results, givens(trace.question))
     verified = sum(r.verified for r in results)
-    return CheckReport(verdict=verdict, findings=findings, checks_run=selected, verified=verified)
+    confirmed = any(r.confirms for r in results)
+    return CheckReport(
+        verdict=verdict, findings=findings, checks_run=selected, verified=verified, answer_confirmed=confirmed
+    )
 
 
 __all__ = ["REGISTRY", "Check", "CheckResult", "Trace", "get_check", "run_checks"]

@@ -83,3 +83,13 @@ def test_answer_key_and_tally() -> None:
     outcome = tally(samples)
     assert outcome is not None and outcome.winner == 1 and outcome.confidence == 0.5  # tie: the passing one
     assert tally([samples[2]]) is None
+
+
+def test_revise_leaves_an_answer_the_question_confirms(client: TestClient, harness: Harness) -> None:
+    """Its reasoning contradicts it (so it fails), but 2 + 2 is 4: revising would make it worse."""
+    job = submit(client, prompt="What is 2 + 2?", revise=2)
+    confused = ["2 + 2 = 5, so the result is 5.", "</think>", "The answer is 4."]
+    drain(harness, ScriptedEngine(confused, WRONG))
+    view = client.get(f"/v1/jobs/{job['id']}").json()
+    assert view["revisions"] == [] and view["answer"] == "The answer is 4."
+    assert view["checks"]["verdict"] == "fail" and view["checks"]["answer_confirmed"] is True
