@@ -41,6 +41,12 @@ def doorbell_key(pool: str) -> str:
     return f"{PREFIX}:doorbell:{pool}"
 
 
+def queue_updates_lease_key(pool: str) -> str:
+    """Held for a moment by the gateway replica that sends the pool's queue updates this second,
+    so that replicas side by side do not send them twice."""
+    return f"{PREFIX}:lineup:{pool}:lease"
+
+
 def worker_queue(worker_id: str) -> str:
     """A worker's own inference queue, checked before the pool: a conversation's next turn
     goes there while the worker that holds its KV state is alive and idle."""

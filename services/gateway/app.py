@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +24,7 @@ from services.gateway.files import FileStore
 from services.gateway.jobs import JobService
 from services.gateway.memory import MemoryBudget
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.queue_updates import QueueUpdates
 from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, page
 from services.gateway.streams import StreamSlots
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
@@ -88,9 +91,15 @@ def create_app(
         app.state.batches = BatchService(
             settings, async_client, app.state.jobs, app.state.files, app.state.models, results
         )
+        updates = asyncio.create_task(
+            QueueUpdates(app.state.jobs.store, settings, [settings.served_model_name]).run(), name="queue-updates"
+        )
         try:
             yield
         finally:
+            updates.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await updates
             await fanout.close()
             if redis is None:
                 await async_client.aclose()
