@@ -24,8 +24,9 @@ from services.gateway.files import FileStore
 from services.gateway.jobs import JobService
 from services.gateway.memory import MemoryBudget
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.ollama_errors import OllamaErrorShape
 from services.gateway.queue_updates import QueueUpdates
-from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, page
+from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, ollama, page
 from services.gateway.streams import StreamSlots
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
 from services.gateway.workers import ModelDirectory
@@ -129,6 +130,8 @@ def create_app(
     )
     # Added last, so it runs first: a caller without a valid key is refused before any body is read.
     app.add_middleware(AccessControl, keys=api_keys, settings=settings)
+    # Outermost: Ollama's routes answer every refusal, the key check's too, in Ollama's shape.
+    app.add_middleware(OllamaErrorShape)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
@@ -138,4 +141,5 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(files.router)
     app.include_router(batches.router)
+    app.include_router(ollama.router)
     return app
