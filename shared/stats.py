@@ -213,6 +213,19 @@ def mean_decode_rate(redis: _Redis) -> float | None:
     return rates.sum / rates.count if rates.count else None
 
 
+def mean_prompt_s(redis: _Redis) -> float | None:
+    """Mean time from a worker taking a job to its first token (prompt evaluation), over every
+    job so far; None before the first."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.stats_histogram_key(TIME_TO_FIRST_TOKEN.name))
+        pipe.hgetall(keys.stats_histogram_key(QUEUE_WAIT.name))
+        ttft_raw, wait_raw = pipe.execute()
+    ttft, wait = _histogram(TIME_TO_FIRST_TOKEN, _decode(ttft_raw)), _histogram(QUEUE_WAIT, _decode(wait_raw))
+    if ttft.count == 0:
+        return None
+    return max(ttft.sum - wait.sum, 0.0) / ttft.count
+
+
 def read_worker_stats(redis: _Redis, worker_ids: Sequence[str]) -> dict[str, WorkerStats]:
     """The counters of each given worker, in one round trip; zeros for a worker with no job yet."""
     with redis.pipeline(transaction=False) as pipe:

@@ -142,14 +142,20 @@ class QueueUpdates:
         return [worker for worker, model in zip(alive, models, strict=True) if model == pool.encode()]
 
     def _workers(self, pool: str, running: Mapping[str, str], fill: float, now: float) -> list[Worker]:
-        """The pool's live workers with their pace and when each comes free: a busy one when
-        its job has used its expected share of its budget (past that, half way to the rest)."""
+        """The pool's live workers with their pace and when each comes free: a busy one when its
+        job has used its expected share of its budget (past that, half way to the rest).
+
+        A job costs a worker a start (prompt evaluation: the mean so far) plus its tokens at the
+        worker's decode pace: its generated tokens over its busy time less those starts. (One
+        pace per busy second, starts included, would make short jobs look slow and long ones
+        overestimated.)"""
         worker_ids = self._pool_workers(pool)
         figures = stats.read_worker_stats(self._redis, worker_ids)
+        start_s = stats.mean_prompt_s(self._redis) or 0.0
         paces = {
-            worker_id: figure.generated_tokens / figure.busy_seconds
+            worker_id: figure.generated_tokens / (figure.busy_seconds - figure.jobs * start_s)
             for worker_id, figure in figures.items()
-            if figure.jobs and figure.busy_seconds > 0
+            if figure.jobs and figure.generated_tokens and figure.busy_seconds > figure.jobs * start_s
         }
         fallback = sum(paces.values()) / len(paces) if paces else stats.mean_decode_rate(self._redis) or 0.0
         started = self._started_at(running)
@@ -162,11 +168,11 @@ class QueueUpdates:
             if job_id is not None and pace > 0:
                 elapsed_s = now - started.get(job_id, now)
                 budget = self._budgets.get(job_id, self._settings.default_max_tokens)
-                left_s = fill * budget / pace - elapsed_s
+                left_s = start_s + fill * budget / pace - elapsed_s
                 if left_s <= 0:
-                    left_s = max(budget / pace - elapsed_s, 0.0) / 2
+                    left_s = max(start_s + budget / pace - elapsed_s, 0.0) / 2
                 free_at = now + left_s
-            workers.append(Worker(worker_id, pace, free_at))
+            workers.append(Worker(worker_id, pace, free_at, start_s))
         return workers
 
     def _started_at(self, running: Mapping[str, str]) -> dict[str, float]:

@@ -5,14 +5,14 @@ and when each is expected to start.
 `forecast` replays the scheduler's choice (`scheduler.PICK_SCRIPT`: priorities with aging, then
 turns over API keys) on that snapshot, pick after pick, each pick at the moment the forecast
 expects a worker to come free. So a job's position is the real pick order, aging included, and
-its ETA follows from the pace of the pool's live workers and the token budgets of the jobs
-running and waiting ahead of it.
+its ETA follows from the pace of the pool's live workers (a start per job, then tokens per
+second) and the token budgets of the jobs running and waiting ahead of it.
 
 Limits of the estimate, by design: it knows only the jobs waiting now (a `high` question that
 arrives later goes ahead, and the position then rises); a job is expected to use the share of
 its `max_tokens` that finished jobs used on average (`stats.budget_fill`), so one that stops
-early or runs to its budget moves everyone behind it; a worker's pace is its tokens per busy
-second so far, prompt evaluation included (a long conversation's prompt is slower than that);
+early or runs to its budget moves everyone behind it; a job's start (prompt evaluation) is the
+mean so far (a long conversation's prompt takes longer);
 a conversation's next turn routed to its worker's own queue is not in the line.
 """
 
@@ -50,9 +50,11 @@ class Worker:
 
     worker_id: str
     tokens_per_s: float
-    """Its pace: generated tokens per busy second (prompt evaluation included)."""
+    """Its decode pace: generated tokens per second once a job's first token is out."""
     free_at: float
     """When it is expected to take its next job (now, if idle)."""
+    start_s: float = 0.0
+    """What a job costs it before its first token (prompt evaluation), on average."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ def forecast(
     """Every waiting job in the order the workers will take it, with its expected start.
 
     Each pick happens when the earliest worker comes free (aging is judged at that moment); the
-    job then keeps that worker for `cost_tokens[rq_id]` (else `default_cost_tokens`) at its pace.
+    job then keeps that worker for its start plus `cost_tokens[rq_id]` (else
+    `default_cost_tokens`) at its pace.
     Without a worker with a known pace, the order is judged as of `now` and no start is given.
     """
     replay = Replay(line, aging_s)
@@ -152,7 +155,8 @@ def forecast(
             slots.append(Slot(rq_id, len(slots), None))
             continue
         slots.append(Slot(rq_id, len(slots), at))
-        busy_s = cost_tokens.get(rq_id, default_cost_tokens) / paced[index].tokens_per_s
+        worker = paced[index]
+        busy_s = worker.start_s + cost_tokens.get(rq_id, default_cost_tokens) / worker.tokens_per_s
         heapq.heapreplace(free, (at + busy_s, index))
 
 

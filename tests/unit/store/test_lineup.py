@@ -134,3 +134,14 @@ def _no_workers(store: JobStore) -> dict:
         "cost_tokens": {},
         "default_cost_tokens": 1,
     }
+
+
+def test_lineup_each_job_costs_its_start_then_its_tokens() -> None:
+    line = Line(
+        rings={Priority.NORMAL: ["-"]},
+        queues={(Priority.NORMAL, "-"): ["j1", "j2"]},
+        waiting={Priority.NORMAL: {"j1": 1.0, "j2": 2.0}},
+    )
+    worker = Worker("w", tokens_per_s=50, free_at=0.0, start_s=0.5)
+    slots = forecast(line, now=0.0, aging_s=60, workers=[worker], cost_tokens={"j1": 100}, default_cost_tokens=0)
+    assert [s.start_at for s in slots] == [0.0, 2.5]
