@@ -41,6 +41,12 @@ def doorbell_key(pool: str) -> str:
     return f"{PREFIX}:doorbell:{pool}"
 
 
+def queue_updates_lease_key(pool: str) -> str:
+    """Held for a moment by the gateway replica that sends the pool's queue updates this second,
+    so that replicas side by side do not send them twice."""
+    return f"{PREFIX}:lineup:{pool}:lease"
+
+
 def worker_queue(worker_id: str) -> str:
     """A worker's own inference queue, checked before the pool: a conversation's next turn
     goes there while the worker that holds its KV state is alive and idle."""
@@ -142,12 +148,12 @@ def rate_window_key(kind: str, subject: str, minute: int) -> str:
 def waiting_key(origin: str) -> str:
     """Sorted set of the ids of the jobs of one origin ("interactive", "batch") waiting for a
     worker, scored by the time they were queued: admission counts it atomically."""
-    return f"{PREFIX}:waiting:{origin}"
+    return f"{PREFIX}:admitted:{origin}"
 
 
 def owner_waiting_key(origin: str, owner: str | None) -> str:
     """The same for one API key's jobs (without keys, one owner `-`)."""
-    return f"{PREFIX}:waiting:{origin}:{owner or '-'}"
+    return f"{PREFIX}:admitted:{origin}:{owner or '-'}"
 
 
 def owner_objects_key(owner: str | None) -> str:

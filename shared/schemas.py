@@ -257,7 +257,13 @@ class EventBase(_Strict):
 class QueuedEvent(EventBase):
     type: Literal["queued"] = "queued"
     position: int
-    """How many jobs were ahead of this one when it was accepted."""
+    """How many jobs go before this one: at acceptance, the jobs of its kind waiting then; in
+    each later update (sent while it waits, when its place changes), the waiting jobs the
+    workers will take first, in the scheduler's real order (0: it is next)."""
+    eta_s: float | None = None
+    """In an update: seconds from `ts` until a worker is expected to start it, from the pace of
+    the live workers and the budgets of the jobs ahead; None when there is nothing to measure the
+    pace by yet (no finished job) or no live worker."""
 
 
 class StartedEvent(EventBase):

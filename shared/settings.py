@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     """Aging of priorities: a `high` job counts as having waited this much longer than a
     `normal` one, which counts as this much longer than a `low` one (batches). So a low job
     waits at most twice this longer than any other work: it cannot starve."""
+    queue_update_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    """How often a waiting job's stream may get a `queued` update (its position and expected
+    start); the gateway looks at the line this often."""
     cancel_on_disconnect: bool = True
     """Stop a streaming chat completion's job when its client disconnects."""
     """Past this many jobs waiting, new requests get 429 with Retry-After."""

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from services.cli.gateway_client import auth_headers, refusal
+from services.cli.queue_wait import QueueWait
 
 
 def ask(args: argparse.Namespace, transport: httpx.BaseTransport | None = None) -> int:
@@ -37,12 +38,17 @@ def ask(args: argparse.Namespace, transport: httpx.BaseTransport | None = None) 
             return 1
         job = response.json()
         section = None
+        waiting = QueueWait(console)
         with connect_sse(client, "GET", job["events_url"]) as source:
             for sse in source.iter_sse():
                 if not sse.data:  # a keep-alive comment while the job waits
                     continue
                 event = json.loads(sse.data)
                 kind = event["type"]
+                if kind == "queued":
+                    waiting.update(event["position"], event.get("eta_s"))
+                    continue
+                waiting.stop()
                 if kind in ("reasoning", "answer") and section != kind:
                     section = kind
                     console.print("\n[bold]Answer[/bold]" if kind == "answer" else "[dim]Thinking…[/dim]")

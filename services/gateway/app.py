@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,7 +24,9 @@ from services.gateway.files import FileStore
 from services.gateway.jobs import JobService
 from services.gateway.memory import MemoryBudget
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, page
+from services.gateway.ollama_errors import OllamaErrorShape
+from services.gateway.queue_updates import QueueUpdates
+from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, ollama, page
 from services.gateway.streams import StreamSlots
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
 from services.gateway.workers import ModelDirectory
@@ -88,9 +92,15 @@ def create_app(
         app.state.batches = BatchService(
             settings, async_client, app.state.jobs, app.state.files, app.state.models, results
         )
+        updates = asyncio.create_task(
+            QueueUpdates(app.state.jobs.store, settings, [settings.served_model_name]).run(), name="queue-updates"
+        )
         try:
             yield
         finally:
+            updates.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await updates
             await fanout.close()
             if redis is None:
                 await async_client.aclose()
@@ -120,6 +130,8 @@ def create_app(
     )
     # Added last, so it runs first: a caller without a valid key is refused before any body is read.
     app.add_middleware(AccessControl, keys=api_keys, settings=settings)
+    # Outermost: Ollama's routes answer every refusal, the key check's too, in Ollama's shape.
+    app.add_middleware(OllamaErrorShape)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
@@ -129,4 +141,5 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(files.router)
     app.include_router(batches.router)
+    app.include_router(ollama.router)
     return app

@@ -8,10 +8,11 @@ well-formed call into OpenAI's `tool_calls`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -269,52 +270,59 @@ class ChatService:
     async def stream(self, job: ChatJob, *, include_usage: bool) -> AsyncIterator[str]:
         """The `data:` payloads of the SSE response, ending with `[DONE]`. A client that goes
         away stops the job (unless the gateway is told otherwise, or is shutting down)."""
+        async with contextlib.aclosing(self.chunks(job, include_usage=include_usage)) as chunks:
+            async for chunk in chunks:
+                yield json.dumps({"error": chunk.body()}) if isinstance(chunk, StreamError) else _dump(chunk)
+        yield DONE
+
+    async def chunks(
+        self, job: ChatJob, *, include_usage: bool
+    ) -> AsyncGenerator[ChatCompletionChunk | StreamError, None]:
+        """The job's events as chat completion chunks (an error or a cancel ends them with a
+        `StreamError`); other APIs' streams are made from these. Closing the iterator before its
+        end is a client that went away: the job is stopped (see `stream`)."""
         finished = False
         try:
-            yield _dump(self._chunk(job, Delta(role="assistant", content="")))
+            yield self._chunk(job, Delta(role="assistant", content=""))
             report: CheckReport | None = None
             vote: VoteView | None = None
             answer = _Answer(job.tools)
             async for item in self._jobs.follow(job.accepted.id):
                 event = parse_event(item.data)
                 if isinstance(event, ReasoningEvent):
-                    yield _dump(self._chunk(job, Delta(reasoning_content=event.text, reasoning=event.text)))
+                    yield self._chunk(job, Delta(reasoning_content=event.text, reasoning=event.text))
                 elif isinstance(event, AnswerEvent):
                     for chunk in self._answer_chunks(job, answer, answer.feed(event.text)):
-                        yield _dump(chunk)
+                        yield chunk
                 elif isinstance(event, RetryEvent):
                     # A chunk stream cannot take back text: say that a new attempt starts.
                     answer = _Answer(job.tools)
-                    retry = self._chunk(job, Delta(), ThinkstreamInfo(job_id=job.accepted.id, retry=event.attempt))
-                    yield _dump(retry)
+                    yield self._chunk(job, Delta(), ThinkstreamInfo(job_id=job.accepted.id, retry=event.attempt))
                 elif isinstance(event, RevisionEvent):
                     answer = _Answer(job.tools)
-                    info = ThinkstreamInfo(job_id=job.accepted.id, revision=event.round)
-                    yield _dump(self._chunk(job, Delta(), info))
+                    yield self._chunk(job, Delta(), ThinkstreamInfo(job_id=job.accepted.id, revision=event.round))
                 elif isinstance(event, VoteEvent):
                     vote = VoteView(winner=event.winner, votes=event.votes, confidence=event.confidence)
                 elif isinstance(event, CheckEvent):
                     report = event.report
                 elif isinstance(event, DoneEvent):
                     for chunk in self._answer_chunks(job, answer, answer.finish()):
-                        yield _dump(chunk)
+                        yield chunk
                     # The verdict comes after the answer; the last check is the one that counts.
                     if job.verdict_in_content and report is not None and not answer.calls:
-                        yield _dump(self._chunk(job, Delta(content=verdict_line(report))))
-                    yield _dump(self._final_chunk(job, event, report, include_usage, vote, answer))
+                        yield self._chunk(job, Delta(content=verdict_line(report)))
+                    yield self._final_chunk(job, event, report, include_usage, vote, answer)
                     if include_usage:
-                        usage = ChatCompletionChunk(
+                        yield ChatCompletionChunk(
                             id=job.completion_id,
                             created=job.created,
                             model=job.model,
                             choices=[],
                             usage=ChatUsage.of(event.result),
                         )
-                        yield _dump(usage)
                 elif isinstance(event, ErrorEvent | CanceledEvent):
-                    yield json.dumps({"error": _stream_error(event)})
+                    yield StreamError.of(event)
             finished = True
-            yield DONE
         finally:
             if not finished and self._cancel_on_disconnect and not self._drain.started:
                 with anyio.CancelScope(shield=True):
@@ -353,8 +361,8 @@ class ChatService:
             elif isinstance(event, DoneEvent):
                 return completion(job, "".join(reasoning), "".join(answer), event.result, report, done=event, vote=vote)
             elif isinstance(event, ErrorEvent | CanceledEvent):
-                error = _stream_error(event)
-                raise CompletionFailed(error["message"], error["code"])
+                error = StreamError.of(event)
+                raise CompletionFailed(error.message, error.code)
         raise CompletionFailed("the job's event stream ended without a result", "internal")
 
     def _chunk(self, job: ChatJob, delta: Delta, info: ThinkstreamInfo | None = None) -> ChatCompletionChunk:
@@ -402,10 +410,22 @@ def _switched_off(request: ChatCompletionRequest, switches: tuple[str, str]) -> 
     return False
 
 
-def _stream_error(event: ErrorEvent | CanceledEvent) -> dict[str, str]:
-    if isinstance(event, CanceledEvent):
-        return {"message": "the request was cancelled before it finished", "type": "canceled", "code": "canceled"}
-    return {"message": event.message, "type": "server_error", "code": event.code}
+@dataclass(frozen=True)
+class StreamError:
+    """How a chat stream ends when its job failed or was cancelled."""
+
+    message: str
+    type: str
+    code: str
+
+    @classmethod
+    def of(cls, event: ErrorEvent | CanceledEvent) -> StreamError:
+        if isinstance(event, CanceledEvent):
+            return cls("the request was cancelled before it finished", "canceled", "canceled")
+        return cls(event.message, "server_error", event.code)
+
+    def body(self) -> dict[str, str]:
+        return {"message": self.message, "type": self.type, "code": self.code}
 
 
 def _dump(chunk: ChatCompletionChunk) -> str:

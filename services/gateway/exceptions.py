@@ -27,6 +27,15 @@ class ModelNotFound(GatewayError):
         super().__init__(f"the model {shown!r} does not exist here: use {served!r} (GET /v1/models lists the names)")
 
 
+class OllamaModelNotFound(ModelNotFound):
+    """The same, asked through Ollama's API: Ollama's words, and where to find the names."""
+
+    def __init__(self, requested: str, served: str) -> None:
+        super().__init__(requested, served)
+        shown = requested if len(requested) <= 80 else requested[:80] + "…"
+        self.args = (f"model '{shown}' not found: this server serves '{served}' (GET /api/tags lists the names)",)
+
+
 class ResourceNotFound(GatewayError):
     """A file or batch that does not exist, has expired, or belongs to another API key."""
 

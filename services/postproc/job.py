@@ -122,6 +122,14 @@ def _record(store: JobStore, job_id: str, result: InferenceResult, report: Check
     try:
         worker = store.redis.hget(keys.job_key(job_id), "worker")
         worker_id = worker.decode() if worker else "unknown"
-        stats.record_job(store.redis, worker_id=worker_id, result=result, report=report, ttl_s=store.settings.job_ttl_s)
+        budget = store.read(job_id).spec.max_tokens  # the queue's estimates learn what share of it jobs use
+        stats.record_job(
+            store.redis,
+            worker_id=worker_id,
+            result=result,
+            report=report,
+            ttl_s=store.settings.job_ttl_s,
+            budget_tokens=budget,
+        )
     except Exception:
         log.exception("recording the figures of job %s failed", job_id)

@@ -102,6 +102,23 @@ redis.call('PUBLISH', KEYS[4], msg)
 return seq
 """
 
+# KEYS: events, channel, job hash, cancel flag.  ARGV: `queued` event JSON (without "{" and seq),
+# run, position, expected start (epoch seconds, or ""), now, least seconds between two updates.
+# Appends a queue update for a job still waiting in that run, at most once per interval; returns
+# the event's seq, or 0 when the job is no longer waiting there (started, ended, requeued).
+QUEUE_UPDATE_SCRIPT = """
+if redis.call('HEXISTS', KEYS[3], 'ended') == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('HGET', KEYS[3], 'status') ~= 'queued' then return 0 end
+if (redis.call('HGET', KEYS[3], 'run') or '1') ~= ARGV[2] then return 0 end
+if tonumber(ARGV[5]) - tonumber(redis.call('HGET', KEYS[3], 'line_at') or '0') < tonumber(ARGV[6]) then return 0 end
+redis.call('HSET', KEYS[3], 'line_position', ARGV[3], 'line_start_at', ARGV[4], 'line_at', ARGV[5])
+local seq = redis.call('RPUSH', KEYS[1], '')
+local msg = '{"seq":' .. seq .. ',' .. ARGV[1]
+redis.call('LSET', KEYS[1], seq - 1, msg)
+redis.call('PUBLISH', KEYS[2], msg)
+return seq
+"""
+
 
 @dataclass(frozen=True)
 class BatchLink:
@@ -198,6 +215,7 @@ class JobStore:
         self._start = redis.register_script(START_SCRIPT)
         self._release = redis.register_script(RELEASE_SCRIPT)
         self._claim = redis.register_script(CLAIM_SCRIPT)
+        self._queue_update = redis.register_script(QUEUE_UPDATE_SCRIPT)
         self.admission = Admission(redis, settings)
         self.batches = BatchLedger(redis, settings)
         self.scheduler = Scheduler(redis, settings)
@@ -336,6 +354,29 @@ class JobStore:
             pipe.hset(keys.job_key(job_id), "queue", name)
             pipe.execute()
         return True
+
+    def update_place(
+        self, job_id: str, run: int, position: int, start_at: float | None, *, min_interval_s: float
+    ) -> bool:
+        """Tell a waiting job's stream where it stands now: a `queued` event with its `position`
+        and the seconds until its expected start (`start_at`, None: no estimate). Only while run
+        `run` still waits, and at most once per `min_interval_s`; the last announced place is
+        kept in the job hash (`line_position`, `line_start_at`). False if nothing was sent."""
+        now = time.time()
+        eta_s = None if start_at is None else round(max(start_at - now, 0.0), 1)
+        event = QueuedEvent(seq=0, ts=now, position=position, eta_s=eta_s)
+        seq = self._queue_update(
+            keys=eventlog.append_keys(job_id),
+            args=[
+                event.model_dump_json(exclude={"seq"})[1:],
+                run,
+                position,
+                "" if start_at is None else start_at,
+                now,
+                min_interval_s,
+            ],
+        )
+        return bool(seq)
 
     # -----------------------------------------------------------------------------------------
     # A worker's run
