@@ -68,8 +68,8 @@ class ClusterCollector(Collector):
             f"{NAMESPACE}_model_workers", "Live inference workers holding each model.", labels=["model"]
         )
         holders: dict[str, int] = {model.name: 0 for model in self._settings.catalog}
-        for worker in heartbeat.inference_workers(self._redis, self._settings.worker_ttl_s):
-            holders[worker.model] = holders.get(worker.model, 0) + 1
+        for live in heartbeat.inference_workers(self._redis, self._settings.worker_ttl_s):
+            holders[live.model] = holders.get(live.model, 0) + 1
         scheduler = Scheduler(self._redis, self._settings)
         for pool, count in holders.items():
             per_model.add_metric([pool], count)
