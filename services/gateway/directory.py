@@ -111,7 +111,6 @@ class ModelDirectory:
                 spec = ModelSpec(
                     name=worker.declaration.name,
                     path=Path(worker.declaration.file),
-                    n_ctx=worker.declaration.n_ctx,
                     aliases=worker.declaration.aliases,
                 )
                 model = models[worker.model] = ServedModel(spec, configured=False)
@@ -125,8 +124,8 @@ class ModelDirectory:
         cards = []
         for model in await self.served():
             counter = self._loaded.get(model.name)
-            n_ctx = counter.n_ctx if counter is not None else model.spec.n_ctx
             declared = next((w.declaration for w in model.workers if w.declaration is not None), None)
+            n_ctx = counter.n_ctx if counter is not None else declared.n_ctx if declared else model.spec.n_ctx
             family = getattr(counter, "family", None) or (declared.family if declared else None)
             card = ModelCard(
                 id=model.name,
