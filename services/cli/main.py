@@ -13,6 +13,7 @@ from services.cli.batch import add_batch_parser, run_batch
 from services.cli.eval import add_eval_parser, run_eval
 from services.cli.gateway_client import add_gateway_arguments
 from services.cli.keys import add_keys_parser, run_keys
+from services.cli.pull import add_pull_parser, run_pull
 from services.runtime.logs import configure_logging
 from shared.models import parse_model_option
 from shared.settings import Settings
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_batch_parser(sub)
     add_keys_parser(sub)
+    add_pull_parser(sub)
     return parser
 
 
@@ -139,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValidationError, ValueError) as exc:
         print(f"thinkstream: invalid setting: {exc}", file=sys.stderr)
         return 2
+    if args.command == "pull":
+        return run_pull(args, settings)
     configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # `up` polls /readyz; one line per poll is noise
     if args.command in ("up", "gateway") and (refused := _refuse_open_listen(settings, args.command)):
