@@ -534,7 +534,7 @@ class ModelCard(BaseModel):
     family: str | None = None
     """Its reasoning template family (how its reasoning opens, whether it calls tools)."""
     parent: str | None = None
-    """For an adapter: its base model (as vLLM lists LoRA adapters)."""
+    """For an alias or an adapter: the model it names (as vLLM lists LoRA adapters)."""
 
 
 class ModelList(BaseModel):

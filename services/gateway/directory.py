@@ -120,7 +120,7 @@ class ModelDirectory:
 
     async def models(self) -> list[ModelCard]:
         """`/v1/models`: each model with its live workers, context size and aliases, then each
-        of its adapters as `MODEL:ADAPTER`."""
+        alias (with `parent`) and each adapter as `MODEL:ADAPTER`."""
         cards = []
         for model in await self.served():
             counter = self._loaded.get(model.name)
@@ -137,6 +137,9 @@ class ModelDirectory:
                 family=family or None,
             )
             cards.append(card)
+            # Each alias too, as before: clients that offer only the listed names can pick it.
+            for alias in card.aliases:
+                cards.append(card.model_copy(update={"id": alias, "aliases": [], "parent": model.name}))
             for adapter in model.adapters:
                 cards.append(
                     ModelCard(

@@ -84,7 +84,8 @@ def _worker_model(stack: Stack, job_id: str) -> str:
 
 def test_models_lists_each_model_with_its_workers_context_aliases_and_adapters(stack: Stack) -> None:
     cards = {card["id"]: card for card in httpx.get(f"{stack.url}/v1/models", timeout=10).json()["data"]}
-    assert list(cards) == ["smol", "smol:odd", "qwen3-test", "ghost"]
+    assert list(cards) == ["smol", "small", "smol:odd", "qwen3-test", "ghost"]
+    assert cards["small"]["parent"] == "smol" and cards["small"]["workers"] == 1
     assert cards["smol"]["workers"] == 1 and cards["smol"]["aliases"] == ["small"]
     assert cards["smol"]["adapters"] == ["odd"] and cards["smol:odd"]["parent"] == "smol"
     assert cards["qwen3-test"]["workers"] == 1 and cards["qwen3-test"]["n_ctx"] == 2048

@@ -12,6 +12,6 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 
 @router.get("/models", response_model=ModelList)
 async def list_models(models: ModelsDep) -> ModelList:
-    """Each model with its live workers, context size, aliases and template family, then each
-    LoRA adapter as `MODEL:ADAPTER` (with `parent`). The first is the default model."""
+    """Each model with its live workers, context size, aliases and template family, then each of
+    its aliases and LoRA adapters (`MODEL:ADAPTER`) with `parent`. The first is the default model."""
     return ModelList(data=await models.models())

@@ -104,7 +104,8 @@ def test_models_listed_with_workers_aliases_and_adapters_and_a_declared_model_is
     harness.declare_worker("w-beta", "beta", adapters=["y"])
     harness.declare_worker("w-gamma", "gamma")  # a model only its worker knows
     cards = {card["id"]: card for card in client.get("/v1/models").json()["data"]}
-    assert list(cards) == ["alpha", "alpha:x", "beta", "beta:y", "gamma"]
+    assert list(cards) == ["alpha", "a", "alpha:x", "beta", "beta:y", "gamma"]
+    assert cards["a"]["parent"] == "alpha" and cards["a"]["workers"] == 0
     assert (cards["alpha"]["workers"], cards["beta"]["workers"], cards["gamma"]["workers"]) == (0, 1, 1)
     assert cards["alpha"]["aliases"] == ["a"] and cards["alpha"]["adapters"] == ["x"]
     assert cards["beta:y"]["parent"] == "beta" and cards["alpha"]["n_ctx"] == 64
