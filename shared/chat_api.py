@@ -163,11 +163,29 @@ class ResponseFormat(_Forbid):
     type: Literal["text"]
 
 
+class LoraRequest(_Forbid):
+    """One entry of `lora`, as llama-server takes it: an adapter by its `id` (its place among the
+    model's adapters in GET /v1/models) or, here also, by `name`; `scale` 0 leaves it off."""
+
+    id: Annotated[int | None, Field(ge=0)] = None
+    name: Annotated[str | None, Field(max_length=64)] = None
+    scale: Annotated[float | None, Field(ge=0.0, le=4.0)] = None
+    """Default: the adapter's configured scale."""
+
+    @model_validator(mode="after")
+    def _named(self) -> LoraRequest:
+        if (self.id is None) == (self.name is None):
+            raise ValueError("give an adapter's 'id' or its 'name'")
+        return self
+
+
 class ChatCompletionRequest(_Forbid):
     """Body of `POST /v1/chat/completions`."""
 
     model: str | None = None
-    """Omit to use the served model."""
+    """Omit to use the default model. `MODEL:ADAPTER` picks one of the model's LoRA adapters."""
+    lora: Annotated[list[LoraRequest] | None, Field(max_length=16)] = None
+    """thinkstream (llama-server's field): the LoRA adapter to answer with."""
     messages: Annotated[list[InputMessage], Field(min_length=1, max_length=limits.MAX_MESSAGES)]
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -508,6 +526,15 @@ class ModelCard(BaseModel):
     workers: int = 0
     """Live inference workers serving it."""
     n_ctx: int | None = None
+    aliases: list[str] = []
+    """Other names requests may use for it."""
+    adapters: list[str] = []
+    """Its LoRA adapters (`lora` ids are their places in this list), each also listed as
+    `MODEL:ADAPTER`."""
+    family: str | None = None
+    """Its reasoning template family (how its reasoning opens, whether it calls tools)."""
+    parent: str | None = None
+    """For an alias or an adapter: the model it names (as vLLM lists LoRA adapters)."""
 
 
 class ModelList(BaseModel):

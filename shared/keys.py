@@ -35,6 +35,13 @@ def priority_waiting_key(pool: str, priority: str) -> str:
     return f"{PREFIX}:waiting:{pool}:{priority}"
 
 
+def backlog_key(pool: str, priority: str) -> str:
+    """List of the RQ ids of the jobs waiting at one priority for model `pool`: the same jobs as
+    `priority_waiting_key`, as a list, because an autoscaler (KEDA's redis scaler) can read only
+    a list's length. Kubernetes scales each model's workers on these."""
+    return f"{PREFIX}:backlog:{pool}:{priority}"
+
+
 def doorbell_key(pool: str) -> str:
     """List a queueing pushes to and idle workers of the pool block on, so a new job is taken
     at once rather than at the next poll."""

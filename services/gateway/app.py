@@ -17,6 +17,7 @@ from services.gateway.batch_results import BatchResults
 from services.gateway.batches import BatchService
 from services.gateway.body_limit import BodySizeLimit, Limit
 from services.gateway.chat import ChatOptions, ChatService
+from services.gateway.directory import ModelDirectory
 from services.gateway.drain import Drain
 from services.gateway.errors import install_error_handlers
 from services.gateway.fanout import EventFanout
@@ -29,7 +30,7 @@ from services.gateway.queue_updates import QueueUpdates
 from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, ollama, page
 from services.gateway.streams import StreamSlots
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
-from services.gateway.workers import ModelDirectory
+from services.gateway.unserved import UnservedJobs
 from services.runtime.redis_client import GATEWAY_RETRIES, connect, connect_async
 from services.store.batches import BatchLedger
 from services.store.usage import StorageUsage
@@ -45,8 +46,8 @@ def create_app(
     counter: PromptCounter | None = None,
     drain: Drain | None = None,
 ) -> FastAPI:
-    """Build the gateway. Tests pass their own Redis clients and prompt counter; the server
-    passes the drain it starts on shutdown."""
+    """Build the gateway. Tests pass their own Redis clients and prompt counter (then used for
+    every model); the server passes the drain it starts on shutdown."""
     if settings.redis_url is None and (redis is None or sync_redis is None):
         raise ValueError("the gateway needs a Redis URL (THINKSTREAM_REDIS_URL or --redis-url)")
     api_keys = ApiKeys.from_settings(settings)  # a malformed entry stops the start, not a request
@@ -57,23 +58,24 @@ def create_app(
         sync_client = sync_redis or connect(settings.redis_url, retries=GATEWAY_RETRIES)  # type: ignore[arg-type]
         app.state.settings = settings
         app.state.redis = async_client
-        app.state.counter = counter or VocabPromptCounter(settings)
+        app.state.models = ModelDirectory(
+            settings,
+            async_client,
+            (lambda _: counter) if counter is not None else (lambda spec: VocabPromptCounter(spec, settings.n_ctx)),
+        )
+        await app.state.models.load()
         fanout = EventFanout(async_client)
         budget = MemoryBudget(async_client, settings)
         app.state.jobs = JobService(
-            settings, async_client, sync_client, app.state.counter, fanout, budget, api_keys=api_keys
+            settings, async_client, sync_client, app.state.models, fanout, budget, api_keys=api_keys
         )
-        app.state.models = ModelDirectory(settings, async_client, app.state.counter.n_ctx)
         chat_options = ChatOptions(
-            tool_calls=app.state.counter.tool_calls,
-            soft_switches=app.state.counter.soft_switches,
             effort_budgets=settings.effort_budgets,
             non_streaming_max_reasoning_tokens=settings.non_streaming_max_reasoning_tokens,
             verdict_in_content=settings.chat_verdict_in_content,
         )
         app.state.chat = ChatService(
             app.state.jobs,
-            app.state.models,
             cancel_on_disconnect=settings.cancel_on_disconnect,
             drain=drain or Drain(),
             options=chat_options,
@@ -89,18 +91,18 @@ def create_app(
             StorageUsage(sync_client, settings),
             budget,
         )
-        app.state.batches = BatchService(
-            settings, async_client, app.state.jobs, app.state.files, app.state.models, results
-        )
-        updates = asyncio.create_task(
-            QueueUpdates(app.state.jobs.store, settings, [settings.served_model_name]).run(), name="queue-updates"
-        )
+        app.state.batches = BatchService(settings, async_client, app.state.jobs, app.state.files, results)
+        background = [
+            asyncio.create_task(QueueUpdates(app.state.jobs.store, settings, app.state.models.pools).run()),
+            asyncio.create_task(UnservedJobs(settings, sync_client, app.state.models.pools).run()),
+        ]
         try:
             yield
         finally:
-            updates.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await updates
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await fanout.close()
             if redis is None:
                 await async_client.aclose()

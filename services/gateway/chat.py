@@ -21,7 +21,6 @@ from services.engine.families import ToolCallSyntax
 from services.engine.toolcalls import ParsedCall, Piece, ToolCallParser
 from services.gateway.drain import Drain
 from services.gateway.jobs import JobService
-from services.gateway.workers import ModelDirectory
 from shared.chat_api import (
     DEFAULT_EFFORT_BUDGETS,
     AssistantMessage,
@@ -70,12 +69,9 @@ class CompletionFailed(Exception):
 
 @dataclass(frozen=True)
 class ChatOptions:
-    """How chat requests become jobs, from the settings and the model's template."""
+    """How chat requests become jobs, from the settings. What depends on the model (whether it
+    calls tools, Qwen3's `/think` switches) comes from the model each request names."""
 
-    tool_calls: ToolCallSyntax | None = None
-    """How the model writes function calls; None: it cannot, and `tools` are left out."""
-    soft_switches: tuple[str, str] | None = None
-    """(on, off) words that switch the reasoning per message (Qwen3's `/think`, `/no_think`)."""
     effort_budgets: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_EFFORT_BUDGETS))
     non_streaming_max_reasoning_tokens: int | None = None
     """Budget of a non-streaming request that sets none (front ends' title and tag requests);
@@ -213,14 +209,12 @@ class ChatService:
     def __init__(
         self,
         jobs: JobService,
-        models: ModelDirectory,
         *,
         cancel_on_disconnect: bool,
         drain: Drain,
         options: ChatOptions | None = None,
     ) -> None:
         self._jobs = jobs
-        self._models = models
         self._cancel_on_disconnect = cancel_on_disconnect
         self._drain = drain
         self._options = options or ChatOptions()
@@ -229,41 +223,40 @@ class ChatService:
         """This service over another view of the jobs (one API key's)."""
         return ChatService(
             jobs,
-            self._models,
             cancel_on_disconnect=self._cancel_on_disconnect,
             drain=self._drain,
             options=self._options,
         )
 
     async def start(self, request: ChatCompletionRequest) -> ChatJob:
-        """Raises `UnsupportedParameter` for a `tool_choice` that demands a call from a model that
-        cannot make one."""
-        model = self._models.resolve(request.model)
+        """Raises `ModelNotFound` for a model nobody serves, `UnsupportedParameter` for a
+        `tool_choice` that demands a call from a model that cannot make one."""
+        route = await self._jobs.models.resolve(request.model, request.lora)
         options = self._options
-        calls_tools = options.tool_calls is not None
+        syntax = route.counter.tool_calls
         job_request = request.job_request(
-            calls_tools=calls_tools,
-            max_reasoning_tokens=self._default_budget(request),
+            calls_tools=syntax is not None,
+            max_reasoning_tokens=self._default_budget(request, route.counter.soft_switches),
             effort_budgets=options.effort_budgets,
         )
-        accepted = await self._jobs.submit(job_request)
+        accepted = await self._jobs.submit(job_request, route)
         tools = None
-        if calls_tools and request.uses_tools and options.tool_calls is not None:
+        if syntax is not None and request.uses_tools:
             names = tuple(tool["function"]["name"] for tool in request.offered_tools())
-            tools = ToolUse(options.tool_calls, names, parallel=request.parallel_tool_calls is not False)
+            tools = ToolUse(syntax, names, parallel=request.parallel_tool_calls is not False)
         return ChatJob(
             accepted=accepted,
-            model=model,
+            model=route.requested,
             created=int(time.time()),
             tools=tools,
             verdict_in_content=options.verdict_in_content,
         )
 
-    def _default_budget(self, request: ChatCompletionRequest) -> int | None:
+    def _default_budget(self, request: ChatCompletionRequest, switches: tuple[str, str] | None) -> int | None:
         """The budget of a request that sets none: 0 after the model's own "off" word (Qwen3's
         `/no_think`, which the model answers with an empty block anyway), the non-streaming
         budget for a non-streaming request, else the server's default (None)."""
-        if self._options.soft_switches is not None and _switched_off(request, self._options.soft_switches):
+        if switches is not None and _switched_off(request, switches):
             return 0
         return None if request.stream else self._options.non_streaming_max_reasoning_tokens
 

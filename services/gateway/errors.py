@@ -19,6 +19,7 @@ from services.gateway.exceptions import (
     InvalidApiKey,
     InvalidBatch,
     ModelNotFound,
+    ModelUnavailable,
     NothingMoreToStream,
     QueueBusy,
     QueueUnavailable,
@@ -108,12 +109,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _failed(_: Request, exc: CompletionFailed) -> JSONResponse:
         if exc.code == "canceled":
             return JSONResponse(error_body(str(exc), "invalid_request_error", exc.code), status_code=409)
+        if exc.code == "model_unavailable":  # no worker of the model came up in time
+            body = error_body(str(exc), "server_error", exc.code, param="model")
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "30"})
         return JSONResponse(error_body(str(exc), "server_error", exc.code), status_code=500)
 
     @app.exception_handler(ModelNotFound)
     async def _no_model(_: Request, exc: ModelNotFound) -> JSONResponse:
         body = error_body(str(exc), "invalid_request_error", "model_not_found", param="model")
         return JSONResponse(body, status_code=404)
+
+    @app.exception_handler(ModelUnavailable)
+    async def _model_unavailable(_: Request, exc: ModelUnavailable) -> JSONResponse:
+        body = error_body(str(exc), "server_error", "model_unavailable", param="model")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "30"})
 
     @app.exception_handler(QueueBusy)
     async def _full(_: Request, exc: QueueBusy) -> JSONResponse:

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 from rq.worker import WorkerStatus
 
+from services.runtime import heartbeat
 from services.runtime.heartbeat import INFERENCE, POSTPROC, live_workers
 from services.store.queues import rq_queue
 from services.store.scheduler import Scheduler
@@ -63,10 +64,19 @@ class ClusterCollector(Collector):
             "Jobs waiting for a worker of each model, by priority (batch items are `low`).",
             labels=["model", "priority"],
         )
-        pool = self._settings.served_model_name
-        for priority, count in Scheduler(self._redis, self._settings).waiting(pool).items():
-            depth.add_metric([pool, priority.value], count)
+        per_model = GaugeMetricFamily(
+            f"{NAMESPACE}_model_workers", "Live inference workers holding each model.", labels=["model"]
+        )
+        holders: dict[str, int] = {model.name: 0 for model in self._settings.catalog}
+        for live in heartbeat.inference_workers(self._redis, self._settings.worker_ttl_s):
+            holders[live.model] = holders.get(live.model, 0) + 1
+        scheduler = Scheduler(self._redis, self._settings)
+        for pool, count in holders.items():
+            per_model.add_metric([pool], count)
+            for priority, waiting in scheduler.waiting(pool).items():
+                depth.add_metric([pool, priority.value], waiting)
         yield depth
+        yield per_model
         with self._redis.pipeline(transaction=False) as pipe:
             for worker in inference_workers:
                 pipe.llen(rq_queue(keys.worker_queue(worker), self._redis).key)

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.gateway.chat import ChatJob, ChatService, StreamError
+from services.gateway.directory import ModelDirectory, Route, ServedModel
 from services.gateway.exceptions import ModelNotFound, OllamaModelNotFound
-from services.gateway.workers import ModelDirectory
 from shared import ollama_api
 from shared.chat_api import ChatCompletion, ChatCompletionChunk, ChatTimings, ChatUsage
 from shared.ollama_api import (
@@ -43,22 +43,24 @@ class OllamaService:
         self._models = models
         self._settings = settings
 
-    def resolve(self, requested: str) -> str:
-        """The served name for a request's `model` (`name` and `name:latest` are the same, as in
+    async def resolve(self, requested: str) -> Route:
+        """The route of a request's `model` (`name` and `name:latest` are the same, as in
         Ollama); raises `OllamaModelNotFound`."""
         try:
-            return self._models.resolve(ollama_api.untagged(requested))
+            return await self._models.resolve(ollama_api.untagged(requested))
         except ModelNotFound as exc:
-            raise OllamaModelNotFound(requested, self._models.name) from exc
+            served = [model.name for model in await self._models.served()]
+            raise OllamaModelNotFound(requested, served) from exc
 
     async def start(self, body: ChatOrGenerate) -> ChatJob:
         """Queue the job (raises what chat completions raise, and `UnsupportedParameter`)."""
-        return await self._chat.start(body.to_chat_request(self.resolve(body.model)))
+        route = await self.resolve(body.model)
+        return await self._chat.start(body.to_chat_request(route.requested))
 
-    def loaded(self, body: ChatOrGenerate) -> str:
+    async def loaded(self, body: ChatOrGenerate) -> str:
         """The answer to a request with nothing to answer (Ollama loads the model then): the
         model is always loaded here."""
-        self.resolve(body.model)
+        await self.resolve(body.model)
         if isinstance(body, ChatRequest):
             return ChatResponse(model=body.model, done=True, done_reason="load").line()
         return GenerateResponse(model=body.model, done=True, done_reason="load").line()
@@ -105,50 +107,60 @@ class OllamaService:
         )
 
     async def tags(self) -> ModelList:
-        modified_at, size, digest = self._file()
-        details = self._details()
-        return ModelList(
-            models=[
+        """Every model, alias and adapter `/v1/models` lists, with its file's details."""
+        served = {model.name: model for model in await self._models.served()}
+        entries = []
+        for card in await self._models.models():
+            model = served.get(card.parent or card.id)
+            if model is None:
+                continue
+            modified_at, size, digest = _file(model)
+            entries.append(
                 ModelEntry(
                     name=ollama_api.tagged(card.id),
                     model=ollama_api.tagged(card.id),
                     modified_at=modified_at,
                     size=size,
                     digest=digest,
-                    details=details,
+                    details=_details(model),
                 )
-                for card in await self._models.models()
-            ]
-        )
+            )
+        return ModelList(models=entries)
 
     async def show(self, requested: str) -> ShowResponse:
-        name = self.resolve(requested)
-        modified_at, _, _ = self._file()
-        n_ctx = next((card.n_ctx for card in await self._models.models() if card.id == name), None)
+        route = await self.resolve(requested)
+        name = route.model.name
+        modified_at, _, _ = _file(route.model)
+        n_ctx = route.counter.n_ctx
         return ShowResponse(
             modelfile=f"# served by thinkstream\nFROM {name}\nPARAMETER num_ctx {n_ctx}\n",
             parameters=f"num_ctx {n_ctx}",
-            details=self._details(),
+            details=_details(route.model),
             model_info={"general.basename": name, "general.context_length": n_ctx},
             capabilities=["completion", "thinking"],
             modified_at=modified_at,
         )
 
-    def _file(self) -> tuple[str, int, str]:
-        """The served GGUF's time, size and an identifier of it (name, size and time: hashing
-        gigabytes for a listing is not worth it)."""
-        path = Path(self._settings.model_path)
-        stat = path.stat()
-        moment = datetime.fromtimestamp(stat.st_mtime, UTC)
-        digest = hashlib.sha256(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
-        return ollama_api.rfc3339(moment), stat.st_size, digest
 
-    def _details(self) -> ModelDetails:
-        """What the file name tells (`...-1.5B-...Q4_K_M.gguf`); the rest is left empty."""
-        return ModelDetails(
-            parameter_size=ollama_api.parameter_size(self._settings.model_path.name),
-            quantization_level=ollama_api.quantization_level(self._settings.model_path.name),
-        )
+def _file(model: ServedModel) -> tuple[str, int, str]:
+    """The model's GGUF: its time, size and an identifier of it (name, size and time: hashing
+    gigabytes for a listing is not worth it). Zeros when this gateway cannot see the file."""
+    path = Path(model.spec.path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return ollama_api.rfc3339(datetime.fromtimestamp(0, UTC)), 0, hashlib.sha256(path.name.encode()).hexdigest()
+    moment = datetime.fromtimestamp(stat.st_mtime, UTC)
+    digest = hashlib.sha256(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    return ollama_api.rfc3339(moment), stat.st_size, digest
+
+
+def _details(model: ServedModel) -> ModelDetails:
+    """What the file name tells (`...-1.5B-...Q4_K_M.gguf`); the rest is left empty."""
+    name = Path(model.spec.path).name
+    return ModelDetails(
+        parameter_size=ollama_api.parameter_size(name), quantization_level=ollama_api.quantization_level(name)
+    )
 
 
 def _reply(

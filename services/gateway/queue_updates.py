@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import anyio
 from redis import Redis
@@ -36,11 +36,13 @@ left) is sent again, even at the same position."""
 
 
 class QueueUpdates:
-    def __init__(self, store: JobStore, settings: Settings, pools: Sequence[str]) -> None:
+    def __init__(self, store: JobStore, settings: Settings, pools: Callable[[], Iterable[str]]) -> None:
+        """`pools`: the models whose queues to follow (asked each round: a gateway learns of a
+        model when a worker declares it)."""
         self._store = store
         self._redis: Redis = store.redis
         self._settings = settings
-        self._pools = list(pools)
+        self._pools = pools
         self._holder = uuid.uuid4().hex
         self._budgets: dict[str, int] = {}
         """max_tokens of the jobs seen in the line or running, by job id (read once each)."""
@@ -64,7 +66,7 @@ class QueueUpdates:
         """One round over every pool; returns how many updates were sent."""
         sent = 0
         self._seen = set()
-        for pool in self._pools:
+        for pool in sorted(self._pools()):
             if not self._hold_lease(pool):
                 continue  # another replica sends this pool's updates this round
             sent += self._update_pool(pool)

@@ -133,6 +133,9 @@ class NewJob:
     """False for a self-consistency job: it only collects its samples' answers and votes."""
     batch: BatchLink | None = None
     children: Sequence[str] = ()
+    pool: str | None = None
+    """The model whose workers run it, when not the one `submit` is given (a batch's items may
+    name different models)."""
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,7 @@ class JobStore:
             with self._redis.pipeline(transaction=True) as pipe:
                 pipe.multi()
                 for job in jobs:
+                    job_pool = job.pool or pool
                     fields: dict[str, str | int | float] = {
                         "spec": job.spec.model_dump_json(),
                         "status": JobStatus.QUEUED.value,
@@ -280,9 +284,9 @@ class JobStore:
                         "enqueued_at": now,
                         "owner": owner or "",
                         "origin": origin.value,
-                        "pool": pool,
+                        "pool": job_pool,
                         "priority": priority.value,
-                        "queue": queue_name or keys.owner_queue(pool, priority.value, owner),
+                        "queue": queue_name or keys.owner_queue(job_pool, priority.value, owner),
                         "run": 1,
                         "attempt": 1,
                     }
@@ -301,7 +305,7 @@ class JobStore:
                     )
                     pipe.expire(keys.job_events_key(job.spec.job_id), ttl_s)
                     if job.runs:
-                        self._enqueue_run(pipe, job.spec.job_id, 1, pool, priority, owner, queue_name=queue_name)
+                        self._enqueue_run(pipe, job.spec.job_id, 1, job_pool, priority, owner, queue_name=queue_name)
                 pipe.execute()
         except Exception:
             if running:
@@ -599,6 +603,22 @@ class JobStore:
             if self.end(job_id, stamp(CanceledEvent), JobStatus.CANCELED):
                 return JobStatus.CANCELED
         return self.read(job_id).status
+
+    def withdraw(self, job_id: str, code: str, message: str) -> bool:
+        """Take a job that is still waiting out of its queue and fail it with `code` and
+        `message` (no worker of its model came). False, and nothing done, once it has started
+        or ended."""
+        try:
+            record = self.read(job_id)
+        except JobGone:
+            return False
+        if record.ended or record.status is not JobStatus.QUEUED:
+            return False
+        rq_id = rq_id_of(job_id, record.run)
+        if record.queue:
+            rq_queue(record.queue, self._redis).remove(rq_id)
+        self.scheduler.forget(self._redis, record.pool, record.priority, rq_id)
+        return self.fail(job_id, code, message)
 
     def _report_sample(self, record: JobRecord, outcome: SampleOutcome) -> None:
         """Tell the parent one sample is in; the report that completes the set queues the vote."""

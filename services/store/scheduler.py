@@ -49,18 +49,19 @@ DOORBELL_KEEP = 64
 WAKE_EVERY_S = 1
 """An idle worker looks again at least this often (a ring may be missed in a failover)."""
 
-# KEYS: the owner's ring, the ring's member set, the priority's waiting set, the pool's doorbell.
+# KEYS: the owner's ring, the ring's member set, the priority's waiting set, the pool's doorbell,
+# the priority's backlog list.
 # ARGV: owner, RQ job id, now.  After the job's RQ queue got the job: list the owner in the ring
-# (once), note the job's wait, ring the doorbell.
+# (once), note the job's wait (also in the backlog an autoscaler reads), ring the doorbell.
 ENLIST_SCRIPT = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then redis.call('RPUSH', KEYS[1], ARGV[1]) end
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+if redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[5], ARGV[2]) end
 redis.call('RPUSH', KEYS[4], '1')
 redis.call('LTRIM', KEYS[4], -tonumber(ARGV[4]), -1)
 return 1
 """
 
-# KEYS: rings (high, normal, low), their member sets, their waiting sets.
+# KEYS: rings (high, normal, low), their member sets, their waiting sets, their backlog lists.
 # ARGV: now, boost of each priority in seconds (high, normal, low), the pool's queue key prefix
 #   ("rq:queue:thinkstream-inference:<model>:"), the priority names (high, normal, low).
 # Returns {queue key, RQ job id}, or {} when nothing waits.
@@ -75,7 +76,7 @@ for p = 1, 3 do
   end
 end
 if best == 0 then return {} end
-local ring, members, waiting = KEYS[best], KEYS[3 + best], KEYS[6 + best]
+local ring, members, waiting, backlog = KEYS[best], KEYS[3 + best], KEYS[6 + best], KEYS[9 + best]
 local prefix = ARGV[5] .. ARGV[5 + best] .. ':'
 for i = 1, redis.call('LLEN', ring) do
   local owner = redis.call('LPOP', ring)
@@ -88,12 +89,13 @@ for i = 1, redis.call('LLEN', ring) do
       redis.call('SREM', members, owner)
     end
     redis.call('ZREM', waiting, job)
+    redis.call('LREM', backlog, 1, job)
     return {queue, job}
   end
   redis.call('SREM', members, owner)
 end
 -- Waiting entries without a job in any queue (cancelled since): forget them.
-redis.call('DEL', waiting)
+redis.call('DEL', waiting, backlog)
 return {}
 """
 
@@ -114,6 +116,7 @@ class Scheduler:
                 keys.ring_members_key(pool, priority.value),
                 keys.priority_waiting_key(pool, priority.value),
                 keys.doorbell_key(pool),
+                keys.backlog_key(pool, priority.value),
             ],
             args=[owner_name, rq_id, time.time(), DOORBELL_KEEP],
             client=pipe,
@@ -122,6 +125,7 @@ class Scheduler:
     def forget(self, pipe: Pipeline | Redis, pool: str, priority: Priority, rq_id: str) -> None:
         """A job left its queue without being picked (it was cancelled)."""
         pipe.zrem(keys.priority_waiting_key(pool, priority.value), rq_id)
+        pipe.lrem(keys.backlog_key(pool, priority.value), 1, rq_id)
 
     def pick(self, pool: str) -> tuple[str, str] | None:
         """Take the next job of the pool: `(queue key, RQ job id)`, or None when nothing waits."""
@@ -131,6 +135,7 @@ class Scheduler:
                 *(keys.ring_key(pool, name) for name in names),
                 *(keys.ring_members_key(pool, name) for name in names),
                 *(keys.priority_waiting_key(pool, name) for name in names),
+                *(keys.backlog_key(pool, name) for name in names),
             ],
             args=[
                 time.time(),

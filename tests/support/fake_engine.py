@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from services.inference.engine import Sampling
+from shared.models import LoraChoice
 from shared.schemas import ChatMessage
 
 
@@ -14,6 +15,8 @@ class ScriptedEngine:
         self.calls: list[list[int]] = []
         self.closed = 0
         self.remembered = 0
+        self.adapters: list[LoraChoice | None] = []
+        """The adapter each job asked for, in order."""
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         return [ord(c) for m in messages for c in m.content][:64] or [1]
@@ -35,3 +38,6 @@ class ScriptedEngine:
                 yield 1000 + index, text
         finally:
             self.closed += 1
+
+    def use_adapter(self, adapter: LoraChoice | None) -> None:
+        self.adapters.append(adapter)

@@ -34,7 +34,7 @@ async def chat(body: ChatRequest, ollama: OllamaDep) -> Response:
     `message.content` (the answer) as they come, the last with `done: true` and the figures; or
     one object with `"stream": false`. `think: false` answers without reasoning."""
     if not body.messages:
-        return Response(ollama.loaded(body), media_type="application/json")
+        return Response(await ollama.loaded(body), media_type="application/json")
     return await _answer(body, ollama)
 
 
@@ -42,7 +42,7 @@ async def chat(body: ChatRequest, ollama: OllamaDep) -> Response:
 async def generate(body: GenerateRequest, ollama: OllamaDep) -> Response:
     """Answer one `prompt` (with an optional `system`): `thinking` and `response`."""
     if not body.prompt:
-        return Response(ollama.loaded(body), media_type="application/json")
+        return Response(await ollama.loaded(body), media_type="application/json")
     return await _answer(body, ollama)
 
 

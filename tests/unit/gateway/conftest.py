@@ -22,6 +22,7 @@ from services.store.queues import rq_queue
 from services.store.scheduler import Scheduler, pool_queue_class
 from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
+from shared.models import WorkerModel
 from shared.schemas import ChatMessage
 from shared.settings import Settings
 from tests.support.fake_engine import ScriptedEngine
@@ -63,8 +64,9 @@ class Harness:
             drain=self.drain,
         )
 
-    def run_worker(self, engine: ScriptedEngine) -> None:
-        """Serve every queued inference job with the scripted engine, then every check job."""
+    def run_worker(self, engine: ScriptedEngine, pool: str | None = None) -> None:
+        """Serve every queued inference job of model `pool` (default: the default model) with
+        the scripted engine, then every check job."""
         store = JobStore(self.redis, self.settings)
         context = InferenceContext(
             redis=self.redis,
@@ -75,7 +77,7 @@ class Harness:
             store=store,
         )
         pool_class = pool_queue_class(store.scheduler)
-        queues = [rq_queue(keys.pool_queue(self.pool), self.redis, cls=pool_class)]
+        queues = [rq_queue(keys.pool_queue(pool or self.pool), self.redis, cls=pool_class)]
         options = {"connection": self.redis, "job_class": TaskJob, "serializer": SERIALIZER}
         checks = PostprocContext(store=store, settings=self.settings)
         # Inference, then checks, until both are idle: a failed check may queue a revision.
@@ -99,6 +101,18 @@ class Harness:
 
     def waiting_ids(self, priority: str = "normal") -> list[str]:
         return [raw.decode() for raw in self.redis.zrange(keys.priority_waiting_key(self.pool, priority), 0, -1)]
+
+    def declare_worker(self, worker_id: str, model: str, adapters: Sequence[str] = (), adapter: str = "") -> None:
+        """A live inference worker of `model`, declared as a real worker declares itself."""
+        import time
+
+        declaration = WorkerModel(name=model, file=f"/models/{model}.gguf", n_ctx=64, adapters=list(adapters))
+        self.redis.zadd(keys.live_workers_key("inference"), {worker_id: time.time()})
+        self.redis.hset(
+            keys.worker_key(worker_id),
+            mapping={"model": model, "declaration": declaration.model_dump_json(), "adapter": adapter},
+        )
+        self.redis.hset(keys.rq_worker_key(worker_id), "state", "idle")
 
     def mark_worker_alive(self) -> None:
         """An inference worker and a checker with fresh heartbeats."""

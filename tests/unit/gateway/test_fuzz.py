@@ -64,7 +64,7 @@ def ndjson(ctx: schemathesis.SerializationContext, value: object) -> dict[str, b
 # Built at import: schemathesis makes one test per operation when pytest collects this module.
 # (Its lazy `from_fixture` loader does not work with pytest 9.) Uploaded files go to a folder
 # of their own, removed when the interpreter exits.
-COUNTER = VocabPromptCounter(Settings())
+COUNTER = VocabPromptCounter(Settings().catalog[0], 4096)
 DATA_DIR = tempfile.TemporaryDirectory(prefix="thinkstream-fuzz-")
 HARNESS = Harness(
     Path(DATA_DIR.name),

@@ -64,7 +64,7 @@ def updates(store: JobStore, job_id: str) -> list[QueuedEvent]:
 
 def tick(store: JobStore) -> int:
     time.sleep(0.02)  # past the least interval between two updates of one job
-    return QueueUpdates(store, store.settings, [POOL]).tick()
+    return QueueUpdates(store, store.settings, lambda: [POOL]).tick()
 
 
 def test_queue_updates_positions_fall_as_workers_take_jobs(store: JobStore) -> None:

@@ -95,3 +95,20 @@ def test_scheduler_a_workers_own_queue_goes_first(make_store: StoreFactory) -> N
     second = cls.dequeue_any(queues, None, store.redis, TaskJob, SERIALIZER)
     assert first is not None and second is not None
     assert (first[0].id, second[0].id) == ("turn2", "pooled")
+
+
+def test_scheduler_backlog_lists_count_each_models_waiting_jobs_for_an_autoscaler(make_store: StoreFactory) -> None:
+    store = make_store()
+    for n in range(3):
+        submit(store, f"n{n}", "alice")
+    submit(store, "batch0", "bob", Priority.LOW)
+    store.submit([NewJob(make_spec("other"))], owner=None, origin=Origin.INTERACTIVE, pool="another-model")
+    redis = store.redis
+    assert redis.llen(keys.backlog_key(POOL, "normal")) == 3 and redis.llen(keys.backlog_key(POOL, "low")) == 1
+    assert redis.llen(keys.backlog_key("another-model", "normal")) == 1
+    assert take(store) == "n0"
+    assert redis.llen(keys.backlog_key(POOL, "normal")) == 2
+    store.cancel("n1")
+    assert redis.llen(keys.backlog_key(POOL, "normal")) == 1
+    assert store.withdraw("n2", "model_unavailable", "no worker")
+    assert redis.llen(keys.backlog_key(POOL, "normal")) == 0
