@@ -37,7 +37,6 @@ import httpx
 from httpx_sse import connect_sse
 
 from bench.scaling import questions, scrape, wait_for_workers
-from shared import keys
 from shared.settings import Settings
 from tests.support.stack import Stack
 
@@ -135,7 +134,8 @@ def wait_batch(client: httpx.Client, batch_id: str, poll_s: float = 0.25) -> dic
 
 def batch_queue_depth(url: str) -> int:
     """Batch items waiting (not running), from the gateway's /metrics."""
-    return int(scrape(url).get(("thinkstream_queue_depth", (("queue", keys.BATCH_QUEUE),)), 0))
+    labels = (("model", Settings().served_model_name), ("priority", "low"))
+    return int(scrape(url).get(("thinkstream_queue_depth", labels), 0))
 
 
 class Config:

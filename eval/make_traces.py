@@ -148,7 +148,9 @@ def shop(p: tuple, lang: str, error: str | None) -> Trace:
             f"So the answer is ${num(total)}."
         )
         shown = total + 5 if error == "agreement" else total
-        ans = f"Mia pays **${num(shown)}**.\n\n- Before discount: ${num(said_sub)}\n- Discount ({pct}%): ${num(discount)}"
+        ans = (
+            f"Mia pays **${num(shown)}**.\n\n- Before discount: ${num(said_sub)}\n- Discount ({pct}%): ${num(discount)}"
+        )
         if error == "agreement":
             ans = f"Mia pays **${num(shown)}**."
     else:
@@ -450,80 +452,263 @@ def average(p: tuple, lang: str, error: str | None) -> Trace:
 AVERAGE = [(85, 92, 78, 96), (70, 88, 91, 75), (60, 73, 89, 94), (99, 81, 77, 85)]
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Hand-written traces: traps and subtle errors that the families above do not produce
 
 
 def hard(id_: str, label: str, kind: str, question: str, reasoning: str, answer: str, **extra: str) -> dict[str, str]:
-    return {"id": f"hard-{id_}", "question": question, "reasoning": reasoning, "answer": answer,
-            "label": label, "kind": kind, **extra}
+    return {
+        "id": f"hard-{id_}",
+        "question": question,
+        "reasoning": reasoning,
+        "answer": answer,
+        "label": label,
+        "kind": kind,
+        **extra,
+    }
 
 
 HARD = [
-    hard("self-corrected", "correct", "none", "What is 12 × 15 + 20?",
-         "12 × 15 = 170. Hmm, that's not right: 12 × 15 = 180. Then 180 + 20 = 200.\n\nSo the answer is 200.", "**200**"),
-    hard("rounded-third", "correct", "none", "A third of 90 litres, to the nearest litre?",
-         "1/3 ≈ 0.333, and 0.333 × 90 = 29.97 ≈ 30. Alternatively 90 ÷ 3 = 30 exactly.\n\nSo the answer is 30 litres.", "30 litres"),
-    hard("clock-span", "correct", "none", "A meeting runs from 9:45 to 11:15. How long is it in hours?",
-         "From 9:45 to 10:45 is 1 hour, from 10:45 to 11:15 is 30 minutes. 1 + 0.5 = 1.5.\n\nSo the answer is 1.5 hours.",
-         "The meeting lasts **1.5 hours** (9:45–11:15)."),
-    hard("choice", "correct", "none", "Which is 15% of 80? (A) 10 (B) 12 (C) 14",
-         "15% of 80 = 0.15 × 80 = 12. That's option B.\n\nSo the answer is 12.", "(B) 12"),
-    hard("words", "correct", "none", "How many legs do 23 chickens have?",
-         "Each chicken has 2 legs, 23 × 2 = 46.\n\nSo the answer is 46.", "Forty-six legs."),
-    hard("running", "correct", "none", "Add 3 boxes of 4 and 5 loose apples.",
-         "3 × 4 = 12 + 5 = 17 apples in total.\n\nSo the answer is 17.", "17 apples"),
-    hard("up-down", "correct", "none", "A price of 100 rises 20% then falls 20%. Final price?",
-         "100 × 1.2 = 120, then 120 × 0.8 = 96. Wait, shouldn't it return to 100? No: the 20% fall is taken from 120, so it's 24, and 120 - 24 = 96.\n\nSo the answer is 96.",
-         "The final price is **96**."),
-    hard("negative", "correct", "none", "The temperature is 5 °C and drops 8 degrees. Then it triples its distance below zero. What is it?",
-         "5 - 8 = -3. Tripling gives -3 × 3 = -9.\n\nSo the answer is -9 °C.", "-9 °C"),
-    hard("power", "correct", "none", "How many subsets does a 10-element set have?",
-         "Each element is in or out: 2^10 = 1,024.\n\nSo the answer is 1,024.", "\\boxed{1024}"),
-    hard("leap-day", "correct", "none", "What date is 2 days after 2024-02-28?",
-         "2024 is a leap year (2024 ÷ 4 = 506), so February has 29 days. 2024-02-28 + 1 day = 2024-02-29, + 2 days = 2024-03-01.\n\nSo the answer is 2024-03-01.",
-         "2024-03-01"),
-    hard("hotline", "correct", "none", "Call 400-820-8820 for tickets. Tickets are 45 yuan; how much do 6 cost?",
-         "The hotline 400-820-8820 is irrelevant. 45 × 6 = 270.\n\nSo the answer is 270 yuan.", "270 yuan"),
-    hard("range", "correct", "none", "Each of 3 groups has 5-10 students. How many students in total?",
-         "Each group has 5-10 students, so 3 × 5-10 = 15-30 students in total.\n\nSo the answer is 15-30.", "Between 15 and 30 students."),
-    hard("zh-approx", "correct", "none", "圆的半径是10厘米，面积约是多少？",
-         "面积 = π × 10² ≈ 3.14 × 100 = 314 平方厘米。\n\n所以答案是314平方厘米。", "约**314平方厘米**。"),
-    hard("only-asked", "correct", "none", "35 heads, 94 legs of chickens and rabbits. How many rabbits?",
-         "Let x be the number of chickens and y the number of rabbits. x + y = 35, 2x + 4y = 94. So 2y = 94 - 70 = 24, y = 12, x = 23.\n\nSo there are 23 chickens and 12 rabbits.",
-         "There are **12 rabbits**."),
-    hard("percent-form", "correct", "none", "What fraction of 80 is 20, as a percentage?",
-         "20 ÷ 80 = 0.25.\n\nSo the answer is 0.25.", "25%"),
-    hard("unit-change", "correct", "none", "A 150 km trip at 60 km/h takes how long?",
-         "150 ÷ 60 = 2.5.\n\nSo the answer is 2.5 hours.", "2 hours 30 minutes"),
-    hard("ratio-check", "correct", "none", "Split 70 in the ratio 4:3.",
-         "4 + 3 = 7 parts, 70 ÷ 7 = 10 each, so 40 and 30. Check: 40:30 = 4:3.\n\nSo the answer is 40 and 30.", "40 and 30"),
-    hard("latex", "correct", "none", "What is three quarters of 120?",
-         "\\( \\frac{3}{4} \\times 120 = 90 \\).\n\nSo the answer is 90.", "\\( \\boxed{90} \\)"),
+    hard(
+        "self-corrected",
+        "correct",
+        "none",
+        "What is 12 × 15 + 20?",
+        "12 × 15 = 170. Hmm, that's not right: 12 × 15 = 180. Then 180 + 20 = 200.\n\nSo the answer is 200.",
+        "**200**",
+    ),
+    hard(
+        "rounded-third",
+        "correct",
+        "none",
+        "A third of 90 litres, to the nearest litre?",
+        "1/3 ≈ 0.333, and 0.333 × 90 = 29.97 ≈ 30. Alternatively 90 ÷ 3 = 30 exactly.\n\nSo the answer is 30 litres.",
+        "30 litres",
+    ),
+    hard(
+        "clock-span",
+        "correct",
+        "none",
+        "A meeting runs from 9:45 to 11:15. How long is it in hours?",
+        "From 9:45 to 10:45 is 1 hour, from 10:45 to 11:15 is 30 minutes. 1 + 0.5 = 1.5.\n\nSo the answer is 1.5 hours.",
+        "The meeting lasts **1.5 hours** (9:45–11:15).",
+    ),
+    hard(
+        "choice",
+        "correct",
+        "none",
+        "Which is 15% of 80? (A) 10 (B) 12 (C) 14",
+        "15% of 80 = 0.15 × 80 = 12. That's option B.\n\nSo the answer is 12.",
+        "(B) 12",
+    ),
+    hard(
+        "words",
+        "correct",
+        "none",
+        "How many legs do 23 chickens have?",
+        "Each chicken has 2 legs, 23 × 2 = 46.\n\nSo the answer is 46.",
+        "Forty-six legs.",
+    ),
+    hard(
+        "running",
+        "correct",
+        "none",
+        "Add 3 boxes of 4 and 5 loose apples.",
+        "3 × 4 = 12 + 5 = 17 apples in total.\n\nSo the answer is 17.",
+        "17 apples",
+    ),
+    hard(
+        "up-down",
+        "correct",
+        "none",
+        "A price of 100 rises 20% then falls 20%. Final price?",
+        "100 × 1.2 = 120, then 120 × 0.8 = 96. Wait, shouldn't it return to 100? No: the 20% fall is taken from 120, so it's 24, and 120 - 24 = 96.\n\nSo the answer is 96.",
+        "The final price is **96**.",
+    ),
+    hard(
+        "negative",
+        "correct",
+        "none",
+        "The temperature is 5 °C and drops 8 degrees. Then it triples its distance below zero. What is it?",
+        "5 - 8 = -3. Tripling gives -3 × 3 = -9.\n\nSo the answer is -9 °C.",
+        "-9 °C",
+    ),
+    hard(
+        "power",
+        "correct",
+        "none",
+        "How many subsets does a 10-element set have?",
+        "Each element is in or out: 2^10 = 1,024.\n\nSo the answer is 1,024.",
+        "\\boxed{1024}",
+    ),
+    hard(
+        "leap-day",
+        "correct",
+        "none",
+        "What date is 2 days after 2024-02-28?",
+        "2024 is a leap year (2024 ÷ 4 = 506), so February has 29 days. 2024-02-28 + 1 day = 2024-02-29, + 2 days = 2024-03-01.\n\nSo the answer is 2024-03-01.",
+        "2024-03-01",
+    ),
+    hard(
+        "hotline",
+        "correct",
+        "none",
+        "Call 400-820-8820 for tickets. Tickets are 45 yuan; how much do 6 cost?",
+        "The hotline 400-820-8820 is irrelevant. 45 × 6 = 270.\n\nSo the answer is 270 yuan.",
+        "270 yuan",
+    ),
+    hard(
+        "range",
+        "correct",
+        "none",
+        "Each of 3 groups has 5-10 students. How many students in total?",
+        "Each group has 5-10 students, so 3 × 5-10 = 15-30 students in total.\n\nSo the answer is 15-30.",
+        "Between 15 and 30 students.",
+    ),
+    hard(
+        "zh-approx",
+        "correct",
+        "none",
+        "圆的半径是10厘米，面积约是多少？",
+        "面积 = π × 10² ≈ 3.14 × 100 = 314 平方厘米。\n\n所以答案是314平方厘米。",
+        "约**314平方厘米**。",
+    ),
+    hard(
+        "only-asked",
+        "correct",
+        "none",
+        "35 heads, 94 legs of chickens and rabbits. How many rabbits?",
+        "Let x be the number of chickens and y the number of rabbits. x + y = 35, 2x + 4y = 94. So 2y = 94 - 70 = 24, y = 12, x = 23.\n\nSo there are 23 chickens and 12 rabbits.",
+        "There are **12 rabbits**.",
+    ),
+    hard(
+        "percent-form",
+        "correct",
+        "none",
+        "What fraction of 80 is 20, as a percentage?",
+        "20 ÷ 80 = 0.25.\n\nSo the answer is 0.25.",
+        "25%",
+    ),
+    hard(
+        "unit-change",
+        "correct",
+        "none",
+        "A 150 km trip at 60 km/h takes how long?",
+        "150 ÷ 60 = 2.5.\n\nSo the answer is 2.5 hours.",
+        "2 hours 30 minutes",
+    ),
+    hard(
+        "ratio-check",
+        "correct",
+        "none",
+        "Split 70 in the ratio 4:3.",
+        "4 + 3 = 7 parts, 70 ÷ 7 = 10 each, so 40 and 30. Check: 40:30 = 4:3.\n\nSo the answer is 40 and 30.",
+        "40 and 30",
+    ),
+    hard(
+        "latex",
+        "correct",
+        "none",
+        "What is three quarters of 120?",
+        "\\( \\frac{3}{4} \\times 120 = 90 \\).\n\nSo the answer is 90.",
+        "\\( \\boxed{90} \\)",
+    ),
     hard("zh-fullwidth", "correct", "none", "１５×４等于多少？", "１５×４＝６０。\n\n所以答案是６０。", "６０"),
     # Errors
-    hard("verify-slip", "error", "arithmetic", "35 heads, 94 legs: chickens and rabbits?",
-         "Suppose all 35 are chickens: 35 × 2 = 70 legs. Extra: 94 - 70 = 24, so 24 ÷ 2 = 12 rabbits, 23 chickens. Verify: 23 × 2 = 46, 12 × 4 = 48, 46 + 48 = 96. Matches.\n\nSo there are 23 chickens and 12 rabbits.",
-         "23 chickens and 12 rabbits"),
-    hard("latex-slip", "error", "arithmetic", "What is three quarters of 120?",
-         "\\( \\frac{3}{4} \\times 120 = 80 \\).\n\nSo the answer is 80.", "\\( \\boxed{80} \\)"),
-    hard("zh-fullwidth-slip", "error", "arithmetic", "１５×４等于多少？", "１５×４＝５０。\n\n所以答案是５０。", "５０"),
+    hard(
+        "verify-slip",
+        "error",
+        "arithmetic",
+        "35 heads, 94 legs: chickens and rabbits?",
+        "Suppose all 35 are chickens: 35 × 2 = 70 legs. Extra: 94 - 70 = 24, so 24 ÷ 2 = 12 rabbits, 23 chickens. Verify: 23 × 2 = 46, 12 × 4 = 48, 46 + 48 = 96. Matches.\n\nSo there are 23 chickens and 12 rabbits.",
+        "23 chickens and 12 rabbits",
+    ),
+    hard(
+        "latex-slip",
+        "error",
+        "arithmetic",
+        "What is three quarters of 120?",
+        "\\( \\frac{3}{4} \\times 120 = 80 \\).\n\nSo the answer is 80.",
+        "\\( \\boxed{80} \\)",
+    ),
+    hard(
+        "zh-fullwidth-slip", "error", "arithmetic", "１５×４等于多少？", "１５×４＝５０。\n\n所以答案是５０。", "５０"
+    ),
     hard("percent-slip", "error", "arithmetic", "What is 15% of 80?", "15% of 80 = 14.\n\nSo the answer is 14.", "14"),
-    hard("power-slip", "error", "arithmetic", "What is 3 to the fourth power?", "3^4 = 3 × 3 × 3 × 3 = 64.\n\nSo the answer is 64.", "64"),
-    hard("decimal-slip", "error", "arithmetic", "7 litres shared by 4 people?", "7 ÷ 4 = 1.65 litres each.\n\nSo the answer is 1.65 litres.", "1.65 litres each"),
-    hard("running-slip", "error", "arithmetic", "Add 25, 17, 8 and 9.", "25 + 17 = 42 + 8 = 50 + 9 = 58.\n\nSo the answer is 58.", "58"),
-    hard("in-words", "error", "arithmetic", "What is twelve times seven?",
-         "Twelve times seven is eighty-two.\n\nSo the answer is eighty-two.", "Eighty-two."),
-    hard("form-disagrees", "error", "agreement", "What fraction of 80 is 60?", "60 ÷ 80 = 3/4.\n\nSo the answer is 3/4.", "0.6"),
-    hard("off-by-one", "error", "agreement", "How many fence posts for 16 m with a post every 1 m?",
-         "16 gaps need 16 + 1 = 17 posts.\n\nSo the answer is 17.", "\\boxed{18}"),
-    hard("long-answer", "error", "agreement", "What is 6 × 7?",
-         "6 × 7 = 42.\n\nSo the answer is 42.", "We multiply six by seven: 6 × 7 = 42.\n\nChecking by addition gives the same.\n\n**Final answer: 41**"),
-    hard("zh-named", "error", "equation", "鸡兔同笼，35个头，94只脚，鸡兔各几只？",
-         "设鸡有x只，兔有y只。x + y = 35，2x + 4y = 94。解得鸡23只，兔13只。\n\n所以鸡23只，兔13只。", "23只鸡和13只兔。"),
-    hard("cut-reasoning", "error", "completeness", "What is 6 × 7?", "Let me think. 6 × 7 is", "",
-         finish_reason="length", reasoning_end="length"),
+    hard(
+        "power-slip",
+        "error",
+        "arithmetic",
+        "What is 3 to the fourth power?",
+        "3^4 = 3 × 3 × 3 × 3 = 64.\n\nSo the answer is 64.",
+        "64",
+    ),
+    hard(
+        "decimal-slip",
+        "error",
+        "arithmetic",
+        "7 litres shared by 4 people?",
+        "7 ÷ 4 = 1.65 litres each.\n\nSo the answer is 1.65 litres.",
+        "1.65 litres each",
+    ),
+    hard(
+        "running-slip",
+        "error",
+        "arithmetic",
+        "Add 25, 17, 8 and 9.",
+        "25 + 17 = 42 + 8 = 50 + 9 = 58.\n\nSo the answer is 58.",
+        "58",
+    ),
+    hard(
+        "in-words",
+        "error",
+        "arithmetic",
+        "What is twelve times seven?",
+        "Twelve times seven is eighty-two.\n\nSo the answer is eighty-two.",
+        "Eighty-two.",
+    ),
+    hard(
+        "form-disagrees",
+        "error",
+        "agreement",
+        "What fraction of 80 is 60?",
+        "60 ÷ 80 = 3/4.\n\nSo the answer is 3/4.",
+        "0.6",
+    ),
+    hard(
+        "off-by-one",
+        "error",
+        "agreement",
+        "How many fence posts for 16 m with a post every 1 m?",
+        "16 gaps need 16 + 1 = 17 posts.\n\nSo the answer is 17.",
+        "\\boxed{18}",
+    ),
+    hard(
+        "long-answer",
+        "error",
+        "agreement",
+        "What is 6 × 7?",
+        "6 × 7 = 42.\n\nSo the answer is 42.",
+        "We multiply six by seven: 6 × 7 = 42.\n\nChecking by addition gives the same.\n\n**Final answer: 41**",
+    ),
+    hard(
+        "zh-named",
+        "error",
+        "equation",
+        "鸡兔同笼，35个头，94只脚，鸡兔各几只？",
+        "设鸡有x只，兔有y只。x + y = 35，2x + 4y = 94。解得鸡23只，兔13只。\n\n所以鸡23只，兔13只。",
+        "23只鸡和13只兔。",
+    ),
+    hard(
+        "cut-reasoning",
+        "error",
+        "completeness",
+        "What is 6 × 7?",
+        "Let me think. 6 × 7 is",
+        "",
+        finish_reason="length",
+        reasoning_end="length",
+    ),
 ]
 
 
@@ -572,7 +757,9 @@ def traces() -> list[dict[str, str]]:
     for name, family, params, kinds in FAMILIES:
         for lang in ("en", "zh"):
             for i, p in enumerate(params):
-                rows.append({"id": f"{name}-{lang}-{i}-ok", **family(p, lang, None), "label": "correct", "kind": "none"})
+                rows.append(
+                    {"id": f"{name}-{lang}-{i}-ok", **family(p, lang, None), "label": "correct", "kind": "none"}
+                )
             for j, kind in enumerate(kinds):
                 for i in range(2 if kind == "equation" else 1):
                     p = params[(i + j + (lang == "zh")) % len(params)]
@@ -580,7 +767,9 @@ def traces() -> list[dict[str, str]]:
                         p = CAGE[0 if lang == "en" else 2]
                     if family is cage and kind == "arithmetic" and p[2] != "shortcut":
                         p = CAGE[1 if lang == "en" else 3]
-                    rows.append({"id": f"{name}-{lang}-{kind}-{i}", **family(p, lang, kind), "label": "error", "kind": kind})
+                    rows.append(
+                        {"id": f"{name}-{lang}-{kind}-{i}", **family(p, lang, kind), "label": "error", "kind": kind}
+                    )
             broken = BREAKS[breaks % len(BREAKS)](family(params[-1], lang, None))
             breaks += 1
             rows.append({"id": f"{name}-{lang}-completeness", **broken, "label": "error", "kind": "completeness"})

@@ -14,14 +14,18 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
-from shared.exceptions import KeyConfigError
+from shared.exceptions import KeyConfigError, PriorityNotAllowed
 from shared.settings import Settings
 
 KEY_PREFIX = "ts-"
 KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """Names go into Redis key names and logs: keep them plain."""
-_ENTRY = re.compile(r"(?P<name>[^:\s]+):(?P<digest>[0-9a-fA-F]{64})")
+_ENTRY = re.compile(r"(?P<name>[^:\s]+):(?P<digest>[0-9a-fA-F]{64})(?P<options>(?::[a-z_]+=[a-z]+)*)")
+Priority = Literal["high", "normal", "low"]
+PRIORITY_ORDER: tuple[Priority, ...] = ("high", "normal", "low")
+OPTIONS = {"priority", "max_priority"}
 _SEPARATORS = re.compile(r"[,\n]")
 HOW_TO_ADD = "make a key and its entry with `thinkstream keys new NAME --file FILE`"
 
@@ -35,15 +39,40 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def key_entry(name: str, key: str) -> str:
-    """The line to store for a key: its name and hash, never the key."""
-    return f"{name}:{key_digest(key)}"
+def key_entry(name: str, key: str, *, priority: Priority | None = None, max_priority: Priority | None = None) -> str:
+    """The line to store for a key: its name and hash, never the key; then its options, e.g.
+    `:priority=low:max_priority=normal` (the priority its jobs get by default, the highest
+    one it may ask for)."""
+    options = "".join(
+        f":{name_}={value}" for name_, value in (("priority", priority), ("max_priority", max_priority)) if value
+    )
+    return f"{name}:{key_digest(key)}{options}"
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """What one key's jobs get: a default priority and the highest it may ask for."""
+
+    priority: Priority = "normal"
+    max_priority: Priority = "high"
+
+    def resolve(self, requested: Priority | None) -> Priority:
+        """The priority of a job that asked for `requested` (None: the key's default); raises
+        `PriorityNotAllowed` above the key's ceiling."""
+        chosen = requested or self.priority
+        if PRIORITY_ORDER.index(chosen) < PRIORITY_ORDER.index(self.max_priority):
+            raise PriorityNotAllowed(chosen, self.max_priority)
+        return chosen
 
 
 @dataclass(frozen=True)
 class ApiKeys:
     digests: Mapping[str, bytes] = field(default_factory=dict)
     """Key name → SHA-256 digest of the key."""
+    policies: Mapping[str, KeyPolicy] = field(default_factory=dict)
+
+    def policy(self, name: str | None) -> KeyPolicy:
+        return self.policies.get(name, KeyPolicy()) if name is not None else KeyPolicy()
 
     def __bool__(self) -> bool:
         return bool(self.digests)
@@ -64,6 +93,7 @@ class ApiKeys:
         A malformed entry is an error that names its place, never silently ignored: a gateway
         that dropped a key would lock its owner out, one that kept a plain key would leak it."""
         digests: dict[str, bytes] = {}
+        policies: dict[str, KeyPolicy] = {}
         for number, raw in enumerate(_SEPARATORS.split(text), start=1):
             entry = raw.split("#", 1)[0].strip()
             if not entry:
@@ -81,12 +111,14 @@ class ApiKeys:
             if name in digests:
                 raise KeyConfigError(f"{source}, entry {number}: the key name {name!r} is used twice")
             digests[name] = bytes.fromhex(match["digest"])
-        return cls(digests)
+            policies[name] = _policy(match["options"], f"{source}, entry {number}")
+        return cls(digests, policies)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiKeys:
         """Every key of `api_keys_file` and `api_key_hashes`; raises `KeyConfigError`."""
         merged: dict[str, bytes] = {}
+        policies: dict[str, KeyPolicy] = {}
         sources = []
         if settings.api_keys_file is not None:
             try:
@@ -96,8 +128,25 @@ class ApiKeys:
             sources.append((text, str(settings.api_keys_file)))
         sources.append((settings.api_key_hashes, "THINKSTREAM_API_KEY_HASHES"))
         for text, source in sources:
-            for name, digest in cls.parse(text, source).digests.items():
+            parsed = cls.parse(text, source)
+            for name, digest in parsed.digests.items():
                 if name in merged:
                     raise KeyConfigError(f"{source}: the key name {name!r} is also defined elsewhere")
                 merged[name] = digest
-        return cls(merged)
+                policies[name] = parsed.policy(name)
+        return cls(merged, policies)
+
+
+def _policy(options: str, where: str) -> KeyPolicy:
+    values: dict[str, str] = {}
+    for option in filter(None, options.split(":")):
+        name, _, value = option.partition("=")
+        if name not in OPTIONS:
+            raise KeyConfigError(f"{where}: unknown option {name!r}; known: {', '.join(sorted(OPTIONS))}")
+        if value not in PRIORITY_ORDER:
+            raise KeyConfigError(f"{where}: {name}={value!r} is not one of {', '.join(PRIORITY_ORDER)}")
+        values[name] = value
+    policy = KeyPolicy(**values)  # type: ignore[arg-type]
+    if PRIORITY_ORDER.index(policy.priority) < PRIORITY_ORDER.index(policy.max_priority):
+        raise KeyConfigError(f"{where}: priority={policy.priority} is above max_priority={policy.max_priority}")
+    return policy

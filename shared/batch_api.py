@@ -110,14 +110,27 @@ def parse_batch_input(data: bytes, *, max_lines: int | None = None) -> tuple[lis
             continue
         requests += 1
         try:
-            request = _request(json.loads(raw))
+            value = json.loads(raw)
         except json.JSONDecodeError as exc:
             errors.append(
                 LineError(code="invalid_json", line=number, message=f"not JSON: {exc.msg} at column {exc.colno}")
             )
             continue
+        except RecursionError:
+            message = "the JSON is nested too deeply: a request needs a few levels, not hundreds"
+            errors.append(LineError(code="invalid_json", line=number, message=message))
+            continue
+        except ValueError as exc:  # an integer of thousands of digits, among others
+            errors.append(LineError(code="invalid_json", line=number, message=f"the JSON cannot be read: {exc}"))
+            continue
+        try:
+            request = _request(value)
         except _LineInvalid as exc:
             errors.append(LineError(code="invalid_request", line=number, message=exc.message, param=exc.param))
+            continue
+        except RecursionError:  # parsed, but nested past what validation follows
+            message = "the request is nested too deeply: a request needs a few levels, not hundreds"
+            errors.append(LineError(code="invalid_request", line=number, message=message))
             continue
         if request.custom_id in first_seen:
             message = f"custom_id {request.custom_id!r} is already used on line {first_seen[request.custom_id]}"

@@ -163,11 +163,29 @@ class ResponseFormat(_Forbid):
     type: Literal["text"]
 
 
+class LoraRequest(_Forbid):
+    """One entry of `lora`, as llama-server takes it: an adapter by its `id` (its place among the
+    model's adapters in GET /v1/models) or, here also, by `name`; `scale` 0 leaves it off."""
+
+    id: Annotated[int | None, Field(ge=0)] = None
+    name: Annotated[str | None, Field(max_length=64)] = None
+    scale: Annotated[float | None, Field(ge=0.0, le=4.0)] = None
+    """Default: the adapter's configured scale."""
+
+    @model_validator(mode="after")
+    def _named(self) -> LoraRequest:
+        if (self.id is None) == (self.name is None):
+            raise ValueError("give an adapter's 'id' or its 'name'")
+        return self
+
+
 class ChatCompletionRequest(_Forbid):
     """Body of `POST /v1/chat/completions`."""
 
     model: str | None = None
-    """Omit to use the served model."""
+    """Omit to use the default model. `MODEL:ADAPTER` picks one of the model's LoRA adapters."""
+    lora: Annotated[list[LoraRequest] | None, Field(max_length=16)] = None
+    """thinkstream (llama-server's field): the LoRA adapter to answer with."""
     messages: Annotated[list[InputMessage], Field(min_length=1, max_length=limits.MAX_MESSAGES)]
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -193,6 +211,9 @@ class ChatCompletionRequest(_Forbid):
     """thinkstream: self-consistency over this many sampled answers."""
     revise: Annotated[int, Field(ge=0, le=limits.MAX_REVISIONS)] = 0
     """thinkstream: let the model correct an answer that fails its checks, up to this many times."""
+    priority: Literal["high", "normal", "low"] | None = None
+    """thinkstream: which waiting work goes first (default: the API key's own, else `normal`).
+    OpenAI's `service_tier` changes nothing here; this does."""
     reasoning_effort: ReasoningEffort | None = None
     """`none`/`minimal`: no reasoning phase; `low`/`medium`/`high`: the budgets in the settings.
     An explicit `max_reasoning_tokens` wins."""
@@ -314,22 +335,21 @@ class ChatCompletionRequest(_Forbid):
         if calls_tools and self.uses_tools:
             messages.insert(0, ChatMessage(role="system", content="", tools=self.offered_tools()))
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        sampling = {
+        sampling: dict[str, Any] = {
             key: value
             for key, value in (("temperature", self.temperature), ("top_p", self.top_p), ("seed", self.seed))
             if value is not None
         }
         budget = self.reasoning_budget(effort_budgets)
-        return JobRequest.model_validate(
-            {
-                "messages": messages,
-                "max_tokens": self.max_completion_tokens or self.max_tokens,
-                "max_reasoning_tokens": budget if budget is not None else max_reasoning_tokens,
-                "stop": stops,
-                "samples": self.samples,
-                "revise": self.revise,
-                **sampling,
-            }
+        return JobRequest(
+            messages=messages,
+            max_tokens=self.max_completion_tokens or self.max_tokens,
+            max_reasoning_tokens=budget if budget is not None else max_reasoning_tokens,
+            stop=stops,
+            samples=self.samples,
+            revise=self.revise,
+            priority=self.priority,
+            **sampling,
         )
 
 
@@ -504,6 +524,15 @@ class ModelCard(BaseModel):
     workers: int = 0
     """Live inference workers serving it."""
     n_ctx: int | None = None
+    aliases: list[str] = []
+    """Other names requests may use for it."""
+    adapters: list[str] = []
+    """Its LoRA adapters (`lora` ids are their places in this list), each also listed as
+    `MODEL:ADAPTER`."""
+    family: str | None = None
+    """Its reasoning template family (how its reasoning opens, whether it calls tools)."""
+    parent: str | None = None
+    """For an alias or an adapter: the model it names (as vLLM lists LoRA adapters)."""
 
 
 class ModelList(BaseModel):

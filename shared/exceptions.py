@@ -34,3 +34,15 @@ class UnsupportedParameter(ThinkstreamError):
     def __init__(self, param: str, message: str) -> None:
         self.param = param
         super().__init__(f"{param}: {message}")
+
+
+class PriorityNotAllowed(ThinkstreamError):
+    """A request asked for a priority above its API key's ceiling."""
+
+    def __init__(self, requested: str, ceiling: str) -> None:
+        self.requested = requested
+        self.ceiling = ceiling
+        super().__init__(
+            f"priority {requested!r} is above what this API key may ask for ({ceiling!r}); "
+            f"send priority {ceiling!r} or lower, or ask the operator to raise the key's max_priority"
+        )

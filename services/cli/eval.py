@@ -24,9 +24,7 @@ RESULTS_DIR = DEFAULT_QUESTIONS.parent / "results"
 def add_eval_parser(sub: Any) -> None:
     cmd = sub.add_parser("eval", help="run a question set with gold answers; print accuracy, check verdicts and speed")
     add_gateway_arguments(cmd)
-    cmd.add_argument(
-        "--questions", type=Path, default=DEFAULT_QUESTIONS, help="JSONL file (default eval/questions.jsonl)"
-    )
+    cmd.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="JSONL file (default eval/ladder.jsonl)")
     cmd.add_argument(
         "--modes", default=",".join(MODE_NAMES), help=f"comma-separated: {','.join(MODE_NAMES)} (default all)"
     )
@@ -82,7 +80,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from services.evaluation.harness import Listener, evaluate
     from services.evaluation.modes import build_modes
     from services.evaluation.questions import load_questions
-    from services.evaluation.report import table, write_chart, write_json
+    from services.evaluation.report import ladder_table, table, write_chart, write_json
 
     console, errors = Console(), Console(stderr=True, highlight=False)
     if not console.is_terminal:
@@ -136,6 +134,8 @@ def run_eval(args: argparse.Namespace) -> int:
             errors.print("thinkstream eval: interrupted; the jobs in flight were canceled", style="yellow")
             return 130
     console.print(table(run))
+    if (rungs := ladder_table(run)) is not None:
+        console.print(rungs)
     write_json(run, output)
     write_chart(run, chart)
     console.print(f"results: {output}\nchart:   {chart}", highlight=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from shared.apikeys import KEY_NAME, ApiKeys, key_entry, new_key
+from shared.apikeys import KEY_NAME, PRIORITY_ORDER, ApiKeys, key_entry, new_key
 from shared.exceptions import KeyConfigError
 from shared.settings import Settings
 
@@ -25,6 +25,12 @@ def add_keys_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="append NAME:SHA256 to this file (default: THINKSTREAM_API_KEYS_FILE; "
         "with neither, the line is printed for you to store)",
+    )
+    new.add_argument(
+        "--priority", choices=PRIORITY_ORDER, default=None, help="the priority of the key's jobs unless they ask"
+    )
+    new.add_argument(
+        "--max-priority", choices=PRIORITY_ORDER, default=None, help="the highest priority the key may ask for"
     )
 
 
@@ -42,8 +48,15 @@ def run_keys(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             print(f"thinkstream keys: invalid setting: {exc}", file=sys.stderr)
             return 2
+    if (
+        args.priority
+        and args.max_priority
+        and PRIORITY_ORDER.index(args.priority) < PRIORITY_ORDER.index(args.max_priority)
+    ):
+        print("thinkstream keys: --priority is above --max-priority", file=sys.stderr)
+        return 2
     key = new_key()
-    entry = key_entry(name, key)
+    entry = key_entry(name, key, priority=args.priority, max_priority=args.max_priority)
     if path is None:
         print(key)
         print(

@@ -13,7 +13,9 @@ from services.cli.batch import add_batch_parser, run_batch
 from services.cli.eval import add_eval_parser, run_eval
 from services.cli.gateway_client import add_gateway_arguments
 from services.cli.keys import add_keys_parser, run_keys
+from services.cli.pull import add_pull_parser, run_pull
 from services.runtime.logs import configure_logging
+from shared.models import parse_model_option
 from shared.settings import Settings
 
 _NO_AUTH_HELP = "listen on a non-loopback --host without API keys (THINKSTREAM_ALLOW_NO_AUTH=true)"
@@ -26,7 +28,17 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start Redis (unless --redis-url), the gateway and the workers")
     up.add_argument("--host", default=None, help="gateway address (default 127.0.0.1)")
     up.add_argument("--port", type=int, default=None, help="gateway port (default 8000)")
-    up.add_argument("--workers", type=int, default=1, help="inference worker processes (default 1)")
+    up.add_argument(
+        "--workers", type=int, default=None, help="inference worker processes of a single model (default 1)"
+    )
+    up.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        metavar="NAME=PATH[,workers=N]",
+        help="serve this model (repeat for several; also n_ctx=N, alias=NAME, lora=NAME=PATH); "
+        "the first is the default",
+    )
     up.add_argument("--redis-url", default=None, help="use this Redis instead of starting one")
     up.add_argument("--insecure-no-auth", action="store_true", help=_NO_AUTH_HELP)
 
@@ -40,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--redis-url", default=None)
         cmd.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+        if name == "worker":
+            cmd.add_argument(
+                "--model", default=None, metavar="NAME", help="the configured model to load (THINKSTREAM_WORKER_MODEL)"
+            )
 
     ask = sub.add_parser("ask", help="ask a question and stream the reasoning and the answer")
     ask.add_argument("question")
@@ -54,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_batch_parser(sub)
     add_keys_parser(sub)
+    add_pull_parser(sub)
     return parser
 
 
@@ -73,10 +90,17 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {key: value for key in ("redis_url", "host", "port") if (value := getattr(args, key, None)) is not None}
+    overrides: dict[str, object] = {
+        key: value for key in ("redis_url", "host", "port") if (value := getattr(args, key, None)) is not None
+    }
     if getattr(args, "insecure_no_auth", False):
         overrides["allow_no_auth"] = True
-    return Settings(**overrides)
+    model = getattr(args, "model", None)
+    if args.command == "worker" and model is not None:
+        overrides["worker_model"] = model
+    if args.command == "up" and model:
+        overrides["models"] = [parse_model_option(option) for option in model]
+    return Settings(**overrides)  # type: ignore[arg-type]
 
 
 def _refuse_open_listen(settings: Settings, command: str) -> int:
@@ -114,9 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_keys(args)
     try:
         settings = _settings(args)
-    except ValidationError as exc:
+    except (ValidationError, ValueError) as exc:
         print(f"thinkstream: invalid setting: {exc}", file=sys.stderr)
         return 2
+    if args.command == "pull":
+        return run_pull(args, settings)
     configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # `up` polls /readyz; one line per poll is noise
     if args.command in ("up", "gateway") and (refused := _refuse_open_listen(settings, args.command)):

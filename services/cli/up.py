@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -26,10 +27,31 @@ def _raise_stop(signum: int, frame: object) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
-def up(settings: Settings, *, workers: int) -> int:
-    if workers < 1:
-        print("thinkstream up: --workers must be at least 1", file=sys.stderr)
+def worker_counts(settings: Settings, workers: int | None) -> dict[str, int]:
+    """Inference workers to start per model: `--workers` for a single model, else each model's
+    `workers`. Raises `ValueError` saying what to fix."""
+    catalog = settings.catalog
+    if workers is not None:
+        if len(catalog) > 1:
+            raise ValueError("--workers is for a single model: give each model's count as --model NAME=PATH,workers=N")
+        counts = {catalog[0].name: workers}
+    else:
+        counts = {model.name: model.workers for model in catalog}
+    if sum(counts.values()) < 1:
+        raise ValueError("no inference worker to start: --workers (or a model's workers=N) must be at least 1")
+    for model in catalog:
+        if counts[model.name] and not model.path.is_file():
+            raise ValueError(f"model {model.name!r}: {model.path} is not a file (thinkstream pull fetches models)")
+    return counts
+
+
+def up(settings: Settings, *, workers: int | None = None) -> int:
+    try:
+        counts = worker_counts(settings, workers)
+    except ValueError as exc:
+        print(f"thinkstream up: {exc}", file=sys.stderr)
         return 2
+    workers = sum(counts.values())
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     children: list[subprocess.Popen[bytes]] = []
@@ -46,21 +68,24 @@ def up(settings: Settings, *, workers: int) -> int:
                     f"workers: --redis-url) is in {server.data_dir / URL_FILE}, readable only by you",
                     flush=True,
                 )
-            env = dict(os.environ, THINKSTREAM_REDIS_URL=redis_url)
+            # Every child sees the same list of models (the command line's, when it gave them).
+            catalog = json.dumps([model.model_dump(mode="json") for model in settings.catalog])
+            env = dict(os.environ, THINKSTREAM_REDIS_URL=redis_url, THINKSTREAM_MODELS=catalog)
+            env.pop("THINKSTREAM_MODELS_FILE", None)
             threads = settings.n_threads or max(1, (os.cpu_count() or 1) // workers)
-            worker_env = dict(env, THINKSTREAM_N_THREADS=str(threads))
             command = [sys.executable, "-m", "services.cli"]
             children.append(subprocess.Popen([*command, "postproc"], env=env))
-            children.extend(subprocess.Popen([*command, "worker"], env=worker_env) for _ in range(workers))
+            for model, count in counts.items():
+                worker_env = dict(env, THINKSTREAM_N_THREADS=str(threads), THINKSTREAM_WORKER_MODEL=model)
+                children.extend(subprocess.Popen([*command, "worker"], env=worker_env) for _ in range(count))
             gateway = [*command, "gateway", "--host", settings.host, "--port", str(settings.port)]
             if settings.allow_no_auth:
                 gateway.append("--insecure-no-auth")
             children.append(subprocess.Popen(gateway, env=env))
             url = f"http://{settings.host}:{settings.port}"
             _wait_ready(url, children, workers)
-            print(
-                f"thinkstream is ready at {url}  ({workers} inference worker(s), {threads} thread(s) each)", flush=True
-            )
+            served = ", ".join(f"{model} ×{count}" for model, count in counts.items())
+            print(f"thinkstream is ready at {url}  (inference workers: {served}; {threads} thread(s) each)", flush=True)
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             print("thinkstream: a service exited; shutting down", file=sys.stderr)

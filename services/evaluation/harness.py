@@ -108,7 +108,13 @@ class _Runner:
     async def _job(self, question: Question, fields: dict[str, Any]) -> QuestionRecord:
         def error(message: str, job_id: str | None = None) -> QuestionRecord:
             return QuestionRecord(
-                id=question.id, lang=question.lang, gold=question.gold, job_id=job_id, status="error", error=message
+                id=question.id,
+                lang=question.lang,
+                rung=question.rung,
+                gold=question.gold,
+                job_id=job_id,
+                status="error",
+                error=message,
             )
 
         body = {"prompt": question.question, **self._request, **fields}
@@ -163,6 +169,7 @@ def _record(question: Question, view: JobView) -> QuestionRecord:
     return QuestionRecord(
         id=question.id,
         lang=question.lang,
+        rung=question.rung,
         job_id=view.id,
         status=view.status.value,  # type: ignore[arg-type]  # final statuses only
         correct=score.correct,

@@ -8,18 +8,23 @@ from typing import Any
 
 from services.evaluation.exceptions import UnknownMode
 
-MODE_NAMES = ("plain", "samples", "revise")
-DEFAULT_SAMPLES = 3
-"""Answers per question in mode `samples` (self-consistency: the majority answer wins)."""
-DEFAULT_REVISE = 1
-"""Revision rounds in mode `revise`."""
+MODE_NAMES = ("plain", "samples", "revise", "both")
+DEFAULT_SAMPLES = 5
+"""Answers per question in modes `samples` and `both` (self-consistency: the majority answer wins)."""
+DEFAULT_REVISE = 2
+"""Revision rounds in modes `revise` and `both`."""
 
 
 def build_modes(
     names: list[str], *, samples: int = DEFAULT_SAMPLES, revise: int = DEFAULT_REVISE
 ) -> dict[str, dict[str, Any]]:
     """The named modes with their extra request fields, in the order given."""
-    table: dict[str, dict[str, Any]] = {"plain": {}, "samples": {"samples": samples}, "revise": {"revise": revise}}
+    table: dict[str, dict[str, Any]] = {
+        "plain": {},
+        "samples": {"samples": samples},
+        "revise": {"revise": revise},
+        "both": {"samples": samples, "revise": revise},
+    }
     modes = {}
     for name in names:
         if name not in table:

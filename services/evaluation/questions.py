@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from services.evaluation.exceptions import QuestionFileError
 
-DEFAULT_QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "questions.jsonl"
+DEFAULT_QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "ladder.jsonl"
+"""The ladder (`eval/make_ladder.py`); `eval/questions.jsonl` holds 44 harder word problems."""
 
 Kind = Literal["numbers", "yesno", "choice"]
 GOLD_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?|\d{1,2}:\d{2}")
@@ -37,6 +38,10 @@ class Question(BaseModel):
     note: str | None = None
     """What each gold value means, when there are several."""
     choices: list[str] | None = None
+    rung: str | None = None
+    """The ladder's difficulty step (`1-one-step` … `4-multi-step`); accuracy is reported per rung."""
+    unordered: bool = False
+    """Several gold values that may come in any order ("the two numbers are …")."""
 
     @property
     def kind(self) -> Kind:

@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from rich.table import Table
 
-from services.evaluation.results import EvalRun, ModeSummary
+from services.evaluation.results import EvalRun, ModeSummary, Proportion
 
 VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "unsure": "#f9a825"}
 CHART_DPI = 120
@@ -65,6 +65,32 @@ def table(run: EvalRun) -> Table:
     return out
 
 
+def _interval(p: Proportion | None) -> str:
+    return "–" if p is None else f"{p.rate:.0%} [{p.low:.0%}–{p.high:.0%}] ({p.correct}/{p.n})"
+
+
+def rungs_of(run: EvalRun) -> list[str]:
+    return sorted({rung for mode in run.modes if mode.summary for rung in mode.summary.accuracy_by_rung})
+
+
+def ladder_table(run: EvalRun) -> Table | None:
+    """Accuracy per rung and mode with 95% Wilson intervals; None when no question has a rung."""
+    rungs = rungs_of(run)
+    if not rungs:
+        return None
+    out = Table(title="accuracy per rung · 95% Wilson intervals", title_justify="left")
+    out.add_column("mode")
+    for rung in rungs:
+        out.add_column(rung, justify="right")
+    out.add_column("all", justify="right")
+    for mode in run.modes:
+        if mode.summary is None:
+            continue
+        s = mode.summary
+        out.add_row(mode.name, *[_interval(s.accuracy_by_rung.get(rung)) for rung in rungs], _interval(s.accuracy_ci))
+    return out
+
+
 def write_json(run: EvalRun, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(run.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -75,15 +101,18 @@ def write_chart(run: EvalRun, path: Path) -> None:
     mean time to first token and total time. An unavailable mode keeps its place, without bars."""
     names = [m.name if m.summary else f"{m.name}\n(unavailable)" for m in run.modes]
     summaries = [m.summary for m in run.modes]
-    figure = Figure(figsize=(13, 4.2), layout="constrained")
+    rungs = rungs_of(run)
+    figure = Figure(figsize=(18 if rungs else 13, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
-    panels = figure.subplots(1, 3)
+    panels = list(figure.subplots(1, 4 if rungs else 3, width_ratios=[1, 1, 1, 1.6] if rungs else None))
     _accuracy_panel(panels[0], summaries)
     _verdict_panel(panels[1], summaries)
     _timing_panel(panels[2], summaries)
-    for axes in panels:
+    for axes in panels[:3]:
         axes.set_xticks(range(len(names)), names)
         axes.legend(fontsize=8)
+    if rungs:
+        _rung_panel(panels[3], run, rungs)
     n = max((s.questions for s in summaries if s), default=0)
     figure.suptitle(f"thinkstream eval: {n} questions, {run.url}", fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,3 +154,21 @@ def _timing_panel(axes: Axes, summaries: list[ModeSummary | None]) -> None:
     bars = axes.bar([x + 0.2 for x in xs], total, 0.4, label="total")
     axes.bar_label(bars, _labels(total, summaries, ".1f"), fontsize=8)
     axes.set(title="mean time per question", ylabel="seconds")
+
+
+def _rung_panel(axes: Axes, run: EvalRun, rungs: list[str]) -> None:
+    """Accuracy per rung, one bar per mode, with 95% Wilson intervals as error bars."""
+    modes = [m for m in run.modes if m.summary is not None]
+    width = 0.8 / max(1, len(modes))
+    for i, mode in enumerate(modes):
+        assert mode.summary is not None
+        cells = [mode.summary.accuracy_by_rung.get(rung) for rung in rungs]
+        rates = [100 * c.rate if c else 0.0 for c in cells]
+        below = [100 * (c.rate - c.low) if c else 0.0 for c in cells]
+        above = [100 * (c.high - c.rate) if c else 0.0 for c in cells]
+        offset = (i - (len(modes) - 1) / 2) * width
+        xs = [x + offset for x in range(len(rungs))]
+        axes.bar(xs, rates, width, label=mode.name, yerr=[below, above], capsize=3, error_kw={"elinewidth": 1})
+    axes.set_xticks(range(len(rungs)), rungs, fontsize=8)
+    axes.set(title="accuracy per rung (95% Wilson interval)", ylabel="% correct", ylim=(0, 105))
+    axes.legend(fontsize=8)

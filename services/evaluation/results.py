@@ -3,6 +3,7 @@ run. These are the JSON file's schema."""
 
 from __future__ import annotations
 
+import math
 from statistics import fmean
 from typing import Any, Literal
 
@@ -18,11 +19,27 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+WILSON_Z = 1.959964
+"""95% two-sided normal quantile."""
+
+
+def wilson(correct: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
+    """Wilson score interval of a proportion (Wilson, 1927): unlike the normal approximation it
+    stays inside [0, 1] and is honest at 0/n and n/n, which small rungs hit."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 class QuestionRecord(_Model):
     """One question asked in one mode."""
 
     id: str
     lang: str
+    rung: str | None = None
     job_id: str | None = None
     status: RecordStatus
     correct: bool = False
@@ -41,6 +58,21 @@ class QuestionRecord(_Model):
     error: str | None = None
 
 
+class Proportion(_Model):
+    """A share with its 95% Wilson interval."""
+
+    correct: int
+    n: int
+    rate: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, correct: int, n: int) -> Proportion:
+        low, high = wilson(correct, n)
+        return cls(correct=correct, n=n, rate=correct / n if n else 0.0, low=low, high=high)
+
+
 class ModeSummary(_Model):
     """The table row of one mode. Rates are fractions in [0, 1]; means are over answered questions."""
 
@@ -51,6 +83,10 @@ class ModeSummary(_Model):
     correct: int
     accuracy: float
     accuracy_by_lang: dict[str, float]
+    accuracy_ci: Proportion | None = None
+    """Accuracy with its 95% interval."""
+    accuracy_by_rung: dict[str, Proportion] = {}
+    """Per rung of the ladder, with 95% intervals; empty for questions without a rung."""
     verdicts: dict[str, int]
     """pass / fail / unsure counts over jobs with a check report."""
     pass_rate: float
@@ -102,6 +138,7 @@ def summarize(records: list[QuestionRecord]) -> ModeSummary:
     verdicts = {v: sum(r.verdict == v for r in checked) for v in ("pass", "fail", "unsure")}
     passed = [r for r in checked if r.verdict == "pass"]
     langs = sorted({r.lang for r in records})
+    rungs = sorted({r.rung for r in records if r.rung})
     return ModeSummary(
         questions=len(records),
         answered=len(answered),
@@ -111,6 +148,11 @@ def summarize(records: list[QuestionRecord]) -> ModeSummary:
         accuracy_by_lang={
             lang: _rate(sum(r.correct for r in records if r.lang == lang), sum(r.lang == lang for r in records))
             for lang in langs
+        },
+        accuracy_ci=Proportion.of(sum(r.correct for r in records), len(records)),
+        accuracy_by_rung={
+            rung: Proportion.of(sum(r.correct for r in records if r.rung == rung), sum(r.rung == rung for r in records))
+            for rung in rungs
         },
         verdicts=verdicts,
         pass_rate=_rate(verdicts["pass"], len(checked)),

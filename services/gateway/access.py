@@ -13,9 +13,9 @@ import logging
 from collections.abc import Iterable
 
 from redis.exceptions import RedisError
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.exceptions import RateLimited
 from services.gateway.quotas import WindowCounter
@@ -24,11 +24,15 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/openapi.json", "/docs"})
 """Paths that answer without a key: the probes, which must work before anyone has one; the web
 page's files (with `/static/`), which are the same for everyone and hold no data, so that a
 browser can load the page that asks for the key; and the API's description (its shape, no data)."""
-OPEN_PREFIXES = ("/static/",)
+OPEN_PREFIXES = ("/static/", "/docs/assets/")
+PROBES = frozenset({"/healthz", "/readyz"})
+"""Kubernetes probes name the pod's address as Host: they are answered whatever it is."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 OPERATOR_PATHS = frozenset({"/metrics"})
 """Routes that name workers and hosts: only the keys listed in `operator_keys` may read them."""
 
@@ -51,21 +55,51 @@ class AccessControl:
         self._keys = keys
         self._settings = settings
         self._operators = frozenset(settings.operator_keys)
+        # Without keys, a page on any site could reach a gateway on the visitor's machine by
+        # pointing its own name at 127.0.0.1 (DNS rebinding): only names it serves are answered.
+        default_hosts = ["*"] if keys else [*LOOPBACK_HOSTS, settings.host]
+        self._hosts = frozenset(h.lower() for h in (settings.allowed_hosts or default_hosts))
+        self._origins = frozenset(o.lower().rstrip("/") for o in settings.allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+
+        async def send_nosniff(message: Message) -> None:
+            # Browsers must never take a JSON answer (which may quote model text) for a page.
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("x-content-type-options", "nosniff")
+            await send(message)
+
         refusal = await self._refusal(scope, state)
         if refusal is not None:
-            await refusal(scope, receive, send)
+            await refusal(scope, receive, send_nosniff)
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, send_nosniff)
 
     async def _refusal(self, scope: Scope, state: dict[str, object]) -> JSONResponse | None:
         path: str = scope["path"]
         client = _client(scope)
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        if path not in PROBES and not self._host_allowed(host):
+            return error(
+                400,
+                f"this gateway does not serve the host name {host[:100]!r}: use its own address, or list the "
+                "name in THINKSTREAM_ALLOWED_HOSTS",
+                "invalid_host",
+            )
+        origin = headers.get("origin")
+        if scope["method"] not in SAFE_METHODS and origin is not None and not self._origin_allowed(origin, host, scope):
+            return error(
+                403,
+                f"requests from the page at {origin[:100]!r} may not change anything here: use the gateway's own "
+                "page, or list that origin in THINKSTREAM_ALLOWED_ORIGINS",
+                "forbidden_origin",
+            )
         if is_open(path):
             state.setdefault("key_id", None)
             return None
@@ -109,6 +143,15 @@ class AccessControl:
             )
         return None
 
+    def _host_allowed(self, host: str) -> bool:
+        if "*" in self._hosts:
+            return True
+        return host_name(host) in self._hosts
+
+    def _origin_allowed(self, origin: str, host: str, scope: Scope) -> bool:
+        origin = origin.lower().rstrip("/")
+        return origin == f"{scope.get('scheme', 'http')}://{host.lower()}" or origin in self._origins
+
     def _identify(self, presented: Iterable[str]) -> str | None:
         for value in presented:
             scheme, _, credentials = value.partition(" ")
@@ -144,6 +187,14 @@ class _Counters:
             settings.failed_keys_per_minute,
             "requests with a wrong API key this minute (THINKSTREAM_FAILED_KEYS_PER_MINUTE); check the key",
         )
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header, without its port: `[::1]:8000` → `::1`, `a.b:80` → `a.b`."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.index("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _client(scope: Scope) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from services.gateway.batch_results import BatchResults
 from services.gateway.batches import BatchService
 from services.gateway.body_limit import BodySizeLimit, Limit
 from services.gateway.chat import ChatOptions, ChatService
+from services.gateway.directory import ModelDirectory
 from services.gateway.drain import Drain
 from services.gateway.errors import install_error_handlers
 from services.gateway.fanout import EventFanout
@@ -25,14 +27,16 @@ from services.gateway.files import FileStore
 from services.gateway.jobs import JobService
 from services.gateway.memory import MemoryBudget
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, page
+from services.gateway.ollama_errors import OllamaErrorShape
+from services.gateway.queue_updates import QueueUpdates
+from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, ollama, page
+from services.gateway.streams import StreamSlots
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
-from services.gateway.workers import ModelDirectory
+from services.gateway.unserved import UnservedJobs
 from services.runtime.redis_client import GATEWAY_RETRIES, connect, connect_async
 from services.store.batches import BatchLedger
 from services.store.usage import StorageUsage
 from shared.apikeys import ApiKeys
-from shared.schemas import ChatMessage
 from shared.settings import Settings
 
 
@@ -44,8 +48,8 @@ def create_app(
     counter: PromptCounter | None = None,
     drain: Drain | None = None,
 ) -> FastAPI:
-    """Build the gateway. Tests pass their own Redis clients and prompt counter; the server
-    passes the drain it starts on shutdown."""
+    """Build the gateway. Tests pass their own Redis clients and prompt counter (then used for
+    every model); the server passes the drain it starts on shutdown."""
     if settings.redis_url is None and (redis is None or sync_redis is None):
         raise ValueError("the gateway needs a Redis URL (THINKSTREAM_REDIS_URL or --redis-url)")
     api_keys = ApiKeys.from_settings(settings)  # a malformed entry stops the start, not a request
@@ -56,26 +60,30 @@ def create_app(
         sync_client = sync_redis or connect(settings.redis_url, retries=GATEWAY_RETRIES)  # type: ignore[arg-type]
         app.state.settings = settings
         app.state.redis = async_client
-        app.state.counter = counter or VocabPromptCounter(settings)
+        app.state.models = ModelDirectory(
+            settings,
+            async_client,
+            (lambda _: counter) if counter is not None else (lambda spec: VocabPromptCounter(spec, settings.n_ctx)),
+        )
+        await app.state.models.load()
         fanout = EventFanout(async_client)
         budget = MemoryBudget(async_client, settings)
-        app.state.jobs = JobService(settings, async_client, sync_client, app.state.counter, fanout, budget)
-        app.state.models = ModelDirectory(settings, async_client, app.state.counter.n_ctx)
+        app.state.jobs = JobService(
+            settings, async_client, sync_client, app.state.models, fanout, budget, api_keys=api_keys
+        )
         chat_options = ChatOptions(
-            tool_calls=app.state.counter.tool_calls,
-            soft_switches=app.state.counter.soft_switches,
             effort_budgets=settings.effort_budgets,
             non_streaming_max_reasoning_tokens=settings.non_streaming_max_reasoning_tokens,
             verdict_in_content=settings.chat_verdict_in_content,
         )
         app.state.chat = ChatService(
             app.state.jobs,
-            app.state.models,
             cancel_on_disconnect=settings.cancel_on_disconnect,
             drain=drain or Drain(),
             options=chat_options,
         )
         app.state.metrics = GatewayMetrics(settings, sync_client)
+        app.state.stream_slots = StreamSlots(settings)
         results = BatchResults(async_client)
         app.state.files = FileStore(
             settings,
@@ -85,17 +93,23 @@ def create_app(
             StorageUsage(sync_client, settings),
             budget,
         )
-        app.state.batches = BatchService(
-            settings, async_client, app.state.jobs, app.state.files, app.state.models, results
-        )
-        if settings.warm_up:  # the first request would pay for these: the template's first render, connections
-            app.state.counter.count([ChatMessage(role="user", content="Hello")])
+        app.state.batches = BatchService(settings, async_client, app.state.jobs, app.state.files, results)
+        if settings.warm_up:  # the first request would pay for these: each template's first render, connections
+            app.state.models.warm_up()
             with contextlib.suppress(RedisError):  # Redis may come later: /readyz says so meanwhile
                 await async_client.ping()
                 await anyio.to_thread.run_sync(sync_client.ping)
+        background = [
+            asyncio.create_task(QueueUpdates(app.state.jobs.store, settings, app.state.models.pools).run()),
+            asyncio.create_task(UnservedJobs(settings, sync_client, app.state.models.pools).run()),
+        ]
         try:
             yield
         finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await fanout.close()
             if redis is None:
                 await async_client.aclose()
@@ -107,6 +121,11 @@ def create_app(
         summary="Questions in, live reasoning and checked answers out, on CPU.",
         version="0.1.0",
         lifespan=lifespan,
+        # The docs are the gateway's own page (routes/page.py): FastAPI's load scripts from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        # A redirect to the slashed path would be built from the request's Host.
+        redirect_slashes=False,
         # Shows the key scheme in the OpenAPI document; `AccessControl` does the checking.
         dependencies=[Depends(documented_key)],
     )
@@ -116,9 +135,12 @@ def create_app(
         BodySizeLimit,
         limit=Limit(settings.max_body_bytes, "send a shorter prompt or fewer messages (THINKSTREAM_MAX_BODY_BYTES)"),
         overrides={"/v1/files": upload, "/v1/batches": upload},  # a batch file may be larger; 1 MiB for its form
+        body_timeout_s=settings.body_timeout_s,
     )
     # Added last, so it runs first: a caller without a valid key is refused before any body is read.
     app.add_middleware(AccessControl, keys=api_keys, settings=settings)
+    # Outermost: Ollama's routes answer every refusal, the key check's too, in Ollama's shape.
+    app.add_middleware(OllamaErrorShape)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
@@ -128,4 +150,5 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(files.router)
     app.include_router(batches.router)
+    app.include_router(ollama.router)
     return app

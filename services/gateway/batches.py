@@ -19,11 +19,11 @@ import anyio
 from redis.asyncio import Redis as AsyncRedis
 
 from services.gateway.batch_results import BatchResults
-from services.gateway.exceptions import BatchNotFound, InvalidBatch, ModelNotFound
+from services.gateway.directory import Route
+from services.gateway.exceptions import BatchNotFound, InvalidBatch, ModelNotFound, ModelUnavailable
 from services.gateway.files import FileStore
 from services.gateway.jobs import JobService, accepted
 from services.gateway.listing import OwnerIndex
-from services.gateway.workers import ModelDirectory
 from services.store.batches import BatchLedger
 from services.store.jobs import BatchLink, NewJob
 from shared import keys
@@ -52,7 +52,7 @@ COUNT_FIELDS = ("n_completed", "n_failed", "n_expired")
 @dataclass(frozen=True)
 class PlannedItem:
     line: InputLine
-    model: str
+    route: Route
     spec: JobSpec
 
 
@@ -63,14 +63,12 @@ class BatchService:
         redis: AsyncRedis,
         jobs: JobService,
         files: FileStore,
-        models: ModelDirectory,
         results: BatchResults,
     ) -> None:
         self._settings = settings
         self._redis = redis
         self._jobs = jobs
         self._files = files
-        self._models = models
         self._results = results
         self._ledger = BatchLedger(jobs.store.redis, settings)
         self._index = OwnerIndex(redis, "batch", keys.batch_key, settings.batch_ttl_s)
@@ -83,7 +81,7 @@ class BatchService:
             message = f"file {file.id!r} has purpose {file.purpose!r}: upload batch input with purpose 'batch'"
             raise InvalidBatch([LineError(code="invalid_file", message=message, param="input_file_id")])
         planned, errors = await self._plan(await self._files.content(file.id, owner))
-        record = self._record_of(file.id, owner, request.metadata)
+        record = self._record_of(file.id, owner, request.metadata, planned)
         if errors:
             record.errors = errors
             marks = BatchMarks(failed_at=int(time.time()))
@@ -98,7 +96,7 @@ class BatchService:
         if errors:
             raise InvalidBatch(errors)
         file = await self._files.create(content, filename="batch.jsonl", purpose="batch", owner=owner)
-        return await self._start(self._record_of(file.id, owner, None), planned)
+        return await self._start(self._record_of(file.id, owner, None, planned), planned)
 
     async def get(self, batch_id: str, owner: str | None) -> Batch:
         record = await self._record(batch_id, owner)
@@ -155,27 +153,32 @@ class BatchService:
         for line in lines:
             body = line.request.body
             try:
-                model = self._models.resolve(body.model)
-                spec = await self._jobs.plan(body.job_request())
-            except ModelNotFound as exc:
-                errors.append(LineError(code="model_not_found", message=str(exc), line=line.line, param="body.model"))
+                route = await self._jobs.models.resolve(body.model, body.lora)
+                spec = await self._jobs.plan(body.job_request(), route)
+            except (ModelNotFound, ModelUnavailable) as exc:
+                code = "model_not_found" if isinstance(exc, ModelNotFound) else "model_unavailable"
+                errors.append(LineError(code=code, message=str(exc), line=line.line, param="body.model"))
             except PromptTooLong as exc:
                 errors.append(
                     LineError(code="context_length_exceeded", message=str(exc), line=line.line, param="body.messages")
                 )
             else:
-                planned.append(PlannedItem(line, model, spec))
+                planned.append(PlannedItem(line, route, spec))
         errors.sort(key=lambda error: error.line or 0)
         return planned, errors
 
-    def _record_of(self, input_file_id: str, owner: str | None, metadata: dict[str, str] | None) -> BatchRecord:
+    def _record_of(
+        self, input_file_id: str, owner: str | None, metadata: dict[str, str] | None, planned: list[PlannedItem]
+    ) -> BatchRecord:
+        """The batch's `model` is its first item's (items may name different models; each runs on
+        its own model's workers)."""
         return BatchRecord(
             id=f"batch_{uuid.uuid4().hex}",
             owner=owner,
             input_file_id=input_file_id,
             created_at=int(time.time()),
             metadata=metadata,
-            model=self._models.name,
+            model=planned[0].route.requested if planned else self._jobs.models.default,
         )
 
     async def _start(self, record: BatchRecord, planned: list[PlannedItem]) -> Batch:
@@ -183,13 +186,16 @@ class BatchService:
         whole is not kept)."""
         record.items = [
             BatchItem(
-                line=item.line.line, custom_id=item.line.request.custom_id, model=item.model, job=accepted(item.spec, 0)
+                line=item.line.line,
+                custom_id=item.line.request.custom_id,
+                model=item.route.requested,
+                job=accepted(item.spec, 0),
             )
             for item in planned
         ]
         marks = BatchMarks(in_progress_at=int(time.time()))
         await anyio.to_thread.run_sync(self._ledger.create, record, marks)
-        jobs = [NewJob(item.spec, batch=BatchLink(record.id, item.line.line)) for item in planned]
+        jobs = [NewJob(item.spec, batch=BatchLink(record.id, item.line.line), pool=item.route.pool) for item in planned]
         try:
             await self._jobs.for_owner(record.owner).submit_batch(jobs)
         except Exception:

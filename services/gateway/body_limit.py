@@ -7,6 +7,7 @@ Either way the client gets 413 with the cap in the message.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -49,12 +50,43 @@ def too_large_response(limit: Limit) -> JSONResponse:
     return JSONResponse(body, status_code=413, headers={"Connection": "close"})
 
 
+class BodyTooSlow(HTTPException):
+    """Raised from `receive` when the next chunk of a body does not come in time."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        super().__init__(408, too_slow_message(timeout_s))
+
+
+def too_slow_message(timeout_s: float) -> str:
+    return (
+        f"the request body stopped arriving: no data for {timeout_s:g} s (THINKSTREAM_BODY_TIMEOUT_S); "
+        "send the body at once"
+    )
+
+
+def too_slow_response(timeout_s: float) -> JSONResponse:
+    body = {
+        "error": {"message": too_slow_message(timeout_s), "type": "invalid_request_error", "code": "request_timeout"}
+    }
+    return JSONResponse(body, status_code=408, headers={"Connection": "close"})
+
+
 class BodySizeLimit:
     """ASGI middleware. `overrides` maps path prefixes to their own limits (uploads)."""
 
-    def __init__(self, app: ASGIApp, *, limit: Limit, overrides: Mapping[str, Limit] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: Limit,
+        overrides: Mapping[str, Limit] | None = None,
+        body_timeout_s: float = 30.0,
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.body_timeout_s = body_timeout_s
+        """Longest wait for the next chunk of a body; a slower client gets 408."""
         self.overrides = dict(overrides or {})
 
     def limit_for(self, path: str) -> Limit:
@@ -75,14 +107,21 @@ class BodySizeLimit:
 
         received = 0
         started = False
+        body_done = scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS")
 
         async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # after the body, `receive` only waits for the client to go away
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout_s)
+            except TimeoutError:
+                raise BodyTooSlow(self.body_timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit.max_bytes:
                     raise BodyTooLarge(limit)
+                body_done = not message.get("more_body", False)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -97,3 +136,7 @@ class BodySizeLimit:
             if started:
                 raise
             await too_large_response(limit)(scope, receive, send)
+        except BodyTooSlow as exc:
+            if started:
+                raise
+            await too_slow_response(exc.timeout_s)(scope, receive, send)

@@ -8,10 +8,11 @@ well-formed call into OpenAI's `tool_calls`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -20,7 +21,6 @@ from services.engine.families import ToolCallSyntax
 from services.engine.toolcalls import ParsedCall, Piece, ToolCallParser
 from services.gateway.drain import Drain
 from services.gateway.jobs import JobService
-from services.gateway.workers import ModelDirectory
 from shared.chat_api import (
     DEFAULT_EFFORT_BUDGETS,
     AssistantMessage,
@@ -68,12 +68,9 @@ class CompletionFailed(Exception):
 
 @dataclass(frozen=True)
 class ChatOptions:
-    """How chat requests become jobs, from the settings and the model's template."""
+    """How chat requests become jobs, from the settings. What depends on the model (whether it
+    calls tools, Qwen3's `/think` switches) comes from the model each request names."""
 
-    tool_calls: ToolCallSyntax | None = None
-    """How the model writes function calls; None: it cannot, and `tools` are left out."""
-    soft_switches: tuple[str, str] | None = None
-    """(on, off) words that switch the reasoning per message (Qwen3's `/think`, `/no_think`)."""
     effort_budgets: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_EFFORT_BUDGETS))
     non_streaming_max_reasoning_tokens: int | None = None
     """Budget of a non-streaming request that sets none (front ends' title and tag requests);
@@ -211,14 +208,12 @@ class ChatService:
     def __init__(
         self,
         jobs: JobService,
-        models: ModelDirectory,
         *,
         cancel_on_disconnect: bool,
         drain: Drain,
         options: ChatOptions | None = None,
     ) -> None:
         self._jobs = jobs
-        self._models = models
         self._cancel_on_disconnect = cancel_on_disconnect
         self._drain = drain
         self._options = options or ChatOptions()
@@ -227,88 +222,95 @@ class ChatService:
         """This service over another view of the jobs (one API key's)."""
         return ChatService(
             jobs,
-            self._models,
             cancel_on_disconnect=self._cancel_on_disconnect,
             drain=self._drain,
             options=self._options,
         )
 
     async def start(self, request: ChatCompletionRequest) -> ChatJob:
-        """Raises `UnsupportedParameter` for a `tool_choice` that demands a call from a model that
-        cannot make one."""
-        model = self._models.resolve(request.model)
+        """Raises `ModelNotFound` for a model nobody serves, `UnsupportedParameter` for a
+        `tool_choice` that demands a call from a model that cannot make one."""
+        route = await self._jobs.models.resolve(request.model, request.lora)
         options = self._options
-        calls_tools = options.tool_calls is not None
+        syntax = route.counter.tool_calls
         job_request = request.job_request(
-            calls_tools=calls_tools,
-            max_reasoning_tokens=self._default_budget(request),
+            calls_tools=syntax is not None,
+            max_reasoning_tokens=self._default_budget(request, route.counter.soft_switches),
             effort_budgets=options.effort_budgets,
         )
-        accepted = await self._jobs.submit(job_request)
+        accepted = await self._jobs.submit(job_request, route)
         tools = None
-        if calls_tools and request.uses_tools and options.tool_calls is not None:
+        if syntax is not None and request.uses_tools:
             names = tuple(tool["function"]["name"] for tool in request.offered_tools())
-            tools = ToolUse(options.tool_calls, names, parallel=request.parallel_tool_calls is not False)
+            tools = ToolUse(syntax, names, parallel=request.parallel_tool_calls is not False)
         return ChatJob(
             accepted=accepted,
-            model=model,
+            model=route.requested,
             created=int(time.time()),
             tools=tools,
             verdict_in_content=options.verdict_in_content,
         )
 
-    def _default_budget(self, request: ChatCompletionRequest) -> int | None:
+    def _default_budget(self, request: ChatCompletionRequest, switches: tuple[str, str] | None) -> int | None:
         """The budget of a request that sets none: 0 after the model's own "off" word (Qwen3's
         `/no_think`, which the model answers with an empty block anyway), the non-streaming
         budget for a non-streaming request, else the server's default (None)."""
-        if self._options.soft_switches is not None and _switched_off(request, self._options.soft_switches):
+        if switches is not None and _switched_off(request, switches):
             return 0
         return None if request.stream else self._options.non_streaming_max_reasoning_tokens
 
     async def stream(self, job: ChatJob, *, include_usage: bool) -> AsyncIterator[str]:
         """The `data:` payloads of the SSE response, ending with `[DONE]`. A client that goes
         away stops the job (unless the gateway is told otherwise, or is shutting down)."""
+        async with contextlib.aclosing(self.chunks(job, include_usage=include_usage)) as chunks:
+            async for chunk in chunks:
+                yield json.dumps({"error": chunk.body()}) if isinstance(chunk, StreamError) else _dump(chunk)
+        yield DONE
+
+    async def chunks(
+        self, job: ChatJob, *, include_usage: bool
+    ) -> AsyncGenerator[ChatCompletionChunk | StreamError, None]:
+        """The job's events as chat completion chunks (an error or a cancel ends them with a
+        `StreamError`); other APIs' streams are made from these. Closing the iterator before its
+        end is a client that went away: the job is stopped (see `stream`)."""
         finished = False
         try:
-            yield _dump(self._chunk(job, Delta(role="assistant", content="")))
+            yield self._chunk(job, Delta(role="assistant", content=""))
             report: CheckReport | None = None
             vote: VoteView | None = None
             answer = _Answer(job.tools)
             async for item in self._jobs.follow(job.accepted.id):
                 event = parse_event(item.data)
                 if isinstance(event, ReasoningEvent):
-                    yield _dump(self._chunk(job, Delta(reasoning_content=event.text, reasoning=event.text)))
+                    yield self._chunk(job, Delta(reasoning_content=event.text, reasoning=event.text))
                 elif isinstance(event, AnswerEvent):
                     for chunk in self._answer_chunks(job, answer, answer.feed(event.text)):
-                        yield _dump(chunk)
+                        yield chunk
                 elif isinstance(event, RevisionEvent):
                     answer = _Answer(job.tools)
-                    info = ThinkstreamInfo(job_id=job.accepted.id, revision=event.round)
-                    yield _dump(self._chunk(job, Delta(), info))
+                    yield self._chunk(job, Delta(), ThinkstreamInfo(job_id=job.accepted.id, revision=event.round))
                 elif isinstance(event, VoteEvent):
                     vote = VoteView(winner=event.winner, votes=event.votes, confidence=event.confidence)
                 elif isinstance(event, CheckEvent):
                     report = event.report
                 elif isinstance(event, DoneEvent):
                     for chunk in self._answer_chunks(job, answer, answer.finish()):
-                        yield _dump(chunk)
+                        yield chunk
                     # The verdict comes after the answer; the last check is the one that counts.
                     if job.verdict_in_content and report is not None and not answer.calls:
-                        yield _dump(self._chunk(job, Delta(content=verdict_line(report))))
-                    yield _dump(self._final_chunk(job, event, report, include_usage, vote, answer))
+                        yield self._chunk(job, Delta(content=verdict_line(report)))
+                    yield self._final_chunk(job, event, report, include_usage, vote, answer)
                     if include_usage:
-                        usage = ChatCompletionChunk(
+                        yield ChatCompletionChunk(
                             id=job.completion_id,
                             created=job.created,
                             model=job.model,
                             choices=[],
                             usage=ChatUsage.of(event.result),
                         )
-                        yield _dump(usage)
                 elif isinstance(event, ErrorEvent | CanceledEvent):
-                    yield json.dumps({"error": _stream_error(event)})
+                    yield StreamError.of(event)
             finished = True
-            yield DONE
         finally:
             if not finished and self._cancel_on_disconnect and not self._drain.started:
                 with anyio.CancelScope(shield=True):
@@ -347,8 +349,8 @@ class ChatService:
             elif isinstance(event, DoneEvent):
                 return completion(job, "".join(reasoning), "".join(answer), event.result, report, done=event, vote=vote)
             elif isinstance(event, ErrorEvent | CanceledEvent):
-                error = _stream_error(event)
-                raise CompletionFailed(error["message"], error["code"])
+                error = StreamError.of(event)
+                raise CompletionFailed(error.message, error.code)
         raise CompletionFailed("the job's event stream ended without a result", "internal")
 
     def _chunk(self, job: ChatJob, delta: Delta, info: ThinkstreamInfo | None = None) -> ChatCompletionChunk:
@@ -396,10 +398,22 @@ def _switched_off(request: ChatCompletionRequest, switches: tuple[str, str]) -> 
     return False
 
 
-def _stream_error(event: ErrorEvent | CanceledEvent) -> dict[str, str]:
-    if isinstance(event, CanceledEvent):
-        return {"message": "the request was cancelled before it finished", "type": "canceled", "code": "canceled"}
-    return {"message": event.message, "type": "server_error", "code": event.code}
+@dataclass(frozen=True)
+class StreamError:
+    """How a chat stream ends when its job failed or was cancelled."""
+
+    message: str
+    type: str
+    code: str
+
+    @classmethod
+    def of(cls, event: ErrorEvent | CanceledEvent) -> StreamError:
+        if isinstance(event, CanceledEvent):
+            return cls("the request was cancelled before it finished", "canceled", "canceled")
+        return cls(event.message, "server_error", event.code)
+
+    def body(self) -> dict[str, str]:
+        return {"message": self.message, "type": self.type, "code": self.code}
 
 
 def _dump(chunk: ChatCompletionChunk) -> str:

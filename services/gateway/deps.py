@@ -9,11 +9,10 @@ from redis.asyncio import Redis as AsyncRedis
 
 from services.gateway.batches import BatchService
 from services.gateway.chat import ChatService
+from services.gateway.directory import ModelDirectory
 from services.gateway.files import FileStore
 from services.gateway.jobs import JobService
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.tokens import PromptCounter
-from services.gateway.workers import ModelDirectory
 from shared.settings import Settings
 
 
@@ -32,11 +31,6 @@ def get_jobs(request: Request) -> JobService:
     the jobs it queues and sees no other key's jobs."""
     jobs: JobService = request.app.state.jobs
     return jobs.for_owner(getattr(request.state, "key_id", None))
-
-
-def get_counter(request: Request) -> PromptCounter:
-    counter: PromptCounter = request.app.state.counter
-    return counter
 
 
 def get_metrics(request: Request) -> GatewayMetrics:
@@ -59,7 +53,6 @@ def get_models(request: Request) -> ModelDirectory:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[AsyncRedis, Depends(get_redis)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
-CounterDep = Annotated[PromptCounter, Depends(get_counter)]
 MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
 ModelsDep = Annotated[ModelDirectory, Depends(get_models)]

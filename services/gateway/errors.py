@@ -8,16 +8,19 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.gateway.body_limit import BodyTooLarge, too_large_response
+from services.gateway.body_limit import BodyTooLarge, BodyTooSlow, too_large_response, too_slow_response
 from services.gateway.chat import CompletionFailed
 from services.gateway.exceptions import (
+    BadCursor,
     FileTooLarge,
     InvalidApiKey,
     InvalidBatch,
     ModelNotFound,
+    ModelUnavailable,
+    NothingMoreToStream,
     QueueBusy,
     QueueUnavailable,
     RateLimited,
@@ -25,7 +28,7 @@ from services.gateway.exceptions import (
 )
 from services.gateway.listing import UnknownCursor
 from services.store.exceptions import KeyQueueFull, StorageFull, StorageQuotaExceeded
-from shared.exceptions import JobNotFound, PromptTooLong, UnsupportedParameter
+from shared.exceptions import JobNotFound, PriorityNotAllowed, PromptTooLong, UnsupportedParameter
 
 
 def error_body(message: str, type_: str, code: str, **extra: Any) -> dict[str, Any]:
@@ -106,12 +109,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _failed(_: Request, exc: CompletionFailed) -> JSONResponse:
         if exc.code == "canceled":
             return JSONResponse(error_body(str(exc), "invalid_request_error", exc.code), status_code=409)
+        if exc.code == "model_unavailable":  # no worker of the model came up in time
+            body = error_body(str(exc), "server_error", exc.code, param="model")
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "30"})
         return JSONResponse(error_body(str(exc), "server_error", exc.code), status_code=500)
 
     @app.exception_handler(ModelNotFound)
     async def _no_model(_: Request, exc: ModelNotFound) -> JSONResponse:
         body = error_body(str(exc), "invalid_request_error", "model_not_found", param="model")
         return JSONResponse(body, status_code=404)
+
+    @app.exception_handler(ModelUnavailable)
+    async def _model_unavailable(_: Request, exc: ModelUnavailable) -> JSONResponse:
+        body = error_body(str(exc), "server_error", "model_unavailable", param="model")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "30"})
 
     @app.exception_handler(QueueBusy)
     async def _full(_: Request, exc: QueueBusy) -> JSONResponse:
@@ -125,6 +136,11 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         headers = {"Retry-After": "60"} if exc.status == 429 else None
         return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(PriorityNotAllowed)
+    async def _priority(_: Request, exc: PriorityNotAllowed) -> JSONResponse:
+        body = error_body(str(exc), "permission_error", "priority_not_allowed", param="priority")
+        return JSONResponse(body, status_code=403)
 
     @app.exception_handler(StorageFull)
     async def _storage_full(_: Request, exc: StorageFull) -> JSONResponse:
@@ -157,10 +173,23 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body(str(exc), "invalid_request_error", "invalid_api_key")
         return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
+    @app.exception_handler(BadCursor)
+    async def _bad_cursor_value(_: Request, exc: BadCursor) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), "invalid_request_error", "invalid_cursor"), status_code=400)
+
     @app.exception_handler(RateLimited)
     async def _limited(_: Request, exc: RateLimited) -> JSONResponse:
         body = error_body(str(exc), "rate_limit_error", "rate_limit_exceeded")
         return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(BodyTooSlow)
+    async def _body_too_slow(_: Request, exc: BodyTooSlow) -> JSONResponse:
+        return too_slow_response(exc.timeout_s)
+
+    @app.exception_handler(NothingMoreToStream)
+    async def _stream_over(_: Request, exc: NothingMoreToStream) -> Response:
+        # 204 tells an EventSource to stop reconnecting: the job ended before this cursor.
+        return Response(status_code=204)
 
     @app.exception_handler(BodyTooLarge)
     async def _body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:

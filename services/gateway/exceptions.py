@@ -19,13 +19,34 @@ class QueueBusy(GatewayError):
 
 
 class ModelNotFound(GatewayError):
-    """A request named a model this deployment does not serve."""
+    """A request named a model (or an adapter) this deployment does not serve."""
 
-    def __init__(self, requested: str, served: str) -> None:
+    def __init__(
+        self, requested: str, served: list[str], *, adapters: list[str] | None = None, base: str | None = None
+    ) -> None:
         self.requested = requested
-        super().__init__(
-            f"the model {requested!r} does not exist here: use {served!r} (GET /v1/models lists the names)"
-        )
+        shown = requested if len(requested) <= 80 else requested[:80] + "…"
+        if base is not None:
+            have = ", ".join(repr(f"{base}:{a}") for a in adapters or []) or "none"
+            message = f"the model {base!r} has no adapter named in {shown!r} (its adapters: {have})"
+        else:
+            names = ", ".join(repr(name) for name in served[:20])
+            message = f"the model {shown!r} does not exist here: use {'one of ' if len(served) > 1 else ''}{names}"
+        super().__init__(f"{message} (GET /v1/models lists the names)")
+
+
+class ModelUnavailable(GatewayError):
+    """A known model that the gateway cannot serve now (it cannot read the model's vocabulary)."""
+
+
+class OllamaModelNotFound(ModelNotFound):
+    """The same, asked through Ollama's API: Ollama's words, and where to find the names."""
+
+    def __init__(self, requested: str, served: list[str]) -> None:
+        super().__init__(requested, served)
+        shown = requested if len(requested) <= 80 else requested[:80] + "…"
+        names = ", ".join(f"'{name}'" for name in served[:20])
+        self.args = (f"model '{shown}' not found: this server serves {names} (GET /api/tags lists the names)",)
 
 
 class ResourceNotFound(GatewayError):
@@ -71,3 +92,11 @@ class RateLimited(GatewayError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(f"{message}; retry in {retry_after_s} s")
+
+
+class NothingMoreToStream(GatewayError):
+    """A stream was asked to resume at or after the last event of a job that has ended."""
+
+
+class BadCursor(GatewayError):
+    """`Last-Event-ID` or `after` is not a seq."""

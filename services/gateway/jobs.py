@@ -19,16 +19,17 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from services.gateway.backpressure import retry_after_s
+from services.gateway.directory import ModelDirectory, Route
 from services.gateway.exceptions import QueueBusy, QueueUnavailable
 from services.gateway.fanout import EventFanout
 from services.gateway.fitting import fit_conversation
 from services.gateway.memory import MemoryBudget
-from services.gateway.tokens import PromptCounter
-from services.runtime.heartbeat import INFERENCE, live_workers_async
 from services.store.exceptions import JobGone, NotReplicated, QueueFull
 from services.store.jobs import JobStore, NewJob, samples_of
 from services.store.queues import Origin
+from services.store.scheduler import Priority
 from shared import eventlog, keys
+from shared.apikeys import ApiKeys
 from shared.conversation import conversation_key, model_messages
 from shared.exceptions import JobNotFound
 from shared.schemas import (
@@ -69,9 +70,10 @@ class JobService:
         settings: Settings,
         redis: AsyncRedis,
         sync_redis: Redis,
-        counter: PromptCounter,
+        models: ModelDirectory,
         fanout: EventFanout | None = None,
         budget: MemoryBudget | None = None,
+        api_keys: ApiKeys | None = None,
     ) -> None:
         self._settings = settings
         self._redis = redis
@@ -79,8 +81,9 @@ class JobService:
         self._store = JobStore(sync_redis, settings)
         self._fanout = fanout or EventFanout(redis)
         self._budget = budget or MemoryBudget(redis, settings)
-        self._counter = counter
+        self._models = models
         self._owner: str | None = None
+        self._api_keys = api_keys or ApiKeys()
 
     @property
     def store(self) -> JobStore:
@@ -102,33 +105,57 @@ class JobService:
     def _visible(self, owner: bytes | None) -> bool:
         return self._owner is None or owner == self._owner.encode()
 
-    async def submit(self, request: JobRequest) -> JobAccepted:
-        """Fit the conversation into the context, route it, queue it; raises `PromptTooLong`,
+    @property
+    def models(self) -> ModelDirectory:
+        return self._models
+
+    async def route(self, requested: str | None) -> Route:
+        """The model (and adapter) a request's `model` names; raises `ModelNotFound`."""
+        try:
+            return await self._models.resolve(requested)
+        except RedisError as exc:
+            raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
+
+    async def submit(self, request: JobRequest, route: Route | None = None) -> JobAccepted:
+        """Fit the conversation into the context of the model the request names (or `route`),
+        route it, queue it for that model's workers; raises `ModelNotFound`, `PromptTooLong`,
         `QueueFull` or `KeyQueueFull` instead of accepting a job that cannot run or would wait
         too long. A self-consistency request queues all its samples or none."""
-        spec = await self.plan(request)
+        route = route or await self.route(request.model)
+        spec = await self.plan(request, route)
+        priority = Priority(self._api_keys.policy(self._owner).resolve(request.priority))
         if spec.samples > 1:
             jobs = self._with_samples(spec)
             queue = None
         else:
             jobs = [NewJob(spec)]
             try:
-                queue = await self._route(model_messages(request.chat()))
+                queue = await self._route(model_messages(request.chat()), route)
             except RedisError as exc:
                 raise QueueUnavailable(f"the job queue is unavailable: {exc}") from exc
-        position = await self._submit(jobs, Origin.INTERACTIVE, queue)
+        position = await self._submit(jobs, Origin.INTERACTIVE, priority, queue, route.pool)
         return accepted(spec, position)
 
     async def submit_batch(self, jobs: list[NewJob]) -> int:
-        """Queue the items of a batch (all or none) on the batch queue."""
-        return await self._submit(jobs, Origin.BATCH, None)
+        """Queue the items of a batch (all or none, each for its `pool`'s workers), at low
+        priority: behind people's questions."""
+        return await self._submit(jobs, Origin.BATCH, Priority.LOW, None, self._models.default)
 
-    async def _submit(self, jobs: list[NewJob], origin: Origin, queue: str | None) -> int:
+    async def _submit(
+        self, jobs: list[NewJob], origin: Origin, priority: Priority, queue: str | None, pool: str
+    ) -> int:
         await self._budget.check()
+        submit = functools.partial(
+            self._store.submit,
+            jobs,
+            owner=self._owner,
+            origin=origin,
+            pool=pool,
+            priority=priority,
+            queue_name=queue,
+        )
         try:
-            return await anyio.to_thread.run_sync(
-                functools.partial(self._store.submit, jobs, owner=self._owner, origin=origin, queue_name=queue)
-            )
+            return await anyio.to_thread.run_sync(submit)
         except QueueFull as exc:
             excess = exc.waiting + exc.wanted - exc.limit
             retry = await anyio.to_thread.run_sync(
@@ -150,22 +177,24 @@ class JobService:
         children = samples_of(spec, seeds, spec.params.temperature or SAMPLE_TEMPERATURE, ids)
         return [NewJob(spec, runs=False, children=ids), *(NewJob(child) for child in children)]
 
-    async def plan(self, request: JobRequest) -> JobSpec:
-        """The job a request becomes, its conversation fitted to the context (raises
-        `PromptTooLong`). Nothing is stored: a batch plans every item before queueing any."""
+    async def plan(self, request: JobRequest, route: Route) -> JobSpec:
+        """The job a request becomes for the model of `route`, its conversation fitted to that
+        model's context with its own vocabulary and template (raises `PromptTooLong`). Nothing
+        is stored: a batch plans every item before queueing any."""
         messages = model_messages(request.chat())
         settings = self._settings
+        counter = route.counter
         fitted = await anyio.to_thread.run_sync(
             functools.partial(
                 fit_conversation,
                 messages,
-                self._counter.count,
-                n_ctx=self._counter.n_ctx,
+                counter.count,
+                n_ctx=counter.n_ctx,
                 wanted=request.max_tokens or settings.default_max_tokens,
                 needed=request.max_tokens or settings.min_answer_tokens,
             )
         )
-        max_tokens = request.max_tokens or min(settings.default_max_tokens, self._counter.n_ctx - fitted.prompt_tokens)
+        max_tokens = request.max_tokens or min(settings.default_max_tokens, counter.n_ctx - fitted.prompt_tokens)
         return JobSpec(
             job_id=uuid.uuid4().hex,
             messages=fitted.messages,
@@ -178,23 +207,31 @@ class JobService:
             conversation=conversation_key(messages) if settings.affinity else None,
             samples=request.samples,
             revise=request.revise,
+            adapter=route.adapter,
         )
 
-    async def _route(self, messages: list[ChatMessage]) -> str | None:
-        """The queue for a job: the own queue of the worker that answered the conversation's
-        previous turn (it holds the KV state of the shared prefix) if that worker is alive and
-        idle, else None: the shared queue that every worker serves."""
-        if not self._settings.affinity or len(messages) < 2:
+    async def _route(self, messages: list[ChatMessage], route: Route) -> str | None:
+        """The queue for a job: an idle worker's own queue when one of the job's model is the
+        right place, else None (the model's pool, which all its workers serve). The right place
+        is, first, the worker that answered the conversation's previous turn (it holds the KV
+        state of the shared prefix); for a job with an adapter, else, a worker already computing
+        with that adapter (a switch drops the context it holds)."""
+        if not self._settings.affinity:
             return None
-        worker = await self._redis.get(keys.conversation_worker_key(conversation_key(messages[:-1])))
-        if worker is None:
-            return None
-        worker_id = worker.decode()
-        alive, state = await asyncio.gather(
-            live_workers_async(self._redis, INFERENCE, self._settings.worker_ttl_s),
-            self._redis.hget(keys.rq_worker_key(worker_id), "state"),
-        )
-        return keys.worker_queue(worker_id) if worker_id in alive and state == b"idle" else None
+        workers = {w.worker_id for w in route.model.workers if w.model == route.pool}
+        scope = route.adapter.scope if route.adapter is not None else ""
+        candidates: list[str] = []
+        if len(messages) >= 2:
+            worker = await self._redis.get(keys.conversation_worker_key(conversation_key(messages[:-1])))
+            # Its saved states of every adapter stay in its cache: any adapter it runs now will do.
+            if worker is not None and worker.decode() in workers:
+                candidates.append(worker.decode())
+        if route.adapter is not None:
+            candidates += [w.worker_id for w in route.model.workers if w.adapter == scope]
+        for worker_id in candidates:
+            if await self._redis.hget(keys.rq_worker_key(worker_id), "state") == b"idle":
+                return keys.worker_queue(worker_id)
+        return None
 
     async def get(self, job_id: str) -> JobView:
         status, created_at, owner = await self._redis.hmget(keys.job_key(job_id), ["status", "created_at", "owner"])
@@ -218,6 +255,11 @@ class JobService:
         status, owner = await self._redis.hmget(keys.job_key(job_id), ["status", "owner"])
         if status is None or not self._visible(owner):
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)")
+
+    async def ended_at(self, job_id: str) -> int | None:
+        """The seq of the job's terminal event, or None while it runs."""
+        raw = await self._redis.hget(keys.job_key(job_id), "ended")
+        return int(raw) if raw is not None else None
 
     async def follow(self, job_id: str, after_seq: int = 0) -> AsyncIterator[StreamItem]:
         """Every event with `seq > after_seq`, in order, each once, ending after a terminal one.

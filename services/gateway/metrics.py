@@ -21,8 +21,10 @@ from redis.exceptions import RedisError
 from rq import Worker
 from rq.worker import WorkerStatus
 
+from services.runtime import heartbeat
 from services.runtime.heartbeat import INFERENCE, POSTPROC, live_workers
 from services.store.queues import rq_queue
+from services.store.scheduler import Scheduler
 from shared import keys, stats
 from shared.settings import Settings
 
@@ -44,9 +46,7 @@ class ClusterCollector(Collector):
         up = f"{NAMESPACE}_redis_up"
         try:
             workers = {kind: self._live(kind) for kind in WORKER_KINDS}
-            # Each inference worker also takes jobs from a queue of its own (conversation affinity).
-            queues = [*keys.queue_names(), *(keys.worker_queue(w) for w in workers[INFERENCE_KIND])]
-            families = [*self._queues(queues), *self._jobs(), *self._workers(workers)]
+            families = [*self._queues(workers[INFERENCE_KIND]), *self._jobs(), *self._workers(workers)]
         except RedisError as exc:
             # A scrape still answers, so the alert is "Redis down", not "gateway down".
             log.warning("metrics: Redis unreachable: %s", exc)
@@ -58,36 +58,43 @@ class ClusterCollector(Collector):
     def _live(self, kind: str) -> list[str]:
         return live_workers(self._redis, kind, self._settings.worker_ttl_s)
 
-    def _queues(self, names: Iterable[str]) -> Iterator[Metric]:
-        depth = GaugeMetricFamily(f"{NAMESPACE}_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"])
-        by_state = GaugeMetricFamily(
-            f"{NAMESPACE}_queue_jobs",
-            "Jobs of each RQ queue by state, as RQ's registries hold them.",
-            labels=["queue", "state"],
+    def _queues(self, inference_workers: list[str]) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            f"{NAMESPACE}_queue_depth",
+            "Jobs waiting for a worker of each model, by priority (batch items are `low`).",
+            labels=["model", "priority"],
         )
-        for name in names:
-            queue = rq_queue(name, self._redis)
-            # No "finished": RQ keeps no results (thinkstream's job record is the result);
-            # `thinkstream_jobs_finished_total` counts finished jobs.
-            registries = {
-                "started": queue.started_job_registry,
-                "deferred": queue.deferred_job_registry,
-                "scheduled": queue.scheduled_job_registry,
-                "failed": queue.failed_job_registry,
-                "canceled": queue.canceled_job_registry,
-            }
-            # Reading only: `registry.count` would first clean up, which writes.
-            with self._redis.pipeline(transaction=False) as pipe:
-                pipe.llen(queue.key)
-                for registry in registries.values():
-                    pipe.zcard(registry.key)
-                queued, *counts = pipe.execute()
-            depth.add_metric([name], queued)
-            by_state.add_metric([name, "queued"], queued)
-            for state, count in zip(registries, counts, strict=True):
-                by_state.add_metric([name, state], count)
+        per_model = GaugeMetricFamily(
+            f"{NAMESPACE}_model_workers", "Live inference workers holding each model.", labels=["model"]
+        )
+        holders: dict[str, int] = {model.name: 0 for model in self._settings.catalog}
+        for live in heartbeat.inference_workers(self._redis, self._settings.worker_ttl_s):
+            holders[live.model] = holders.get(live.model, 0) + 1
+        scheduler = Scheduler(self._redis, self._settings)
+        for pool, count in holders.items():
+            per_model.add_metric([pool], count)
+            for priority, waiting in scheduler.waiting(pool).items():
+                depth.add_metric([pool, priority.value], waiting)
         yield depth
-        yield by_state
+        yield per_model
+        with self._redis.pipeline(transaction=False) as pipe:
+            for worker in inference_workers:
+                pipe.llen(rq_queue(keys.worker_queue(worker), self._redis).key)
+            pipe.llen(rq_queue(keys.POSTPROC_QUEUE, self._redis).key)
+            pipe.hlen(keys.RUNNING_JOBS)
+            *own, checks, running = pipe.execute()
+        affinity = GaugeMetricFamily(
+            f"{NAMESPACE}_affinity_queue_depth",
+            "Conversation turns waiting for the worker that holds their KV state.",
+            labels=["worker"],
+        )
+        for worker, count in zip(inference_workers, own, strict=True):
+            affinity.add_metric([worker], count)
+        yield affinity
+        yield GaugeMetricFamily(f"{NAMESPACE}_checks_queue_depth", "Answers waiting for their checks.", value=checks)
+        yield GaugeMetricFamily(
+            f"{NAMESPACE}_jobs_running", "Jobs an inference worker is generating now.", value=running
+        )
 
     def _jobs(self) -> Iterator[Metric]:
         figures = stats.read_job_stats(self._redis)
@@ -97,6 +104,12 @@ class ClusterCollector(Collector):
         for reason, count in figures.finish_reasons.items():
             finished.add_metric([reason], count)
         yield finished
+        failed = CounterMetricFamily(
+            f"{NAMESPACE}_jobs_failed", "Jobs that ended with an error, by its code.", labels=["code"]
+        )
+        for code, count in figures.failures.items():
+            failed.add_metric([code], count)
+        yield failed
         verdicts = CounterMetricFamily(
             f"{NAMESPACE}_check_verdicts", "Check verdicts of finished jobs.", labels=["verdict"]
         )

@@ -9,6 +9,7 @@ import uvicorn
 from sse_starlette.sse import AppStatus
 
 from services.gateway.app import create_app
+from services.gateway.connections import protocol_options
 from services.gateway.drain import Drain
 from shared.settings import Settings
 
@@ -42,6 +43,7 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         timeout_keep_alive=settings.keep_alive_s,
         timeout_graceful_shutdown=settings.drain_s,
+        **protocol_options(settings),
         log_level=settings.log_level.lower(),
         log_config=None,  # uvicorn's own and access lines go through our handler, not its own
     )

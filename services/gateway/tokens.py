@@ -9,8 +9,8 @@ from typing import Protocol
 from services.engine.families import ToolCallSyntax
 from services.engine.model import load_model, trained_context
 from services.engine.prompt import ChatPrompt
+from shared.models import ModelSpec
 from shared.schemas import ChatMessage
-from shared.settings import Settings
 
 
 class PromptCounter(Protocol):
@@ -26,14 +26,17 @@ class PromptCounter(Protocol):
 
 class VocabPromptCounter:
     """Loads only the model's vocabulary (fast, a few MB) and renders prompts exactly as the
-    workers do."""
+    workers of that model do. One per model: each has its own vocabulary and template. Raises
+    `ModelLoadError` when the file cannot be read."""
 
-    def __init__(self, settings: Settings) -> None:
-        llm = load_model(settings.model_path, settings.n_ctx, vocab_only=True)
+    def __init__(self, model: ModelSpec, default_n_ctx: int) -> None:
+        n_ctx = model.n_ctx or default_n_ctx
+        llm = load_model(model.path, n_ctx, vocab_only=True)
         trained = trained_context(llm)
-        self.n_ctx = min(settings.n_ctx, trained) if trained else settings.n_ctx
-        self.model_name = settings.served_model_name
+        self.n_ctx = min(n_ctx, trained) if trained else n_ctx
+        self.model_name = model.name
         self._prompt = ChatPrompt(llm)
+        self.family = self._prompt.family.name
         self.tool_calls = self._prompt.tool_calls
         self.soft_switches = self._prompt.family.soft_switches
 

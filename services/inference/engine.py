@@ -13,7 +13,10 @@ import llama_cpp
 from llama_cpp import Llama
 
 from services.engine.prompt import ChatPrompt
+from services.inference.adapters import Adapters
+from services.inference.exceptions import UnknownAdapter
 from services.inference.kv_cache import KVReuse, PrefixStateCache
+from shared.models import LoraChoice
 from shared.schemas import ChatMessage
 
 
@@ -45,6 +48,10 @@ class Engine(Protocol):
         """Keep the state of the job just finished for later jobs that share its prefix."""
         ...
 
+    def use_adapter(self, adapter: LoraChoice | None) -> None:
+        """Compute the next job with this LoRA adapter (None: the base model)."""
+        ...
+
     def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, bytes]]:
         """Yield `(token_id, bytes)` for each generated token until the model ends its turn.
 
@@ -54,11 +61,12 @@ class Engine(Protocol):
 
 
 class LlamaEngine:
-    def __init__(self, llm: Llama, cache: PrefixStateCache | None = None) -> None:
+    def __init__(self, llm: Llama, cache: PrefixStateCache | None = None, adapters: Adapters | None = None) -> None:
         self._llm = llm
         self._prompt = ChatPrompt(llm)
         self._vocab = llm._model.vocab
         self._kv = KVReuse(llm, cache)
+        self._adapters = adapters
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         return self._prompt.tokens(messages)
@@ -74,6 +82,14 @@ class LlamaEngine:
 
     def remember(self) -> None:
         self._kv.remember()
+
+    def use_adapter(self, adapter: LoraChoice | None) -> None:
+        if self._adapters is None:
+            if adapter is not None:
+                raise UnknownAdapter(f"this worker has no LoRA adapters (the job asked for {adapter.name!r})")
+            return
+        self._adapters.apply(adapter)
+        self._kv.switch(adapter.scope if adapter is not None else "")
 
     def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, bytes]]:
         if sampling.seed is not None:

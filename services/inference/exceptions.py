@@ -8,3 +8,7 @@ class NoWorkerContext(InferenceError):
 
 class JobSpecMissing(InferenceError):
     """The job's request is gone from Redis (expired or deleted)."""
+
+
+class UnknownAdapter(InferenceError):
+    """A job asked for a LoRA adapter this worker did not load."""

@@ -65,6 +65,7 @@ class InferenceJob:
         self._deadline = time.monotonic() + settings.max_generation_s
         engine = self._ctx.engine
         try:
+            engine.use_adapter(spec.adapter)
             prompt = engine.prompt_tokens(spec.messages)
             generation = self._generation(spec, prompt)
             if kept is not None and kept.tokens:

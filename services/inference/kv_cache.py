@@ -24,6 +24,9 @@ from llama_cpp import Llama
 class SavedState:
     tokens: tuple[int, ...]
     data: bytes
+    scope: str = ""
+    """The LoRA adapter the state was computed with ("" for the base model): a state is reused
+    only under the same adapter."""
 
 
 class PrefixStateCache:
@@ -31,7 +34,7 @@ class PrefixStateCache:
 
     def __init__(self, capacity_bytes: int) -> None:
         self.capacity_bytes = capacity_bytes
-        self._states: OrderedDict[tuple[int, ...], SavedState] = OrderedDict()
+        self._states: OrderedDict[tuple[str, tuple[int, ...]], SavedState] = OrderedDict()
         self._size = 0
 
     @property
@@ -44,24 +47,27 @@ class PrefixStateCache:
     def put(self, state: SavedState) -> None:
         if len(state.data) > self.capacity_bytes:
             return
-        old = self._states.pop(state.tokens, None)
+        old = self._states.pop((state.scope, state.tokens), None)
         if old is not None:
             self._size -= len(old.data)
-        self._states[state.tokens] = state
+        self._states[(state.scope, state.tokens)] = state
         self._size += len(state.data)
         while self._size > self.capacity_bytes:
             _, evicted = self._states.popitem(last=False)
             self._size -= len(evicted.data)
 
-    def best(self, tokens: Sequence[int]) -> tuple[int, SavedState | None]:
-        """The saved state sharing the longest prefix with `tokens`, and that prefix's length."""
+    def best(self, tokens: Sequence[int], scope: str = "") -> tuple[int, SavedState | None]:
+        """The saved state of `scope` sharing the longest prefix with `tokens`, and that prefix's
+        length."""
         best_len, best = 0, None
         for state in self._states.values():
+            if state.scope != scope:
+                continue
             length = common_prefix(state.tokens, tokens)
             if length > best_len:
                 best_len, best = length, state
         if best is not None:
-            self._states.move_to_end(best.tokens)
+            self._states.move_to_end((best.scope, best.tokens))
         return best_len, best
 
 
@@ -71,13 +77,22 @@ class KVReuse:
     def __init__(self, llm: Llama, cache: PrefixStateCache | None) -> None:
         self._llm = llm
         self._cache = cache
+        self.scope = ""
+        """The adapter the context computes with now (`switch` changes it)."""
+
+    def switch(self, scope: str) -> None:
+        """The context now computes with another adapter: what it holds was computed with the
+        previous one and must not be reused (saved states of each adapter stay in the cache)."""
+        if scope != self.scope:
+            self.scope = scope
+            self._llm.n_tokens = 0
 
     def prepare(self, tokens: Sequence[int]) -> int:
         """How many leading prompt tokens are already evaluated in the context (at most all but
         the last one, which must be decoded to sample from)."""
         live = common_prefix(self._llm._input_ids.tolist(), tokens)
         if self._cache is not None:
-            saved_len, saved = self._cache.best(tokens)
+            saved_len, saved = self._cache.best(tokens, self.scope)
             if saved is not None and saved_len > live:
                 self._load(saved)
                 live = saved_len
@@ -114,7 +129,7 @@ class KVReuse:
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_get_data(ctx, buffer, size)
         tokens = tuple(self._llm._input_ids.tolist())
-        self._cache.put(SavedState(tokens=tokens, data=bytes(buffer)[:written]))
+        self._cache.put(SavedState(tokens=tokens, data=bytes(buffer)[:written], scope=self.scope))
 
     def _load(self, state: SavedState) -> None:
         llm = self._llm

@@ -12,6 +12,8 @@ from rq import Queue
 from rq.job import Job
 
 from services.engine.model import load_model, model_info
+from services.engine.prompt import ChatPrompt
+from services.inference.adapters import Adapters
 from services.inference.context import InferenceContext, use_context
 from services.inference.engine import LlamaEngine
 from services.inference.kv_cache import PrefixStateCache
@@ -22,8 +24,10 @@ from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper, hand_back
 from services.store.jobs import JobStore
 from services.store.queues import rq_queue
+from services.store.scheduler import pool_queue_class
 from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
+from shared.models import WorkerModel
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,30 +54,46 @@ class InferenceWorker(StoppableWorker):
 
 
 def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None:
-    """Load the model once, then serve inference jobs until stopped (SIGINT/SIGTERM)."""
+    """Load the model (`settings.worker_spec()`) and its adapters once, then serve that model's
+    inference jobs until stopped (SIGINT/SIGTERM)."""
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    llm = load_model(settings.model_path, settings.n_ctx, n_threads=settings.n_threads, n_batch=settings.n_batch)
-    info = model_info(llm, settings.served_model_name, settings.model_path, settings.n_ctx)
-    log.info("worker %s loaded %s (n_ctx=%d)", worker_id, info.name, info.n_ctx)
+    spec = settings.worker_spec()
+    n_ctx = spec.n_ctx or settings.n_ctx
+    llm = load_model(spec.path, n_ctx, n_threads=settings.n_threads, n_batch=settings.n_batch)
+    info = model_info(llm, spec.name, spec.path, n_ctx)
+    adapters = Adapters(llm, spec.adapters) if spec.adapters else None
+    cache = PrefixStateCache(settings.kv_cache_mb << 20) if settings.kv_cache_mb else None
+    declared = WorkerModel(
+        name=spec.name,
+        file=str(spec.path),
+        n_ctx=info.n_ctx,
+        n_ctx_train=info.n_ctx_train,
+        family=ChatPrompt(llm).family.name,
+        aliases=spec.aliases,
+        adapters=adapters.names if adapters else [],
+    )
+    log.info("worker %s loaded %s (n_ctx=%d, adapters: %s)", worker_id, info.name, info.n_ctx, declared.adapters)
     context = InferenceContext(
         redis=redis,
-        engine=LlamaEngine(llm, PrefixStateCache(settings.kv_cache_mb << 20) if settings.kv_cache_mb else None),
+        engine=LlamaEngine(llm, cache, adapters),
         model=info,
         settings=settings,
         worker_id=worker_id,
         store=JobStore(redis, settings),
     )
-    shared = rq_queue(keys.INFERENCE_QUEUE, redis, default_timeout=settings.job_timeout_s)
-    own = rq_queue(keys.worker_queue(worker_id), redis, default_timeout=settings.job_timeout_s)
-    # RQ takes from the first non-empty queue in this order: batch items only when nothing else waits.
-    batch = rq_queue(keys.BATCH_QUEUE, redis, default_timeout=settings.job_timeout_s)
+    # Its own queue (conversation affinity) first, then the pool of this model's queues, from
+    # which the scheduler picks (priorities, fairness over API keys).
+    queue_cls = pool_queue_class(context.store.scheduler)
+    own = rq_queue(keys.worker_queue(worker_id), redis, cls=queue_cls, default_timeout=settings.job_timeout_s)
+    pool = rq_queue(keys.pool_queue(info.name), redis, cls=queue_cls, default_timeout=settings.job_timeout_s)
     worker = InferenceWorker(
-        [own, shared, batch],
+        [own, pool],
         connection=redis,
         name=worker_id,
         context=context,
         job_class=TaskJob,
         serializer=SERIALIZER,
+        queue_class=queue_cls,
     )
     if settings.warm_up:
         warm_up(context.engine)  # before the first heartbeat: /readyz waits for it
@@ -81,7 +101,16 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         redis,
         kind=KIND,
         worker_id=worker_id,
-        info={"model": info.name, "n_ctx": info.n_ctx, "pid": os.getpid(), "host": socket.gethostname()},
+        info={
+            "model": info.name,
+            "n_ctx": info.n_ctx,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "declaration": declared.model_dump_json(),
+        },
+        # The adapter it computes with now: the gateway sends a job to an idle worker already on
+        # the job's adapter.
+        status=lambda: {"adapter": adapters.active.scope if adapters and adapters.active else ""},
         interval_s=settings.heartbeat_interval_s,
         ttl_s=settings.worker_ttl_s,
         during_job=worker.refresh_job_heartbeat,
@@ -91,5 +120,5 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         try:
             serve(worker, redis, burst=burst, logging_level=settings.log_level)
         finally:
-            hand_back(own, shared)
+            hand_back(own, context.store)
     log.info("worker %s stopped", worker_id)

@@ -66,7 +66,9 @@ def check_job(store: JobStore, job_id: str, run: int = 1) -> str:
     writer = store.writer(job_id, run, record.origin)
     writer.emit(stamp(CheckEvent, report=report))
     spec = record.spec
-    if report.verdict == "fail" and spec.round < spec.revise:
+    # An answer the question itself confirms is not revised, even when its reasoning contradicts
+    # it: measured on the eval ladder, such revisions adopted the reasoning's wrong value.
+    if report.verdict == "fail" and spec.round < spec.revise and not report.answer_confirmed:
         start_revision(store, record, run, view.answer, view.reasoning, report)
         return report.verdict
     _record(store, job_id, result, report)
@@ -120,6 +122,14 @@ def _record(store: JobStore, job_id: str, result: InferenceResult, report: Check
     try:
         worker = store.redis.hget(keys.job_key(job_id), "worker")
         worker_id = worker.decode() if worker else "unknown"
-        stats.record_job(store.redis, worker_id=worker_id, result=result, report=report, ttl_s=store.settings.job_ttl_s)
+        budget = store.read(job_id).spec.max_tokens  # the queue's estimates learn what share of it jobs use
+        stats.record_job(
+            store.redis,
+            worker_id=worker_id,
+            result=result,
+            report=report,
+            ttl_s=store.settings.job_ttl_s,
+            budget_tokens=budget,
+        )
     except Exception:
         log.exception("recording the figures of job %s failed", job_id)

@@ -3,21 +3,9 @@ findings, as a new round of the same job (the stream shows it), up to the job's 
 
 from __future__ import annotations
 
+from services.postproc.feedback import feedback
 from services.store.jobs import JobRecord, JobStore
 from shared.schemas import ChatMessage, CheckReport, JobSpec
-
-MAX_REASONING_CHARS = 3000
-"""Only the end of a long reasoning is shown back: the context window is small."""
-
-
-def feedback(reasoning: str, report: CheckReport) -> str:
-    problems = "\n".join(f"- {f.message}" for f in report.findings if f.severity == "error")
-    shown = reasoning if len(reasoning) <= MAX_REASONING_CHARS else "…" + reasoning[-MAX_REASONING_CHARS:]
-    return (
-        "Your answer above was checked automatically and these problems were found:\n"
-        f"{problems}\n\nYour reasoning was:\n{shown}\n\n"
-        "Find the mistake, work the problem again carefully, and give the corrected final answer."
-    )
 
 
 def revision_spec(original: JobSpec, answer: str, reasoning: str, report: CheckReport, round_: int) -> JobSpec:
@@ -25,7 +13,7 @@ def revision_spec(original: JobSpec, answer: str, reasoning: str, report: CheckR
     messages = [
         *original.messages,
         ChatMessage(role="assistant", content=answer or "(no answer)"),
-        ChatMessage(role="user", content=feedback(reasoning, report)),
+        ChatMessage(role="user", content=feedback(original.messages[-1].content, answer, reasoning, report)),
     ]
     return original.model_copy(update={"messages": messages, "round": round_, "conversation": None})
 

@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.postproc.checks.agreement import final_values
-from services.postproc.checks.numbers import fmt, normalize
+from services.postproc.checks.numbers import fmt
+from services.postproc.checks.reading import final_values
 from shared.schemas import SampleView
 
 NO_ANSWER = ""
@@ -18,7 +18,7 @@ NO_ANSWER = ""
 def answer_key(answer: str) -> str:
     """What two answers must share to count as the same: their final values ("23 | 12"), or
     for answers without numbers, their words (case and punctuation ignored)."""
-    values = final_values(normalize(answer))
+    values = final_values(answer)
     if values:
         return " | ".join(fmt(v.value) if v.value is not None else v.raw for v in values)
     return re.sub(r"[\W_]+", " ", answer.lower()).strip()[:120]

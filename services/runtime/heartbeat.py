@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
+from pydantic import ValidationError
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from shared import keys
+from shared.models import WorkerModel
 from shared.text import decoded
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,53 @@ async def live_workers_async(redis: AsyncRedis, kind: str, ttl_s: float) -> list
     return [decoded(w) for w in found]
 
 
+@dataclass(frozen=True)
+class LiveWorker:
+    """A live inference worker as its heartbeat describes it."""
+
+    worker_id: str
+    model: str
+    declaration: WorkerModel | None
+    """None for a worker that declares only its model's name (an older version)."""
+    adapter: str
+    """The adapter scope it computes with now ("" for the base model)."""
+
+
+_FIELDS = ("model", "declaration", "adapter")
+
+
+def _live_worker(worker_id: str, values: Sequence[bytes | None]) -> LiveWorker | None:
+    model, declaration, adapter = (decoded(v) if v is not None else None for v in values)
+    if model is None:  # its hash expired between the two reads
+        return None
+    try:
+        declared = WorkerModel.model_validate_json(declaration) if declaration else None
+    except ValidationError:
+        log.warning("worker %s declares its model in a form this version cannot read", worker_id)
+        declared = None
+    return LiveWorker(worker_id, model, declared, adapter or "")
+
+
+def inference_workers(redis: Redis, ttl_s: float) -> list[LiveWorker]:
+    """The live inference workers and what each holds."""
+    ids = live_workers(redis, INFERENCE, ttl_s)
+    with redis.pipeline(transaction=False) as pipe:
+        for worker_id in ids:
+            pipe.hmget(keys.worker_key(worker_id), _FIELDS)
+        rows = pipe.execute()
+    return [w for w in (_live_worker(i, row) for i, row in zip(ids, rows, strict=True)) if w is not None]
+
+
+async def inference_workers_async(redis: AsyncRedis, ttl_s: float) -> list[LiveWorker]:
+    """`inference_workers` for the gateway's asynchronous client."""
+    ids = await live_workers_async(redis, INFERENCE, ttl_s)
+    async with redis.pipeline(transaction=False) as pipe:
+        for worker_id in ids:
+            pipe.hmget(keys.worker_key(worker_id), _FIELDS)
+        rows = await pipe.execute()
+    return [w for w in (_live_worker(i, row) for i, row in zip(ids, rows, strict=True)) if w is not None]
+
+
 class Heartbeat:
     def __init__(
         self,
@@ -50,6 +100,7 @@ class Heartbeat:
         ttl_s: float,
         during_job: Callable[[], None] | None = None,
         housekeeping: Callable[[], object] | None = None,
+        status: Callable[[], Mapping[str, str | int | float]] | None = None,
     ) -> None:
         self._redis = redis
         self._kind = kind
@@ -59,6 +110,8 @@ class Heartbeat:
         self._ttl_s = ttl_s
         self._during_job = during_job
         self._housekeeping = housekeeping
+        self._status = status
+        """Fields that change while the worker runs (the adapter it computes with), read at each beat."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{worker_id}", daemon=True)
 
@@ -81,7 +134,8 @@ class Heartbeat:
     def beat(self) -> None:
         with self._redis.pipeline() as pipe:
             pipe.zadd(keys.live_workers_key(self._kind), {self._worker_id: time.time()})
-            pipe.hset(keys.worker_key(self._worker_id), mapping=self._info)
+            info = {**self._info, **(self._status() if self._status is not None else {})}
+            pipe.hset(keys.worker_key(self._worker_id), mapping=info)
             pipe.expire(keys.worker_key(self._worker_id), max(1, int(self._ttl_s)))
             pipe.execute()
 

@@ -3,13 +3,12 @@
 Every worker process runs `Sweeper.sweep()` on each heartbeat. An inference worker whose
 heartbeat is older than `worker_ttl_s` is dead: each job it was running is claimed through the
 job store (atomically, so two sweepers never requeue the same job): it gets a `retry` event and
-its next run goes to the front of the queue it came from (a batch item to the batch queue, any
-other job to the shared queue), to go on from the job's last streamed token; a job lost
-`max_attempts` times fails (and a sample that fails reports to its parent, which votes without
-it). The jobs waiting in the dead worker's own queue move to the shared queue. Runs fence the
-dead worker: if it was only paused and comes back, the event log refuses its writes and it
-stops. RQ's own detection of abandoned jobs takes many minutes; this takes `worker_ttl_s` plus
-one heartbeat.
+its next run goes to the front of its owner's queue at its own priority (a batch item stays
+low priority), to go on from the job's last streamed token; a job lost `max_attempts` times
+fails (and a sample that fails reports to its parent, which votes without it). The jobs waiting
+in the dead worker's own queue move to their pool. Runs fence the dead worker: if it was only
+paused and comes back, the event log refuses its writes and it stops. RQ's own detection of
+abandoned jobs takes many minutes; this takes `worker_ttl_s` plus one heartbeat.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ class Sweeper:
         self._redis = redis
         self._settings = settings
         self._store = JobStore(redis, settings)
-        self._shared = rq_queue(keys.INFERENCE_QUEUE, redis)
 
     def sweep(self) -> list[str]:
         """Requeue (or fail) the jobs of dead inference workers; returns the ids of the jobs handled."""
@@ -57,7 +55,7 @@ class Sweeper:
                 log.warning("job %s of dead worker %s: %s", job_id, worker_id, outcome)
                 handled.append(job_id)
         for worker_id in dead:
-            moved = hand_back(rq_queue(keys.worker_queue(worker_id), self._redis), self._shared)
+            moved = hand_back(rq_queue(keys.worker_queue(worker_id), self._redis), self._store)
             self._redis.zrem(keys.live_workers_key(INFERENCE), worker_id)
             log.warning("inference worker %s stopped heartbeating; %d queued job(s) moved", worker_id, moved)
         return handled
@@ -70,13 +68,12 @@ class Sweeper:
         return (known | running) - alive
 
 
-def hand_back(own: Queue, shared: Queue) -> int:
-    """Move the jobs waiting in a worker's own queue to the shared one (the worker is gone)."""
+def hand_back(own: Queue, store: JobStore) -> int:
+    """Move the jobs waiting in a worker's own queue to their pool (the worker is gone)."""
     moved = 0
-    for job_id in own.get_job_ids():
-        job = own.fetch_job(job_id)
-        own.remove(job_id)
-        if job is not None:
-            shared.enqueue_job(job)
+    for rq_id in own.get_job_ids():
+        job = own.fetch_job(rq_id)
+        own.remove(rq_id)
+        if job is not None and len(job.args) == 2 and store.to_pool(str(job.args[0]), int(job.args[1])):
             moved += 1
     return moved

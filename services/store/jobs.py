@@ -32,7 +32,8 @@ from services.store.batches import BatchLedger
 from services.store.exceptions import JobGone, NotReplicated
 from services.store.queues import Admission, Origin, rq_queue
 from services.store.replicas import Replicas
-from shared import eventlog, keys
+from services.store.scheduler import Priority, Scheduler
+from shared import eventlog, keys, stats
 from shared.eventlog import Kept, fold, stamp
 from shared.schemas import (
     CanceledEvent,
@@ -103,6 +104,23 @@ redis.call('PUBLISH', KEYS[4], msg)
 return seq
 """
 
+# KEYS: events, channel, job hash, cancel flag.  ARGV: `queued` event JSON (without "{" and seq),
+# run, position, expected start (epoch seconds, or ""), now, least seconds between two updates.
+# Appends a queue update for a job still waiting in that run, at most once per interval; returns
+# the event's seq, or 0 when the job is no longer waiting there (started, ended, requeued).
+QUEUE_UPDATE_SCRIPT = """
+if redis.call('HEXISTS', KEYS[3], 'ended') == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('HGET', KEYS[3], 'status') ~= 'queued' then return 0 end
+if (redis.call('HGET', KEYS[3], 'run') or '1') ~= ARGV[2] then return 0 end
+if tonumber(ARGV[5]) - tonumber(redis.call('HGET', KEYS[3], 'line_at') or '0') < tonumber(ARGV[6]) then return 0 end
+redis.call('HSET', KEYS[3], 'line_position', ARGV[3], 'line_start_at', ARGV[4], 'line_at', ARGV[5])
+local seq = redis.call('RPUSH', KEYS[1], '')
+local msg = '{"seq":' .. seq .. ',' .. ARGV[1]
+redis.call('LSET', KEYS[1], seq - 1, msg)
+redis.call('PUBLISH', KEYS[2], msg)
+return seq
+"""
+
 
 @dataclass(frozen=True)
 class BatchLink:
@@ -117,6 +135,9 @@ class NewJob:
     """False for a self-consistency job: it only collects its samples' answers and votes."""
     batch: BatchLink | None = None
     children: Sequence[str] = ()
+    pool: str | None = None
+    """The model whose workers run it, when not the one `submit` is given (a batch's items may
+    name different models)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,11 @@ class JobRecord:
     status: JobStatus
     owner: str | None
     origin: Origin
+    pool: str
+    """The model whose workers run it."""
+    priority: Priority
+    queue: str
+    """The RQ queue its current run was put on (its owner's, or an idle worker's own)."""
     created_at: float
     enqueued_at: float
     run: int
@@ -153,6 +179,9 @@ class JobRecord:
             status=JobStatus(row.get("status", JobStatus.QUEUED.value)),
             owner=row.get("owner") or None,
             origin=Origin(row.get("origin", Origin.INTERACTIVE.value)),
+            pool=row.get("pool", ""),
+            priority=Priority(row.get("priority", Priority.NORMAL.value)),
+            queue=row.get("queue", ""),
             created_at=float(row.get("created_at", spec.created_at)),
             enqueued_at=float(row.get("enqueued_at", spec.created_at)),
             run=int(row.get("run", 1)),
@@ -193,8 +222,10 @@ class JobStore:
         self._start = redis.register_script(START_SCRIPT)
         self._release = redis.register_script(RELEASE_SCRIPT)
         self._claim = redis.register_script(CLAIM_SCRIPT)
+        self._queue_update = redis.register_script(QUEUE_UPDATE_SCRIPT)
         self.admission = Admission(redis, settings)
         self.batches = BatchLedger(redis, settings)
+        self.scheduler = Scheduler(redis, settings)
         self.replicas = Replicas(redis, wanted=settings.accept_replicas, timeout_ms=settings.accept_replica_timeout_ms)
 
     @property
@@ -228,11 +259,20 @@ class JobStore:
     # Queueing
 
     def submit(
-        self, jobs: Sequence[NewJob], *, owner: str | None, origin: Origin, queue_name: str | None = None
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        owner: str | None,
+        origin: Origin,
+        pool: str,
+        priority: Priority = Priority.NORMAL,
+        queue_name: str | None = None,
     ) -> int:
         """Store and queue `jobs` (a job, a self-consistency job with its samples, or a whole
-        batch): all or none. Raises `QueueFull` / `KeyQueueFull` when the origin or the owner has
-        no room for all the jobs that run; returns how many were waiting before them."""
+        batch) for the workers of model `pool`, at `priority`: all or none. `queue_name`: an idle
+        worker's own queue (conversation affinity) instead of the pool. Raises `QueueFull` /
+        `KeyQueueFull` when the origin or the owner has no room for all the jobs that run;
+        returns how many were waiting before them."""
         running = [job.spec.job_id for job in jobs if job.runs]
         position = self.admission.admit(running, origin, owner) if running else 0
         ttl_s = self.ttl_s(origin)
@@ -241,6 +281,7 @@ class JobStore:
             with self._redis.pipeline(transaction=True) as pipe:
                 pipe.multi()
                 for job in jobs:
+                    job_pool = job.pool or pool
                     fields: dict[str, str | int | float] = {
                         "spec": job.spec.model_dump_json(),
                         "status": JobStatus.QUEUED.value,
@@ -248,6 +289,9 @@ class JobStore:
                         "enqueued_at": now,
                         "owner": owner or "",
                         "origin": origin.value,
+                        "pool": job_pool,
+                        "priority": priority.value,
+                        "queue": queue_name or keys.owner_queue(job_pool, priority.value, owner),
                         "run": 1,
                         "attempt": 1,
                     }
@@ -266,7 +310,7 @@ class JobStore:
                     )
                     pipe.expire(keys.job_events_key(job.spec.job_id), ttl_s)
                     if job.runs:
-                        self._enqueue_run(pipe, job.spec.job_id, 1, queue_name or origin.queue_name)
+                        self._enqueue_run(pipe, job.spec.job_id, 1, job_pool, priority, owner, queue_name=queue_name)
                 pipe.execute()
         except Exception:
             if running:
@@ -292,18 +336,74 @@ class JobStore:
                 self.cancel(job.spec.job_id)
         raise NotReplicated(replicas, self.replicas.timeout_ms)
 
-    def _enqueue_run(self, pipe: Pipeline, job_id: str, run: int, queue_name: str, *, at_front: bool = False) -> None:
+    def _enqueue_run(
+        self,
+        pipe: Pipeline,
+        job_id: str,
+        run: int,
+        pool: str,
+        priority: Priority,
+        owner: str | None,
+        *,
+        queue_name: str | None = None,
+        at_front: bool = False,
+    ) -> str:
+        """Put run `run` on the owner's queue of the pool (or on `queue_name`, a worker's own),
+        in the caller's transaction; returns the queue's name."""
         settings = self._settings
-        rq_queue(queue_name, self._redis).enqueue_call(
+        name = queue_name or keys.owner_queue(pool, priority.value, owner)
+        rq_id = rq_id_of(job_id, run)
+        rq_queue(name, self._redis).enqueue_call(
             INFERENCE_FUNC,
             args=(job_id, run),
-            job_id=job_id if run == 1 else f"{job_id}-{run}",
+            job_id=rq_id,
             at_front=at_front,
             timeout=settings.job_timeout_s,
             result_ttl=0,
             failure_ttl=settings.job_ttl_s,
             pipeline=pipe,
         )
+        if queue_name is None:
+            self.scheduler.enlist(pipe, pool, priority, owner, rq_id)
+        return name
+
+    def to_pool(self, job_id: str, run: int) -> bool:
+        """Move a run waiting in a worker's own queue (the worker is gone) to its pool."""
+        try:
+            record = self.read(job_id)
+        except JobGone:
+            return False
+        if record.ended or record.run != run:
+            return False
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            name = self._enqueue_run(pipe, job_id, run, record.pool, record.priority, record.owner, at_front=True)
+            pipe.hset(keys.job_key(job_id), "queue", name)
+            pipe.execute()
+        return True
+
+    def update_place(
+        self, job_id: str, run: int, position: int, start_at: float | None, *, min_interval_s: float
+    ) -> bool:
+        """Tell a waiting job's stream where it stands now: a `queued` event with its `position`
+        and the seconds until its expected start (`start_at`, None: no estimate). Only while run
+        `run` still waits, and at most once per `min_interval_s`; the last announced place is
+        kept in the job hash (`line_position`, `line_start_at`). False if nothing was sent."""
+        now = time.time()
+        eta_s = None if start_at is None else round(max(start_at - now, 0.0), 1)
+        event = QueuedEvent(seq=0, ts=now, position=position, eta_s=eta_s)
+        seq = self._queue_update(
+            keys=eventlog.append_keys(job_id),
+            args=[
+                event.model_dump_json(exclude={"seq"})[1:],
+                run,
+                position,
+                "" if start_at is None else start_at,
+                now,
+                min_interval_s,
+            ],
+        )
+        return bool(seq)
 
     # -----------------------------------------------------------------------------------------
     # A worker's run
@@ -411,8 +511,9 @@ class JobStore:
     # Another run of the same job
 
     def revise(self, job_id: str, run: int, spec: JobSpec, original: JobSpec, findings: list[Finding]) -> bool:
-        """Queue round `spec.round` of a job whose answer failed its checks, at the front of the
-        queue of the job's origin (a batch item stays behind people), with the `revision` event.
+        """Queue round `spec.round` of a job whose answer failed its checks, at the front of its
+        owner's queue at the job's own priority (a batch item stays behind people), with the
+        `revision` event.
         Its queue wait counts from now. False if the job moved on meanwhile."""
         record = self.read(job_id)
         if record.run != run or record.ended:
@@ -438,12 +539,17 @@ class JobStore:
                 client=pipe,
             )
             # If the append is refused (the job moved on), this entry is stale: `start` refuses it.
-            self._enqueue_run(pipe, record.job_id, run + 1, record.origin.queue_name, at_front=True)
+            self._requeue_run(pipe, record, run + 1)
             (code, _, _), *_ = pipe.execute()
         return int(code) == 1
 
+    def _requeue_run(self, pipe: Pipeline, record: JobRecord, run: int) -> None:
+        """The next run of a job that ran already goes to the front of its owner's queue."""
+        name = self._enqueue_run(pipe, record.job_id, run, record.pool, record.priority, record.owner, at_front=True)
+        pipe.hset(keys.job_key(record.job_id), "queue", name)
+
     def claim(self, job_id: str, dead_worker: str, reason: str) -> Literal["retried", "failed", "skipped"]:
-        """Take the job of a dead worker: its next run goes to the front of its origin's queue
+        """Take the job of a dead worker: its next run goes to the front of its owner's queue
         with a `retry` event; a job lost `max_attempts` times is failed instead. "skipped" when
         another sweeper claimed it first or it ended meanwhile."""
         record = self.read(job_id)
@@ -471,7 +577,7 @@ class JobStore:
                 client=pipe,
             )
             # If the claim is refused, this entry is stale: `start` refuses it.
-            self._enqueue_run(pipe, job_id, record.run + 1, record.origin.queue_name, at_front=True)
+            self._requeue_run(pipe, record, record.run + 1)
             seq, *_ = pipe.execute()
         return "retried" if int(seq) else "skipped"
 
@@ -504,6 +610,8 @@ class JobStore:
         )
         if code != 1:
             return False
+        if isinstance(event, ErrorEvent):
+            stats.record_failure(self._redis, event.code)
         self.admission.leave([job_id], record.origin, record.owner)
         if record.spec.parent is not None and record.spec.sample_index is not None:
             self._report_sample(record, sample or SampleOutcome(answer="", key="", verdict="error"))
@@ -524,11 +632,29 @@ class JobStore:
                 self.cancel(child)
         self._redis.set(keys.job_cancel_key(job_id), 1, ex=self.ttl_s(record.origin))
         if record.status is JobStatus.QUEUED:
-            rq_id = job_id if record.run == 1 else f"{job_id}-{record.run}"
-            rq_queue(record.origin.queue_name, self._redis).remove(rq_id)
+            rq_id = rq_id_of(job_id, record.run)
+            if record.queue:
+                rq_queue(record.queue, self._redis).remove(rq_id)
+            self.scheduler.forget(self._redis, record.pool, record.priority, rq_id)
             if self.end(job_id, stamp(CanceledEvent), JobStatus.CANCELED):
                 return JobStatus.CANCELED
         return self.read(job_id).status
+
+    def withdraw(self, job_id: str, code: str, message: str) -> bool:
+        """Take a job that is still waiting out of its queue and fail it with `code` and
+        `message` (no worker of its model came). False, and nothing done, once it has started
+        or ended."""
+        try:
+            record = self.read(job_id)
+        except JobGone:
+            return False
+        if record.ended or record.status is not JobStatus.QUEUED:
+            return False
+        rq_id = rq_id_of(job_id, record.run)
+        if record.queue:
+            rq_queue(record.queue, self._redis).remove(rq_id)
+        self.scheduler.forget(self._redis, record.pool, record.priority, rq_id)
+        return self.fail(job_id, code, message)
 
     def _report_sample(self, record: JobRecord, outcome: SampleOutcome) -> None:
         """Tell the parent one sample is in; the report that completes the set queues the vote."""
@@ -581,3 +707,8 @@ def samples_of(spec: JobSpec, seeds: Sequence[int], temperature: float, new_id: 
         )
         for index, (seed, job_id) in enumerate(zip(seeds, new_id, strict=True))
     ]
+
+
+def rq_id_of(job_id: str, run: int) -> str:
+    """The RQ job id of a run: the job's id for its first run, `<id>-<run>` after."""
+    return job_id if run == 1 else f"{job_id}-{run}"

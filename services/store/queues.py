@@ -1,8 +1,8 @@
 """Where jobs wait: the RQ queues, and admission to them.
 
 A job comes from one of two origins, and keeps it for life: a person's question (`interactive`)
-or a batch item (`batch`). The origin decides the queue a job goes back to when it is retried
-or revised, and the limits it is admitted under. Admission is one atomic check-and-reserve in
+or a batch item (`batch`). The origin decides the limits it is admitted under (the order in which
+workers take jobs is `scheduler.py`'s). Admission is one atomic check-and-reserve in
 Redis, so concurrent submits can never pass a limit together; a job leaves the waiting set when
 a worker starts it (or it ends first).
 """
@@ -27,15 +27,11 @@ class Origin(str, enum.Enum):
     INTERACTIVE = "interactive"
     BATCH = "batch"
 
-    @property
-    def queue_name(self) -> str:
-        """The shared queue of this origin; a job goes back there when retried or revised."""
-        return keys.BATCH_QUEUE if self is Origin.BATCH else keys.INFERENCE_QUEUE
 
-
-def rq_queue(name: str, redis: Redis, **options: object) -> Queue:
-    """An RQ queue as every thinkstream process must see it: JSON jobs that run only tasks."""
-    return Queue(name, connection=redis, serializer=SERIALIZER, job_class=TaskJob, **options)  # type: ignore[arg-type]
+def rq_queue(name: str, redis: Redis, *, cls: type[Queue] = Queue, **options: object) -> Queue:
+    """An RQ queue as every thinkstream process must see it: JSON jobs that run only tasks.
+    `cls`: a worker's own queue class (an inference worker's picks from its model's pool)."""
+    return cls(name, connection=redis, serializer=SERIALIZER, job_class=TaskJob, **options)  # type: ignore[arg-type]
 
 
 # KEYS: the origin's waiting set, the owner's waiting set of that origin.

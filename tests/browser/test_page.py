@@ -387,7 +387,8 @@ def test_page_goes_on_with_a_resumed_job_where_it_was(open_page: OpenPage, stack
     says so while it waits and keeps the text it has, and the rest is appended to it. The events
     are written into the real stack's Redis by hand, at the pace the test chooses."""
     redis = stack.redis.client()
-    store = JobStore(redis, Settings(redis_url=stack.redis.url, data_dir=tmp_path))
+    settings = Settings(redis_url=stack.redis.url, data_dir=tmp_path)
+    store = JobStore(redis, settings)
     job_id = uuid.uuid4().hex
     spec = JobSpec(
         job_id=job_id,
@@ -398,7 +399,8 @@ def test_page_goes_on_with_a_resumed_job_where_it_was(open_page: OpenPage, stack
         max_reasoning_tokens=48,
         created_at=time.time(),
     )
-    store.submit([NewJob(spec, runs=False)], owner=None, origin=Origin.INTERACTIVE)  # no worker takes it
+    # Stored but never queued: no worker takes it.
+    store.submit([NewJob(spec, runs=False)], owner=None, origin=Origin.INTERACTIVE, pool=settings.catalog[0].name)
     writer = store.writer(job_id, 0)
     page = open_page()
     page.route(
@@ -590,9 +592,32 @@ def test_page_shows_the_wait_in_the_queue(open_page: OpenPage, stack: Stack) -> 
     page = open_page()
     ask(page, "What is 3 + 4?")
     turn = last_turn(page)
-    expect(turn.locator(".status")).to_have_text(re.compile(r"^Waiting in the queue · next in line · \d+(\.\d)? s$"))
+    waiting = r"^Waiting in the queue · next in line( · starts in about \d+ s| · starting any moment)? · \d+(\.\d)? s$"
+    expect(turn.locator(".status")).to_have_text(re.compile(waiting))
     page.wait_for_timeout(1000)
     assert httpx.delete(f"{stack.url}/v1/jobs/{blocker}").status_code == 202
     wait_phase(turn, "done")
     queue_s = float(re.search(r"Queue (\d+(?:\.\d)?) s", turn.locator(".timings").inner_text()).group(1))  # type: ignore[union-attr]
     assert queue_s >= 1.0
+
+
+def test_page_counts_down_to_the_expected_start(open_page: OpenPage, stack: Stack) -> None:
+    page = open_page()
+    ask(page, "Say hi.")  # a finished job: the worker's pace is known
+    wait_phase(last_turn(page), "done")
+    long_job = {"prompt": "Count to a thousand.", "max_tokens": 3000, "max_reasoning_tokens": 2900}
+    blocker = httpx.post(f"{stack.url}/v1/jobs", json=long_job).json()["id"]
+    deadline = time.monotonic() + 30
+    while job(stack, blocker)["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    ask(page, "What is 3 + 4?")
+    status = last_turn(page).locator(".status")
+    countdown = re.compile(r"starts in about (\d+) s")
+    expect(status).to_have_text(countdown, timeout=5000)  # the gateway's first update, within a second
+    first = int(countdown.search(status.inner_text()).group(1))  # type: ignore[union-attr]
+    page.wait_for_timeout(2500)
+    later = int(countdown.search(status.inner_text()).group(1))  # type: ignore[union-attr]
+    assert first > 3 and later < first, (first, later)
+    assert httpx.delete(f"{stack.url}/v1/jobs/{blocker}").status_code == 202
+    wait_phase(last_turn(page), "done")

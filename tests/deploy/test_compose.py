@@ -296,6 +296,24 @@ def test_compose_gateway_without_keys_is_published_on_loopback_only(tmp_path: Pa
     assert given["environment"]["THINKSTREAM_API_KEY_HASHES"] == entry
 
 
+def test_compose_models_file_runs_each_model_on_workers_from_the_worker_template(tmp_path: Path) -> None:
+    config = compose_config(tmp_path, files=("compose.yaml", "compose.models.yaml"))
+    services = config["services"]
+    models = Settings(models=json.loads(services["gateway"]["environment"]["THINKSTREAM_MODELS"])).catalog
+    workers = {name: s for name, s in services.items() if name.startswith("worker-")}
+    held = sorted(s["environment"]["THINKSTREAM_WORKER_MODEL"] for s in workers.values())
+    assert held == sorted(model.name for model in models), "one worker service per model"
+    assert services["worker"]["deploy"]["replicas"] == 0, "the template runs no worker of its own"
+    template = compose_config(tmp_path)["services"]["worker"]
+    for name, worker in workers.items():
+        assert worker["environment"]["THINKSTREAM_MODELS"] == services["gateway"]["environment"]["THINKSTREAM_MODELS"]
+        assert worker["deploy"]["replicas"] >= 1
+        for field in ("command", "healthcheck", "stop_grace_period", "image"):
+            assert worker[field] == template[field], f"{name}: {field} comes from the worker template"
+        mounted = {v["target"] for v in worker.get("volumes", [])}
+        assert all(str(model.path.parent) in mounted for model in models), f"{name}: the models are not mounted"
+
+
 # ---------------------------------------------------------------------------------------------
 # The highly available Redis option (compose.ha.yaml)
 

@@ -5,6 +5,7 @@ against KEDA's), and the rendered objects do what docs/deploy.md promises."""
 from __future__ import annotations
 
 import functools
+import json
 import shlex
 import shutil
 import subprocess
@@ -16,10 +17,10 @@ import kubernetes_validate
 import pytest
 import yaml
 from pydantic import BaseModel
-from rq import Queue
 
 from services.cli.main import _parser
 from shared import keys
+from shared.models import ModelSpec
 from shared.settings import EMBEDDED_MODEL_FILE, Settings
 from tests.support.scripts import run_script
 
@@ -62,10 +63,21 @@ def component_of(doc: Doc) -> str:
     return component
 
 
-def workload(docs: tuple[Doc, ...], component: str) -> Doc:
+def workloads(docs: tuple[Doc, ...], component: str) -> list[Doc]:
     found = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet") and component_of(d) == component]
+    assert found, f"no workload for {component}"
+    return found
+
+
+def workload(docs: tuple[Doc, ...], component: str) -> Doc:
+    found = workloads(docs, component)
     assert len(found) == 1, f"expected one workload for {component}, found {len(found)}"
     return found[0]
+
+
+def configured_models(docs: tuple[Doc, ...], doc: Doc, container_name: str) -> list[ModelSpec]:
+    """The models a container's settings list (THINKSTREAM_MODELS)."""
+    return Settings(models=json.loads(config_env(docs, doc, container_name)["THINKSTREAM_MODELS"])).catalog
 
 
 def pod_spec(doc: Doc) -> Doc:
@@ -146,7 +158,14 @@ def test_k8s_every_kustomization_path_resolves() -> None:
 
 def test_k8s_manifest_files_validate_against_the_kubernetes_schema() -> None:
     checked = 0
-    for directory in (K8S / "base", K8S / "components" / "keda", K8S / "components" / "hpa"):
+    components = K8S / "components"
+    for directory in (
+        K8S / "base",
+        K8S / "worker",
+        components / "keda",
+        components / "keda-access",
+        components / "hpa",
+    ):
         spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
         for relative in spec["resources"]:
             for doc in yaml.safe_load_all((directory / relative).read_text()):
@@ -173,49 +192,70 @@ def test_k8s_overlay_renders_and_validates(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_k8s_overlay_has_exactly_one_worker_autoscaler(overlay: str) -> None:
+def test_k8s_each_model_has_its_own_workers_and_exactly_one_autoscaler(overlay: str) -> None:
     docs = render(overlay)
-    scalers = find(docs, "ScaledObject") + find(docs, "HorizontalPodAutoscaler")
-    assert len(scalers) == 1, "KEDA and a plain HPA would fight over the worker replica count"
-    target = scalers[0]["spec"]["scaleTargetRef"]
-    worker = workload(docs, "worker")
-    assert (target.get("kind", "Deployment"), target["name"]) == (worker["kind"], worker["metadata"]["name"])
-    assert "replicas" not in worker["spec"], "re-applying the manifests would reset the autoscaled count"
+    workers = workloads(docs, "worker")
+    models = [m.name for m in configured_models(docs, workload(docs, "gateway"), "gateway")]
+    held = sorted(config_env(docs, w, "worker")["THINKSTREAM_WORKER_MODEL"] for w in workers)
+    assert held == sorted(models), "one worker Deployment per model the gateway serves"
+    selectors = [w["spec"]["selector"]["matchLabels"] for w in workers]
+    for worker, selector in zip(workers, selectors, strict=True):
+        others = [w for w in workers if w is not worker]
+        assert not any(selects(selector, pod_labels_of(o)) for o in others), "a model's pods are only its own"
+        assert "replicas" not in worker["spec"], "re-applying the manifests would reset the autoscaled count"
+        scalers = [
+            s
+            for s in find(docs, "ScaledObject") + find(docs, "HorizontalPodAutoscaler")
+            if s["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+        ]
+        assert len(scalers) == 1, "KEDA and a plain HPA would fight over the worker replica count"
+        assert scalers[0]["spec"]["scaleTargetRef"].get("kind", "Deployment") == worker["kind"]
 
 
-def test_k8s_keda_scaled_object_watches_the_inference_and_batch_queue_lists() -> None:
+def pod_labels_of(doc: Doc) -> dict[str, str]:
+    labels: dict[str, str] = doc["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_k8s_keda_scaled_objects_watch_their_own_models_queue_lists() -> None:
     from cloudcoil.models.keda.v1alpha1 import ScaledObject  # 1 MB of generated models: load only here
 
     docs = render("prod")
-    (scaled,) = find(docs, "ScaledObject")
-    ScaledObject.model_validate(scaled)
-    assert not list(unknown_fields(ScaledObject, scaled)), "fields that KEDA's ScaledObject does not have"
-    spec = scaled["spec"]
-    assert spec["minReplicaCount"] == 1, "one worker always runs, to sweep abandoned jobs"
-    assert spec["maxReplicaCount"] > 1
-    lists = {t["metadata"]["listName"]: t["metadata"] for t in spec["triggers"] if t["type"] == "redis"}
-    prefix = Queue.redis_queue_namespace_prefix
-    assert set(lists) == {prefix + keys.INFERENCE_QUEUE, prefix + keys.BATCH_QUEUE}
-    trigger, batch = lists[prefix + keys.INFERENCE_QUEUE], lists[prefix + keys.BATCH_QUEUE]
-    assert int(trigger["listLength"]) >= 1
-    assert int(batch["listLength"]) >= int(trigger["listLength"]), "a batch item is less urgent than a question"
-    assert batch["address"] == trigger["address"] and batch.get("databaseIndex") == trigger.get("databaseIndex")
-    # The operator runs in its own namespace: the address must be the Redis Service's full name.
-    (service,) = [s for s in find(docs, "Service") if s["spec"]["selector"]["app.kubernetes.io/component"] == "redis"]
-    host, port = trigger["address"].rsplit(":", 1)
-    assert host == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
-    assert int(port) == service["spec"]["ports"][0]["port"]
-    redis_url = config_env(docs, workload(docs, "worker"), "worker")["THINKSTREAM_REDIS_URL"]
-    assert redis_url.rsplit("/", 1)[1] == trigger.get("databaseIndex", "0"), "the workers' database"
+    scaled_objects = find(docs, "ScaledObject")
+    assert len(scaled_objects) == len(workloads(docs, "worker")) >= 2
+    for scaled in scaled_objects:
+        ScaledObject.model_validate(scaled)
+        assert not list(unknown_fields(ScaledObject, scaled)), "fields that KEDA's ScaledObject does not have"
+        spec = scaled["spec"]
+        assert spec["minReplicaCount"] == 1, "one worker always runs, to sweep abandoned jobs"
+        assert spec["maxReplicaCount"] > 1
+        (worker,) = [w for w in workloads(docs, "worker") if w["metadata"]["name"] == spec["scaleTargetRef"]["name"]]
+        model = config_env(docs, worker, "worker")["THINKSTREAM_WORKER_MODEL"]
+        lists = {t["metadata"]["listName"]: t["metadata"] for t in spec["triggers"] if t["type"] == "redis"}
+        assert set(lists) == {keys.backlog_key(model, p) for p in ("high", "normal", "low")}, "this model's queue"
+        question, batch = lists[keys.backlog_key(model, "normal")], lists[keys.backlog_key(model, "low")]
+        assert int(question["listLength"]) >= 1
+        assert lists[keys.backlog_key(model, "high")]["listLength"] == question["listLength"]
+        assert int(batch["listLength"]) >= int(question["listLength"]), "a batch item is less urgent than a question"
+        assert batch["address"] == question["address"]
+        # The operator runs in its own namespace: the address must be the Redis Service's full name.
+        (service,) = [
+            s for s in find(docs, "Service") if s["spec"]["selector"]["app.kubernetes.io/component"] == "redis"
+        ]
+        host, port = question["address"].rsplit(":", 1)
+        assert host == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
+        assert int(port) == service["spec"]["ports"][0]["port"]
+        redis_url = config_env(docs, worker, "worker")["THINKSTREAM_REDIS_URL"]
+        assert redis_url.rsplit("/", 1)[1] == question.get("databaseIndex", "0"), "the workers' database"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_k8s_worker_grace_period_exceeds_the_job_time_limit(overlay: str) -> None:
     docs = render(overlay)
-    worker = workload(docs, "worker")
-    env = config_env(docs, worker, "worker")
-    job_timeout_s = int(env.get("THINKSTREAM_JOB_TIMEOUT_S", Settings.model_fields["job_timeout_s"].default))
-    assert pod_spec(worker)["terminationGracePeriodSeconds"] > job_timeout_s
+    for worker in workloads(docs, "worker"):
+        env = config_env(docs, worker, "worker")
+        job_timeout_s = int(env.get("THINKSTREAM_JOB_TIMEOUT_S", Settings.model_fields["job_timeout_s"].default))
+        assert pod_spec(worker)["terminationGracePeriodSeconds"] > job_timeout_s
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -231,7 +271,11 @@ def test_k8s_gateway_grace_period_covers_its_pre_stop_pause_and_drain(overlay: s
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_k8s_worker_threads_match_its_cpu_limit(overlay: str) -> None:
-    worker = container(workload(render(overlay), "worker"), "worker")
+    for doc in workloads(render(overlay), "worker"):
+        check_threads(container(doc, "worker"))
+
+
+def check_threads(worker: Doc) -> None:
     resources = worker["resources"]
     assert resources["requests"]["cpu"] == resources["limits"]["cpu"], "Guaranteed CPU for the decode threads"
     (threads,) = [e for e in worker["env"] if e["name"] == "THINKSTREAM_N_THREADS"]
@@ -245,38 +289,48 @@ def test_k8s_worker_threads_match_its_cpu_limit(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_k8s_gateway_and_workers_read_one_model_from_a_volume(overlay: str) -> None:
+def test_k8s_gateway_and_workers_read_the_models_from_a_volume(overlay: str) -> None:
     docs = render(overlay)
-    model_paths = set()
+    listed = {
+        component: [[m.path for m in configured_models(docs, doc, component)] for doc in workloads(docs, component)]
+        for component in ("gateway", "worker")
+    }
+    everyone = [paths for lists in listed.values() for paths in lists]
+    assert all(paths == everyone[0] for paths in everyone), (
+        "the gateway counts prompt tokens with each model's own file"
+    )
     for component in ("gateway", "worker"):
-        doc = workload(docs, component)
-        model_path = Path(config_env(docs, doc, component)["THINKSTREAM_MODEL_PATH"])
-        model_paths.add(model_path)
-        mounts = [m for m in container(doc, component)["volumeMounts"] if Path(m["mountPath"]) in model_path.parents]
-        assert len(mounts) == 1, f"{component}: {model_path} is not on a volume"
-        (volume,) = [v for v in pod_spec(doc)["volumes"] if v["name"] == mounts[0]["name"]]
-        if "persistentVolumeClaim" in volume:
-            claim = one(docs, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
-            assert "ReadOnlyMany" in claim["spec"]["accessModes"], "pods on many nodes mount it at once"
-        else:
-            inits = pod_spec(doc).get("initContainers", [])
-            fillers = [c for c in inits if any(m["name"] == volume["name"] for m in c["volumeMounts"])]
-            assert fillers, f"{component}: nothing puts the model on its volume"
-            # The init container copies the image's embedded model under its own file name.
-            assert model_path.name == EMBEDDED_MODEL_FILE
-    assert len(model_paths) == 1, "the gateway counts prompt tokens with the workers' own model"
+        for doc in workloads(docs, component):
+            for model_path in everyone[0]:
+                check_on_a_volume(docs, doc, component, model_path)
+
+
+def check_on_a_volume(docs: tuple[Doc, ...], doc: Doc, component: str, model_path: Path) -> None:
+    mounts = [m for m in container(doc, component)["volumeMounts"] if Path(m["mountPath"]) in model_path.parents]
+    assert len(mounts) == 1, f"{component}: {model_path} is not on a volume"
+    (volume,) = [v for v in pod_spec(doc)["volumes"] if v["name"] == mounts[0]["name"]]
+    if "persistentVolumeClaim" in volume:
+        claim = one(docs, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+        assert "ReadOnlyMany" in claim["spec"]["accessModes"], "pods on many nodes mount it at once"
+    else:
+        inits = pod_spec(doc).get("initContainers", [])
+        fillers = [c for c in inits if any(m["name"] == volume["name"] for m in c["volumeMounts"])]
+        assert fillers, f"{component}: nothing puts the model on its volume"
+        # The init container copies the image's embedded model under its own file name.
+        assert model_path.name == EMBEDDED_MODEL_FILE
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_k8s_gateway_and_workers_spread_across_nodes_with_disruption_budgets(overlay: str) -> None:
     docs = render(overlay)
-    labels = pod_labels(docs)
     for component in ("gateway", "worker"):
-        spread = pod_spec(workload(docs, component))["topologySpreadConstraints"]
-        by_node = [c for c in spread if c["topologyKey"] == "kubernetes.io/hostname"]
-        assert any(selects(c["labelSelector"], labels[component]) for c in by_node), f"{component}: not spread"
-        budgets = [p for p in find(docs, "PodDisruptionBudget") if selects(p["spec"]["selector"], labels[component])]
-        assert len(budgets) == 1, f"{component}: expected one PodDisruptionBudget"
+        for doc in workloads(docs, component):
+            pods = pod_labels_of(doc)
+            spread = pod_spec(doc)["topologySpreadConstraints"]
+            by_node = [c for c in spread if c["topologyKey"] == "kubernetes.io/hostname"]
+            assert any(selects(c["labelSelector"], pods) for c in by_node), f"{component}: not spread"
+            budgets = [p for p in find(docs, "PodDisruptionBudget") if selects(p["spec"]["selector"], pods)]
+            assert len(budgets) == 1, f"{component}: expected one PodDisruptionBudget"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -341,8 +395,8 @@ def test_k8s_network_policies_expose_only_the_gateway_and_redis_only_to_services
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_k8s_container_command_lines_are_valid_thinkstream_commands(overlay: str) -> None:
     docs = render(overlay)
-    for component in APP_COMPONENTS:
-        doc = workload(docs, component)
+    for doc in [d for component in APP_COMPONENTS for d in workloads(docs, component)]:
+        component = component_of(doc)
         (app,) = pod_spec(doc)["containers"]
         assert app["image"].split(":")[0] == "thinkstream"
         argv = [*app.get("command", ["thinkstream"]), *app["args"]]  # the image's ENTRYPOINT is thinkstream
@@ -426,27 +480,38 @@ def ha_script(docs: tuple[Doc, ...], name: str) -> str:
 
 
 def test_k8s_ha_every_process_follows_the_sentinels() -> None:
+    from cloudcoil.models.keda.v1alpha1 import ScaledObject
+
     from shared.redis_url import parse_sentinel_url
 
     docs = render("ha")
     names, port = sentinel_addresses(docs)
     for component in APP_COMPONENTS:
-        url = config_env(docs, workload(docs, component), component)["THINKSTREAM_REDIS_URL"]
-        target = parse_sentinel_url(Settings(redis_url=url).redis_url or "")
-        assert target.sentinels == tuple((name, port) for name in names), component
-        assert f"sentinel monitor {target.service} " in ha_script(docs, "sentinel.sh")
-    # KEDA reads the same queues as prod, through the same Sentinels (from its own namespace).
-    (scaled,) = find(docs, "ScaledObject")
-    triggers = [t for t in scaled["spec"]["triggers"] if t["type"].startswith("redis")]
-    (prod,) = find(render("prod"), "ScaledObject")
-    assert [t["metadata"]["listName"] for t in triggers] == [
-        t["metadata"]["listName"] for t in prod["spec"]["triggers"] if t["type"] == "redis"
-    ]
-    namespace = scaled["metadata"]["namespace"]
-    for trigger in triggers:
-        assert trigger["type"] == "redis-sentinel" and trigger["metadata"]["sentinelMaster"] == target.service
-        addresses = [a.strip() for a in trigger["metadata"]["addresses"].split(",")]
-        assert addresses == [f"{name}.{namespace}.svc.cluster.local:{port}" for name in names]
+        for doc in workloads(docs, component):  # every model's workers
+            url = config_env(docs, doc, component)["THINKSTREAM_REDIS_URL"]
+            target = parse_sentinel_url(Settings(redis_url=url).redis_url or "")
+            assert target.sentinels == tuple((name, port) for name in names), doc["metadata"]["name"]
+            assert f"sentinel monitor {target.service} " in ha_script(docs, "sentinel.sh")
+    # Each model's autoscaler reads the same lists as in prod, through the same Sentinels (from
+    # KEDA's own namespace).
+    prod = {s["metadata"]["name"]: s for s in find(render("prod"), "ScaledObject")}
+    scaled_objects = find(docs, "ScaledObject")
+    assert {s["metadata"]["name"] for s in scaled_objects} == set(prod)
+    for scaled in scaled_objects:
+        ScaledObject.model_validate(scaled)
+        assert not list(unknown_fields(ScaledObject, scaled)), "fields that KEDA's ScaledObject does not have"
+        triggers = [t for t in scaled["spec"]["triggers"] if t["type"].startswith("redis")]
+        expected = [t["metadata"] for t in prod[scaled["metadata"]["name"]]["spec"]["triggers"] if t["type"] == "redis"]
+        assert [t["metadata"]["listName"] for t in triggers] == [m["listName"] for m in expected]
+        assert [t["metadata"]["listLength"] for t in triggers] == [m["listLength"] for m in expected]
+        namespace = scaled["metadata"]["namespace"]
+        for trigger in triggers:
+            metadata = trigger["metadata"]
+            assert trigger["type"] == "redis-sentinel" and metadata["sentinelMaster"] == target.service
+            assert "address" not in metadata, "a redis-sentinel trigger asks the Sentinels, not one address"
+            addresses = [a.strip() for a in metadata["addresses"].split(",")]
+            assert addresses == [f"{name}.{namespace}.svc.cluster.local:{port}" for name in names]
+            assert metadata.get("databaseIndex", "0") == str(target.db)
 
 
 def test_k8s_ha_data_nodes_and_sentinels_spread_over_nodes_with_a_quorum_kept() -> None:

@@ -24,6 +24,8 @@ from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
+
 SHORT = {"max_tokens": 24, "max_reasoning_tokens": 12}
 NDJSON = {"content-type": "application/x-ndjson"}
 FINAL = ("completed", "failed", "cancelled", "expired")
@@ -138,7 +140,7 @@ def test_malformed_file_is_rejected_with_line_numbers_before_anything_runs(batch
     ]
     assert "line 2" in error["message"]
     with Redis.from_url(batch_stack.redis.url) as redis:
-        assert redis.llen(f"rq:queue:{keys.BATCH_QUEUE}") == 0
+        assert redis.zcard(keys.priority_waiting_key(MODEL, "low")) == 0
     # OpenAI's flow: the batch is created `failed`, its errors name the lines.
     with openai.OpenAI(base_url=f"{batch_stack.url}/v1", api_key="unused") as client:
         upload = client.files.create(file=("bad.jsonl", body), purpose="batch")
@@ -166,7 +168,7 @@ def test_cancel_mid_batch_keeps_answers_and_drops_the_rest(batch_stack: Stack) -
     never_ran = [job for job in item_job_ids(batch_stack, batch["id"]) if started_at(batch_stack, job) is None]
     assert len(never_ran) >= 2  # queued items were dropped, not run
     with Redis.from_url(batch_stack.redis.url) as redis:
-        assert redis.llen(f"rq:queue:{keys.BATCH_QUEUE}") == 0
+        assert redis.zcard(keys.priority_waiting_key(MODEL, "low")) == 0
 
 
 def test_interactive_job_is_served_before_the_remaining_batch_items(batch_stack: Stack) -> None:

@@ -208,7 +208,8 @@ def test_full_queue_gets_429_with_retry_after(tmp_path: Path) -> None:
         with client, pytest.raises(openai.RateLimitError):
             client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
         with Redis.from_url(stack.redis.url) as redis:
-            assert redis.llen(f"rq:queue:{keys.INFERENCE_QUEUE}") == 2  # nothing refused was queued
+            waiting = redis.zcard(keys.priority_waiting_key(MODEL, "normal"))
+            assert waiting == 2  # nothing refused was queued
 
 
 def _worker_of(stack: Stack, job_id: str) -> str:

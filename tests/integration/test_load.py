@@ -77,7 +77,13 @@ async def run_load(url: str) -> dict[str, Any]:
 
 @pytest.mark.timeout(600)
 def test_200_streams_and_a_1000_request_burst(tmp_path: Path) -> None:
-    env = {"THINKSTREAM_MAX_QUEUED_JOBS": "300", "THINKSTREAM_STREAM_FLUSH_MS": "0"}
+    # One test client stands for hundreds of users here, so its per-client caps are lifted.
+    env = {
+        "THINKSTREAM_MAX_QUEUED_JOBS": "300",
+        "THINKSTREAM_STREAM_FLUSH_MS": "0",
+        "THINKSTREAM_CLIENT_MAX_STREAMS": "2000",
+        "THINKSTREAM_CLIENT_REQUESTS_PER_MINUTE": "100000",
+    }
     with Stack(tmp_path, workers=2, env=env) as stack:
         gateway = stack.processes["gateway"].pid
         rss_before = rss_kb(gateway)

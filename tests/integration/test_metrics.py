@@ -82,8 +82,10 @@ def test_metrics_count_a_real_job(stack: Stack) -> None:
     assert grew("thinkstream_worker_generated_tokens_total", worker=worker) == (
         usage["reasoning_tokens"] + usage["answer_tokens"]
     )
-    for queue in (keys.INFERENCE_QUEUE, keys.POSTPROC_QUEUE):
-        assert ("thinkstream_queue_depth", frozenset({("queue", queue)})) in after
+    for priority in ("high", "normal", "low"):
+        labels = frozenset({("model", "SmolLM2-135M-Instruct.Q4_1"), ("priority", priority)})
+        assert ("thinkstream_queue_depth", labels) in after
+    assert value(after, "thinkstream_checks_queue_depth") == 0
     assert value(after, "thinkstream_workers", kind="inference") >= 1
     assert value(after, "thinkstream_worker_info", worker=worker, kind="inference", model="SmolLM2-135M-Instruct.Q4_1")
     assert value(after, "thinkstream_redis_up") == 1

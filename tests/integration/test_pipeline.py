@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from httpx_sse import connect_sse
 
 from services.runtime.redis_server import free_port
@@ -164,8 +166,18 @@ def test_up_starts_everything_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
         assert f"ready at http://127.0.0.1:{port}" in lines[-1], "".join(lines)
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz").json()
         assert ready["workers"] == 2
-        data = tmp_path / "data"  # Redis persists with AOF (a file before Redis 7, a folder after)
+        data = tmp_path / "data" / "redis"  # Redis persists with AOF (a file before Redis 7, a folder after)
         assert (data / "appendonly.aof").is_file() or (data / "appendonlydir").is_dir()
+        # Locked down: only its owner can read the data, the password never shows.
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        for path in data.rglob("*"):
+            assert stat.S_IMODE(path.stat().st_mode) in (0o600, 0o700), path
+        url = (data / "redis.url").read_text().strip()
+        password = url.split(":")[2].split("@")[0]
+        assert len(password) >= 32 and password not in "".join(lines)
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis.from_url(url.replace(password, "wrong")).ping()
+        assert redis.Redis.from_url(url).ping()
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=30)
         assert process.returncode == 0

@@ -91,11 +91,11 @@ CHAT_LONG = {
 }
 
 
-def chat_lines(url: str) -> Iterator[str]:
+def chat_lines(url: str, body: dict[str, object] = CHAT_LONG) -> Iterator[str]:
     """The `data:` payloads of a streaming chat completion; the first item is the job id."""
     with (
         httpx.Client(base_url=url, timeout=120) as client,
-        client.stream("POST", "/v1/chat/completions", json=CHAT_LONG) as response,
+        client.stream("POST", "/v1/chat/completions", json=body) as response,
     ):
         assert response.status_code == 200, response.read()
         yield response.headers["X-Thinkstream-Job"]
@@ -106,7 +106,8 @@ def chat_lines(url: str) -> Iterator[str]:
 
 def test_sigterm_drains_the_gateway_open_chat_streams_finish(tmp_path: Path) -> None:
     with Stack(tmp_path, workers=1) as stack:
-        stream = chat_lines(stack.url)
+        # Short enough to finish within the drain even on a loaded machine (a few tokens/s).
+        stream = chat_lines(stack.url, {**CHAT_LONG, "max_tokens": 96, "max_reasoning_tokens": 64})
         next(stream)
         received = [line for line, _ in zip(stream, range(3), strict=False)]
         gateway = stack.processes["gateway"]

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from services.inference.engine import Sampling
 from services.inference.generation import FORCED_CLOSE
+from shared.models import LoraChoice
 from shared.schemas import ChatMessage
 
 FIRST_ID = 1000
@@ -48,6 +49,8 @@ class ScriptedEngine:
         self.remembered = 0
         self.prepared: list[list[int]] = []
         self.replayed: list[list[list[int]]] = []
+        self.adapters: list[LoraChoice | None] = []
+        """The adapter each job asked for, in order."""
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         return [ord(c) for m in messages for c in m.content][:64] or [1]
@@ -74,6 +77,9 @@ class ScriptedEngine:
                 yield self._vocabulary.id(text), text.encode()
         finally:
             self.closed += 1
+
+    def use_adapter(self, adapter: LoraChoice | None) -> None:
+        self.adapters.append(adapter)
 
 
 class ScriptedModel(ScriptedEngine):

@@ -42,12 +42,16 @@ class Stack:
         postproc: bool = True,
         env: dict[str, str] | None = None,
         redis: RedisService | None = None,
+        worker_models: list[str] | None = None,
     ) -> None:
+        """`worker_models`: one inference worker per entry, each loading that model (`worker
+        --model NAME`), instead of `workers` workers of the only model."""
         self.redis: RedisService = redis or RedisServer(data_dir / "redis")
         self._own_redis = redis is None
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._workers = workers
+        self._workers = len(worker_models) if worker_models is not None else workers
+        self._worker_models = worker_models
         self._postproc = postproc
         self._extra_env = env or {}
         self._logs = data_dir / "logs"
@@ -79,8 +83,12 @@ class Stack:
             self.redis.start()
         if self._postproc:
             self.spawn("postproc", "postproc")
-        for index in range(self._workers):
-            self.spawn(f"worker-{index}", "worker")
+        if self._worker_models is not None:
+            for index, model in enumerate(self._worker_models):
+                self.spawn(f"worker-{index}", "worker", "--model", model)
+        else:
+            for index in range(self._workers):
+                self.spawn(f"worker-{index}", "worker")
         self.spawn("gateway", "gateway", "--host", "127.0.0.1", "--port", str(self.port))
         self.wait_ready()
         return self

@@ -86,3 +86,13 @@ def test_cli_malformed_key_hashes_stop_the_gateway(
     assert main(["gateway", "--redis-url", "redis://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
     assert "NAME:SHA256HEX" in err and "my-secret-key" not in err
+
+
+def test_keys_new_with_a_priority_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "keys"
+    assert main(["keys", "new", "bulk", "--file", str(path), "--priority", "low", "--max-priority", "normal"]) == 0
+    key = capsys.readouterr().out.strip()
+    keys = ApiKeys.parse(path.read_text(), str(path))
+    assert keys.identify(key) == "bulk"
+    assert keys.policy("bulk").resolve(None) == "low"
+    assert main(["keys", "new", "odd", "--file", str(path), "--priority", "high", "--max-priority", "low"]) == 2

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
 from services.gateway.deps import ChatDep
+from services.gateway.streams import stream_slot
 from shared.chat_api import ChatCompletion, ChatCompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
 PING_S = 15
 """A comment line this often keeps proxies from closing a stream that waits in the queue."""
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request: the message says which field and what to fix"},
     404: {"description": "Unknown model"},
     413: {"description": "The latest user turn alone does not fit the context window"},
@@ -25,6 +28,7 @@ _ERRORS = {
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
+    dependencies=[Depends(stream_slot)],
     responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE chunks if stream"}},
 )
 async def chat_completions(body: ChatCompletionRequest, chat: ChatDep) -> ChatCompletion | EventSourceResponse:

@@ -9,10 +9,13 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from services.gateway.deps import JobsDep, MetricsDep
+from services.gateway.exceptions import BadCursor, NothingMoreToStream
+from services.gateway.streams import stream_slot
 from shared.schemas import JobAccepted, JobCancel, JobRequest, JobView
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+MAX_SEQ = 2**63 - 1
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id returned by POST /v1/jobs")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such job"},
@@ -45,19 +48,45 @@ async def _existing_job(job_id: JobId, jobs: JobsDep) -> str:
     return job_id
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=_ERRORS)
-async def job_events(
+def _cursor(value: str | None, name: str) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isdigit() or int(value) > MAX_SEQ:
+        raise BadCursor(f"{name} must be the seq of an event (a whole number from 0 to {MAX_SEQ}), not {value[:40]!r}")
+    return int(value)
+
+
+async def _stream_start(
     job_id: Annotated[str, Depends(_existing_job)],
     jobs: JobsDep,
-    metrics: MetricsDep,
-    last_event_id: Annotated[int | None, Header(ge=0, description="Resume after this seq")] = None,
+    last_event_id: Annotated[str | None, Header(description="Resume after this seq")] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="Same as Last-Event-ID, for clients that cannot set headers")
+        str | None, Query(description="Same as Last-Event-ID, for clients that cannot set headers")
     ] = None,
+) -> int:
+    """Where the stream starts; 204 when the job has ended at or before it (nothing will come)."""
+    start = max(_cursor(last_event_id, "Last-Event-ID"), _cursor(after, "after"))
+    ended = await jobs.ended_at(job_id)
+    if ended is not None and start >= ended:
+        raise NothingMoreToStream(job_id)
+    return start
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={**_ERRORS, 204: {"description": "The job ended at or before the cursor: nothing more will come"}},
+    dependencies=[Depends(stream_slot)],
+)
+async def job_events(
+    job_id: JobId,
+    start: Annotated[int, Depends(_stream_start)],
+    jobs: JobsDep,
+    metrics: MetricsDep,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: one per stream event, `id` = seq, `event` = type, `data` = the event
-    as JSON. Reconnect with `Last-Event-ID` to get exactly the rest."""
-    start = max(last_event_id or 0, after or 0)
+    as JSON. Reconnect with `Last-Event-ID` (or `?after=`) to get exactly the rest; resuming at or
+    after a finished job's last event answers 204, which tells a browser's EventSource to stop."""
     with metrics.sse_client("jobs"):
         async for item in jobs.follow(job_id, start):
             yield ServerSentEvent(raw_data=item.data, event=item.type, id=str(item.seq))

@@ -1,4 +1,4 @@
-"""`/v1/models`: the model this deployment serves, under each name clients may use."""
+"""`/v1/models`: the models this deployment serves, their live workers and adapters."""
 
 from __future__ import annotations
 
@@ -12,5 +12,6 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 
 @router.get("/models", response_model=ModelList)
 async def list_models(models: ModelsDep) -> ModelList:
-    """The served model (and its aliases), with the number of live workers serving it."""
+    """Each model with its live workers, context size, aliases and template family, then each of
+    its aliases and LoRA adapters (`MODEL:ADAPTER`) with `parent`. The first is the default model."""
     return ModelList(data=await models.models())

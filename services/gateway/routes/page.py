@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path as FilePath
 from typing import Annotated
 
@@ -43,6 +44,19 @@ def _asset(name: str) -> FileResponse:
 @router.get("/")
 async def index() -> FileResponse:
     return _asset("index.html")
+
+
+@router.get("/docs")
+async def docs() -> FileResponse:
+    """The API's interactive docs (Swagger UI), served by the gateway like the page."""
+    return _asset("docs.html")
+
+
+@router.get("/docs/assets/{name}")
+async def docs_asset(name: Annotated[str, Path(pattern=r"^swagger-ui(-bundle\.js|\.css)$")]) -> FileResponse:
+    """Swagger UI's own files, from the `fastapi-offline` package: nothing from the internet."""
+    path = FilePath(str(importlib.resources.files("fastapi_offline") / "static" / name))
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers=PAGE_HEADERS)
 
 
 @router.get("/static/{name}")

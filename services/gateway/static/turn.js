@@ -14,6 +14,7 @@ const Turns = (() => {
       stream: null,
       lastSeq: 0,
       position: null,
+      startsAt: null, // when a worker is expected to start the job (performance.now() seconds)
       submittedAt: performance.now(),
       queuedTs: null,
       startedTs: null,
@@ -44,13 +45,17 @@ const Turns = (() => {
     turn.lastSeq = event.seq;
     switch (event.type) {
       case "queued":
+        // The first says where the job stood when accepted; updates follow while it waits, with
+        // the seconds until a worker is expected to start it, counted down from their arrival.
         turn.phase = "queued";
         turn.position = event.position;
-        turn.queuedTs = event.ts;
+        turn.startsAt = Number.isFinite(event.eta_s) ? performance.now() / 1000 + event.eta_s : null;
+        turn.queuedTs ??= event.ts;
         break;
       case "started":
         turn.phase = "thinking";
         turn.startedTs = event.ts;
+        turn.startsAt = null;
         turn.attempt = event.attempt;
         turn.notice = null;
         break;

@@ -127,13 +127,20 @@ const View = (() => {
         return "Sending…";
       case "queued": {
         const ahead = turn.position ? `${plural(turn.position, "question")} ahead` : "next in line";
-        return `Waiting in the queue · ${ahead} · ${seconds(waited)}`;
+        return `Waiting in the queue · ${ahead}${startsIn(turn)} · ${seconds(waited)}`;
       }
       case "canceled":
         return "Stopped.";
       default:
         return "";
     }
+  }
+
+  // The countdown to the expected start; an estimate that ran out says so rather than showing 0.
+  function startsIn(turn) {
+    if (turn.startsAt === null) return "";
+    const left = turn.startsAt - performance.now() / 1000;
+    return left >= 1 ? ` · starts in about ${Math.ceil(left)} s` : " · starting any moment";
   }
 
   function reasoningSummary(turn) {

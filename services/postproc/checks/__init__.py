@@ -1,20 +1,42 @@
-"""The checks, by name. `run_checks` runs them all and turns their findings into a verdict."""
+"""The checks, by name. `run_checks` runs them all and turns their findings into a verdict
+(`verdict.py` says what each verdict promises)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+import sympy
+
 from services.postproc.checks.agreement import Agreement
 from services.postproc.checks.arithmetic import Arithmetic
 from services.postproc.checks.base import Check, CheckResult, Trace
 from services.postproc.checks.equations import Equations
-from services.postproc.checks.structural import AnswerPresent, NoRepetition, NotTruncated, ReasoningClosed
+from services.postproc.checks.question import QuestionExpression
+from services.postproc.checks.reading import asked
+from services.postproc.checks.structural import (
+    AnswerPresent,
+    AnswersQuestion,
+    NoRepetition,
+    NotTruncated,
+    ReasoningClosed,
+)
+from services.postproc.checks.verdict import decide
 from services.postproc.exceptions import UnknownCheck
 from shared.schemas import CheckReport
 
 REGISTRY: dict[str, type[Check]] = {
     cls.name: cls
-    for cls in (AnswerPresent, ReasoningClosed, NotTruncated, NoRepetition, Arithmetic, Equations, Agreement)
+    for cls in (
+        AnswerPresent,
+        AnswersQuestion,
+        ReasoningClosed,
+        NotTruncated,
+        NoRepetition,
+        Arithmetic,
+        Equations,
+        Agreement,
+        QuestionExpression,
+    )
 }
 
 
@@ -25,22 +47,31 @@ def get_check(name: str) -> Check:
         raise UnknownCheck(f"no check named {name!r}; known checks: {', '.join(sorted(REGISTRY))}") from None
 
 
+def givens(question: str) -> list[sympy.Expr]:
+    """The numbers a grounded computation may start from: every value the question states, the
+    number before a % sign (20% → 0.2 and 20) and 100, and both terms of a fraction (1/3)."""
+    found: list[sympy.Expr] = [sympy.Integer(100)]
+    for item in asked(question).given:
+        if item.value is None:
+            continue
+        found.append(item.value)
+        if item.raw.endswith("%"):
+            found.append(item.value * 100)
+        if "/" in item.raw:
+            found += [sympy.Integer(item.value.p), sympy.Integer(item.value.q)]
+    return found
+
+
 def run_checks(trace: Trace, names: Iterable[str] | None = None) -> CheckReport:
-    """Run the named checks (all by default) and decide the verdict: `fail` if any finding is an
-    error, `pass` if something was verified, `unsure` if nothing could be."""
+    """Run the named checks (all by default) and decide the verdict."""
     selected = list(names) if names is not None else list(REGISTRY)
-    findings, verified = [], 0
-    for name in selected:
-        result = get_check(name).run(trace)
-        findings.extend(result.findings)
-        verified += result.verified
-    if any(f.severity == "error" for f in findings):
-        verdict = "fail"
-    elif verified:
-        verdict = "pass"
-    else:
-        verdict = "unsure"
-    return CheckReport(verdict=verdict, findings=findings, checks_run=selected, verified=verified)
+    results = [get_check(name).run(trace) for name in selected]
+    verdict, findings = decide(results, givens(trace.question))
+    verified = sum(r.verified for r in results)
+    confirmed = any(r.confirms for r in results)
+    return CheckReport(
+        verdict=verdict, findings=findings, checks_run=selected, verified=verified, answer_confirmed=confirmed
+    )
 
 
 __all__ = ["REGISTRY", "Check", "CheckResult", "Trace", "get_check", "run_checks"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from services.postproc.checks.base import Check, CheckResult, Trace
+from services.postproc.checks.base import Check, CheckResult, Derivation, Trace
 from services.postproc.checks.numbers import (
     Element,
     Normalized,
@@ -115,6 +115,19 @@ def claims_in(norm: Normalized) -> list[Claim]:
     return claims
 
 
+def operands(claim: Claim) -> tuple[sympy.Expr, ...]:
+    """The numbers a claim computes from: the literals of its computed side(s)."""
+    sides = [e for e in (claim.left, claim.right) if not e.literal]
+    found = []
+    for side in sides:
+        for i, token in enumerate(side.tokens):
+            if token.kind == "num":
+                value = literal_value(token.text)
+                pct = i + 1 < len(side.tokens) and side.tokens[i + 1].kind == "pct"
+                found.append(value / 100 if pct else value)
+    return tuple(found)
+
+
 class Arithmetic(Check):
     name = "arithmetic"
 
@@ -131,14 +144,18 @@ class Arithmetic(Check):
             if claim.outcome is Outcome.RIGHT:
                 result.verified += 1
             if claim.outcome is not Outcome.WRONG:
+                value = claim.right.value if claim.right.literal else claim.left.value
+                result.derived.append(Derivation(value, operands(claim)))
                 continue
             start, end = norm.span(claim.left.start, claim.right.end)
             message = f"{_show(text, norm, claim.left, claim.right)} is wrong: {_correction(text, norm, claim)}"
             span = Span(field=field_name, start=start, end=end)  # type: ignore[arg-type]
+            quote, expected = _show(text, norm, claim.left, claim.right), _correction(text, norm, claim)
             if _taken_back(text, end, norm, claim, claims[index + 1 :]):
-                result.findings.append(self.finding("info", f"{message}; the reasoning corrects it afterwards.", span))
+                note = f"{message}; the reasoning corrects it afterwards."
+                result.findings.append(self.finding("info", note, span, quote=quote, expected=expected))
             else:
-                result.findings.append(self.finding("error", message, span))
+                result.findings.append(self.finding("error", message, span, quote=quote, expected=expected))
 
 
 def _original(text: str, norm: Normalized, element: Element) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from services.postproc.checks.base import Check, CheckResult, Trace
+from services.postproc.checks.base import Check, CheckResult, Derivation, Trace
 from services.postproc.checks.numbers import (
     NUMBER,
     Element,
@@ -22,7 +22,8 @@ from services.postproc.checks.numbers import (
     normalize,
     retracted,
 )
-from shared.schemas import Span
+from services.postproc.checks.reading import asked, items, read
+from shared.schemas import Finding, Span
 
 # Answers given as rounded decimals satisfy equations only approximately.
 ROUNDED_REL = sympy.Rational(1, 100)
@@ -142,31 +143,121 @@ class Equations(Check):
 
     def run(self, trace: Trace) -> CheckResult:
         result = CheckResult()
+        question, reasoning = normalize(trace.question), normalize(trace.reasoning)
+        posed = [eq for eq in _all_equations(question.text) if not _is_assignment(eq)]
         values = answer_values(trace.answer, bindings(f"{trace.question}\n{trace.reasoning}"))
+        unknowns = sorted({s for eq in posed for s in eq.left.symbols | eq.right.symbols})
+        if not values and len(unknowns) == 1:
+            values = _lone_value(trace, unknowns[0])
+            if not values and (stray := self._no_value_solves(trace, posed, unknowns[0])) is not None:
+                return CheckResult([stray])
         if not values:
             return result
-        norm = normalize(trace.reasoning)
         shown = ", ".join(f"{var} = {v.text}" for var, v in sorted(values.items()))
         subs = {sympy.Symbol(var): v.value for var, v in values.items()}
         rounded = any(decimals(v.text) >= 2 for v in values.values())
-        for equation in _equations(norm.text, values):
+        checked = [("question", trace.question, question, eq) for eq in posed if _symbols(eq) <= set(values)]
+        checked += [("reasoning", trace.reasoning, reasoning, eq) for eq in _equations(reasoning.text, values)]
+        holds = {"question": 0, "reasoning": 0}
+        numbers: list[sympy.Expr] = []
+        for field_name, original, norm, equation in checked:
             left, right = equation.left.value.subs(subs), equation.right.value.subs(subs)
             if not (left.is_number and right.is_number):
                 continue
             residual = sympy.Abs(left - right)
-            if residual == 0:
-                result.verified += 1
-                continue
-            if rounded and residual <= ROUNDED_REL * max(abs(left), abs(right)):
+            if residual == 0 or (rounded and residual <= ROUNDED_REL * max(abs(left), abs(right))):
+                result.verified += residual == 0
+                holds[field_name] += 1
+                numbers += constants(equation)
                 continue
             start, end = norm.span(equation.left.start, equation.right.end)
-            stated = " ".join(trace.reasoning[start:end].split())
-            message = (
-                f"The answer's values ({shown}) do not satisfy {stated} from the reasoning:"
-                f" the left side comes to {fmt(left)}, the right side to {fmt(right)}"
-            )
-            result.findings.append(self.finding("error", message, Span(field="reasoning", start=start, end=end)))
+            stated = " ".join(original[start:end].split())
+            sides = f"with {shown} the left side comes to {fmt(left)} and the right side to {fmt(right)}"
+            where = "the question" if field_name == "question" else "the reasoning"
+            message = f"The answer's values ({shown}) do not satisfy {stated} from {where}: {sides}"
+            span = Span(field=field_name, start=start, end=end)  # type: ignore[arg-type]
+            result.findings.append(self.finding("error", message, span, quote=stated, expected=sides))
+        if result.findings:
+            return result
+        if holds["question"] and _determined(posed, values):
+            result.confirms = True
+        if holds["question"] + holds["reasoning"] >= len(values):
+            result.derived.extend(Derivation(v.value, tuple(numbers)) for v in values.values())
         return result
+
+    def _no_value_solves(self, trace: Trace, posed: list[Equation], var: str) -> Finding | None:
+        """An error when the answer gives values but not firmly, and none of them solves the
+        question's equation in its one unknown ("5. 9." for 4x + 6 = 22)."""
+        found = [i for i in items(normalize(trace.answer)) if i.value is not None]
+        if not found:
+            return None
+        symbol = sympy.Symbol(var)
+        if any(all(eq.expr.subs(symbol, i.value) == 0 for eq in posed) for i in found):
+            return None
+        shown = ", ".join(dict.fromkeys(i.raw for i in found))
+        stated = " ".join(trace.question[slice(*_question_span(trace.question, posed[0]))].split())
+        message = f"None of the answer's values ({shown}) solves {stated} from the question"
+        start, end = _question_span(trace.question, posed[0])
+        span = Span(field="question", start=start, end=end)
+        return self.finding("error", message, span, quote=shown, expected=f"none of them solves {stated}")
+
+
+def _question_span(question: str, eq: Equation) -> tuple[int, int]:
+    return normalize(question).span(eq.left.start, eq.right.end)
+
+
+def constants(eq: Equation) -> list[sympy.Expr]:
+    """The numbers an equation starts from, less the coefficients of its unknowns: in
+    `2x + 4y = 94` only 94 (2 and 4 are what a chicken and a rabbit stand on)."""
+    found = []
+    for side in (eq.left, eq.right):
+        tokens = side.tokens
+        for i, token in enumerate(tokens):
+            coefficient = i + 1 < len(tokens) and tokens[i + 1].kind in ("var", "lp")
+            if token.kind == "num" and not coefficient:
+                found.append(literal_value(token.text))
+    return found
+
+
+def _symbols(eq: Equation) -> set[str]:
+    return eq.left.symbols | eq.right.symbols
+
+
+def _is_assignment(eq: Equation) -> bool:
+    return (_is_var(eq.left) and eq.right.literal) or (_is_var(eq.right) and eq.left.literal)
+
+
+def _all_equations(text: str) -> list[Equation]:
+    """Every stated equation with an unknown in it."""
+    return [
+        Equation(left, right)
+        for chain in find_chains(text)
+        for left, right in zip(chain.elements, chain.elements[1:], strict=False)
+        if left.symbols | right.symbols
+    ]
+
+
+def _lone_value(trace: Trace, var: str) -> dict[str, Value]:
+    """A question with one unknown whose answer gives one value firmly ("x = 5" or just "5")."""
+    statement = read(trace.answer, asked(trace.question), conclusion=False)
+    if statement is None or not statement.firm or len(statement.values) != 1:
+        return {}
+    item = statement.values[0]
+    if item.value is None:
+        return {}
+    return {var: Value(item.value, item.raw, var)}
+
+
+def _determined(posed: list[Equation], values: dict[str, Value]) -> bool:
+    """Whether the question's equations have exactly the answer's values as their solution."""
+    symbols = [sympy.Symbol(var) for var in values]
+    if {s.name for eq in posed for s in map(sympy.Symbol, _symbols(eq))} != set(values):
+        return False
+    try:
+        solutions = sympy.solve([eq.expr for eq in posed], symbols, dict=True)
+    except (NotImplementedError, ValueError):
+        return False
+    return len(solutions) == 1 and all(solutions[0].get(sympy.Symbol(var)) == v.value for var, v in values.items())
 
 
 def _equations(text: str, values: dict[str, Value]) -> list[Equation]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import sympy
 
+from services.postproc.checks.numerals import NUMERAL_RULES
+
 # One character for one character: offsets stay put.
 _SAME_LENGTH = str.maketrans(
     {
@@ -26,6 +28,7 @@ _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 
 Repl = str | Callable[[re.Match[str]], str]
 _RULES: list[tuple[re.Pattern[str], Repl]] = [
+    *NUMERAL_RULES,
     (re.compile(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}"), lambda m: f"({m[1]})/({m[2]})"),
     (re.compile(r"\\(?:times|cdot|ast)(?![A-Za-z])"), "*"),
     (re.compile(r"\\div(?![A-Za-z])"), "/"),
@@ -50,6 +53,7 @@ _RULES: list[tuple[re.Pattern[str], Repl]] = [
     (re.compile(r"(?<=[\d%)])\s*(?:plus|加上|加)\s*(?=[\d(])"), "+"),
     (re.compile(r"(?<=[\d%)])\s*(?:minus|减去|减)\s*(?=[\d(])"), "-"),
     (re.compile(r"(?<=%)\s*of\s+(?=\d)"), "*"),
+    (re.compile(r"(?<=[\d%)])\s*(?:is\s+equal\s+to|equals|等于)\s*(?=[-\d(])"), " = "),
     (re.compile(r"(?<=\d)的(?=\d+(?:\.\d+)?%)"), "*"),
 ]
 
@@ -145,7 +149,7 @@ _OPERAND_START = {"num", "var", "lp"}
 _IMPLICIT = {("num", "var"), ("num", "lp"), ("rp", "lp"), ("var", "lp"), ("rp", "var")}
 
 
-def _runs(text: str) -> list[list[Token]]:
+def runs(text: str) -> list[list[Token]]:
     """Maximal stretches of maths-looking tokens. Two operands separated only by a space start a
     new run ("step 2 3 + 4" is not "23 + 4")."""
     runs: list[list[Token]] = []
@@ -375,7 +379,7 @@ def _trim(tokens: list[Token]) -> list[Token]:
 def find_chains(text: str) -> list[Chain]:
     """Every run of two or more sides joined by `=` or `≈` in normalized text."""
     chains = []
-    for run in _runs(text):
+    for run in runs(text):
         if not any(t.kind == "rel" for t in run):
             continue
         if any(t.kind == "num" and re.match(r"0\d", t.text) for t in run):
@@ -411,7 +415,9 @@ def _spaced_after(run: list[Token]) -> bool:
 
 
 def _split_on_gaps(elements: list[Element | None], relations: list[str]) -> list[Chain]:
-    chains, current, rels = [], [], []
+    chains: list[Chain] = []
+    current: list[Element] = []
+    rels: list[str] = []
     for i, element in enumerate(elements):
         if element is None:
             if len(current) > 1:

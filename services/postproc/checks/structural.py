@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from services.postproc.checks.base import Check, CheckResult, Trace
+from services.postproc.checks.numbers import find_chains, normalize
+from services.postproc.checks.reading import Item, asked, items, read
 from shared.schemas import Span
 
 # A chunk of 8–200 characters repeated back to back at least four times.
@@ -75,3 +77,49 @@ class NoRepetition(Check):
                 )
             )
         return CheckResult(findings)
+
+
+class AnswersQuestion(Check):
+    """The answer has the form the question asks for: a number, two numbers, yes or no, one of
+    the options. An answer that never says one cannot be right, whatever else it says."""
+
+    name = "answers_question"
+
+    def run(self, trace: Trace) -> CheckResult:
+        if not trace.answer.strip():
+            return CheckResult()  # answer_present says so
+        ask = asked(trace.question)
+        statement = read(trace.answer, ask, conclusion=False)
+        span = Span(field="answer", start=0, end=len(trace.answer))
+        if statement is None and ask.kind == "option" and _names_several(trace.answer, ask.options):
+            message = f"The answer names {' and '.join(ask.options)} but does not say which one is the answer."
+            return CheckResult([self.finding("error", message, span, expected=" or ".join(ask.options))])
+        if statement is None:
+            wanted = {
+                "values": "a number",
+                "yesno": "yes or no",
+                "option": " or ".join(ask.options),
+            }[ask.kind]
+            message = f"The answer never says {wanted}, which is what the question asks for."
+            return CheckResult([self.finding("error", message, span, expected=wanted)])
+        found = items(normalize(trace.answer))
+        if ask.kind == "values" and _only_repeats(found, ask.given, trace.answer):
+            shown = ", ".join(dict.fromkeys(i.raw for i in found))
+            message = f"The answer only repeats numbers the question gives ({shown}); it does not answer it."
+            return CheckResult([self.finding("error", message, span, quote=shown)])
+        if ask.kind == "values" and ask.several and len({i.raw for i in found}) == 1:
+            message = f"The question asks for several values; the answer gives only {statement.values[0].raw}."
+            return CheckResult([self.finding("error", message, span, quote=statement.values[0].raw)])
+        return CheckResult()
+
+
+def _only_repeats(found: list[Item], given: tuple[Item, ...], answer: str) -> bool:
+    """Two or more of the question's numbers and nothing else, with no computation: the
+    question restated ("5 pencils cost 30 dollars.")."""
+    if len({i.raw for i in found}) < 2 or find_chains(normalize(answer).text):
+        return False
+    return all(any(i.same(g) for g in given) for i in found)
+
+
+def _names_several(answer: str, options: tuple[str, ...]) -> bool:
+    return sum(option.lower() in answer.lower() for option in options) > 1

@@ -94,6 +94,6 @@ def test_prompt_content_span_has_no_control_token(llm: Llama, prompt: ChatPrompt
 
 def test_prompt_gateway_counts_what_the_worker_feeds(prompt: ChatPrompt) -> None:
     """The gateway's counter and the worker's engine both use ChatPrompt.tokens: one number."""
-    counter = VocabPromptCounter(Settings())
+    counter = VocabPromptCounter(Settings().catalog[0], 4096)
     for messages in [*NORMAL.values(), user(INJECTION)]:
         assert counter.count(messages) == len(prompt.tokens(messages))

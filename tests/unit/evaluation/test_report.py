@@ -4,8 +4,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from services.evaluation.report import table, write_chart, write_json
+from services.evaluation.report import ladder_table, table, write_chart, write_json
 from services.evaluation.results import EvalRun, ModeResult, QuestionRecord, summarize
+from tests.unit.evaluation.conftest import MakeRecord
 
 
 def make_run(records: list[QuestionRecord]) -> EvalRun:
@@ -73,4 +74,28 @@ def test_write_json_round_trips(tmp_path: Path, records: list[QuestionRecord]) -
 def test_write_chart_writes_a_png(tmp_path: Path, records: list[QuestionRecord]) -> None:
     path = tmp_path / "chart.png"
     write_chart(make_run(records), path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ladder_table_shows_each_rung_with_its_interval(make_record: MakeRecord) -> None:
+    records = [
+        make_record(id="a", rung="1-one-step", correct=True),
+        make_record(id="b", rung="1-one-step", correct=True),
+        make_record(id="c", rung="2-two-step", correct=False),
+    ]
+    ladder = ladder_table(make_run(records))
+    assert ladder is not None
+    console = Console(record=True, width=200)
+    console.print(ladder)
+    row = cells(next(line for line in console.export_text().splitlines() if line.startswith("│ plain")))
+    assert row == ["plain", "100% [34%–100%] (2/2)", "0% [0%–79%] (0/1)", "67% [21%–94%] (2/3)"]
+
+
+def test_ladder_table_is_absent_without_rungs(records: list[QuestionRecord]) -> None:
+    assert ladder_table(make_run(records)) is None
+
+
+def test_write_chart_with_rungs_writes_a_png(tmp_path: Path, make_record: MakeRecord) -> None:
+    path = tmp_path / "chart.png"
+    write_chart(make_run([make_record(rung="1-one-step", correct=True), make_record(rung="4-multi-step")]), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -19,8 +19,10 @@ from services.postproc.context import PostprocContext
 from services.postproc.worker import PostprocWorker
 from services.store.jobs import JobStore
 from services.store.queues import rq_queue
+from services.store.scheduler import Scheduler, pool_queue_class
 from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
+from shared.models import WorkerModel
 from shared.schemas import ChatMessage
 from shared.settings import Settings
 from tests.support.fake_engine import ScriptedEngine
@@ -44,7 +46,14 @@ class Harness:
         self.server = fakeredis.FakeServer()
         self.redis = fakeredis.FakeRedis(server=self.server)
         self.settings = Settings(
-            **{"redis_url": "redis://fake", "default_max_tokens": 32, "data_dir": tmp_path, **settings}
+            **{
+                "redis_url": "redis://fake",
+                "default_max_tokens": 32,
+                "data_dir": tmp_path,
+                # TestClient names its server "testserver"
+                "allowed_hosts": ["testserver", "localhost", "127.0.0.1"],
+                **settings,
+            }
         )
         self.drain = Drain()
         self.app = create_app(
@@ -55,8 +64,9 @@ class Harness:
             drain=self.drain,
         )
 
-    def run_worker(self, engine: ScriptedEngine) -> None:
-        """Serve every queued inference job with the scripted engine, then every check job."""
+    def run_worker(self, engine: ScriptedEngine, pool: str | None = None) -> None:
+        """Serve every queued inference job of model `pool` (default: the default model) with
+        the scripted engine, then every check job."""
         store = JobStore(self.redis, self.settings)
         context = InferenceContext(
             redis=self.redis,
@@ -66,17 +76,43 @@ class Harness:
             worker_id="test-worker",
             store=store,
         )
-        queues = [rq_queue(name, self.redis) for name in (keys.INFERENCE_QUEUE, keys.BATCH_QUEUE)]
+        pool_class = pool_queue_class(store.scheduler)
+        queues = [rq_queue(keys.pool_queue(pool or self.pool), self.redis, cls=pool_class)]
         options = {"connection": self.redis, "job_class": TaskJob, "serializer": SERIALIZER}
         checks = PostprocContext(store=store, settings=self.settings)
         # Inference, then checks, until both are idle: a failed check may queue a revision.
         while True:
-            inferred = InferenceWorker(queues, context=context, **options).work(burst=True)
+            inferred = InferenceWorker(queues, context=context, queue_class=pool_class, **options).work(burst=True)
             checked = PostprocWorker([rq_queue(keys.POSTPROC_QUEUE, self.redis)], context=checks, **options).work(
                 burst=True
             )
             if not (inferred or checked):
                 break
+
+    @property
+    def pool(self) -> str:
+        """The model whose queues the gateway fills and the workers serve."""
+        return self.settings.served_model_name
+
+    def waiting(self, priority: str | None = None) -> int:
+        """Jobs waiting for a worker (of one priority, or of all)."""
+        counts = Scheduler(self.redis, self.settings).waiting(self.pool)
+        return sum(n for p, n in counts.items() if priority is None or p.value == priority)
+
+    def waiting_ids(self, priority: str = "normal") -> list[str]:
+        return [raw.decode() for raw in self.redis.zrange(keys.priority_waiting_key(self.pool, priority), 0, -1)]
+
+    def declare_worker(self, worker_id: str, model: str, adapters: Sequence[str] = (), adapter: str = "") -> None:
+        """A live inference worker of `model`, declared as a real worker declares itself."""
+        import time
+
+        declaration = WorkerModel(name=model, file=f"/models/{model}.gguf", n_ctx=64, adapters=list(adapters))
+        self.redis.zadd(keys.live_workers_key("inference"), {worker_id: time.time()})
+        self.redis.hset(
+            keys.worker_key(worker_id),
+            mapping={"model": model, "declaration": declaration.model_dump_json(), "adapter": adapter},
+        )
+        self.redis.hset(keys.rq_worker_key(worker_id), "state", "idle")
 
     def mark_worker_alive(self) -> None:
         """An inference worker and a checker with fresh heartbeats."""

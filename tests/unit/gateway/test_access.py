@@ -49,7 +49,11 @@ def test_access_a_request_without_a_key_is_refused_before_its_body_is_read(
         "path": "/v1/files",
         "raw_path": b"/v1/files",
         "query_string": b"",
-        "headers": [(b"content-type", b"multipart/form-data; boundary=x"), (b"content-length", b"100000")],
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"multipart/form-data; boundary=x"),
+            (b"content-length", b"100000"),
+        ],
         "client": ("10.0.0.9", 5000),
         "server": ("127.0.0.1", 8000),
         "scheme": "http",
@@ -101,3 +105,45 @@ def test_access_keyless_clients_have_a_request_limit(make_harness: Callable[...,
         probe = client.get("/healthz")
     assert codes == [200] * 5 + [429]
     assert probe.status_code == 200, "probes are never limited"
+
+
+def test_access_a_keyless_gateway_answers_only_its_own_host_names(make_harness: Callable[..., Harness]) -> None:
+    harness = make_harness(allowed_hosts=[])  # the default: loopback names and its own --host
+    with TestClient(harness.app, base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/v1/models").status_code == 200
+        assert client.get("/v1/models", headers={"Host": "localhost:8000"}).status_code == 200
+        assert client.get("/v1/models", headers={"Host": "[::1]:8000"}).status_code == 200
+        rebound = client.get("/v1/files", headers={"Host": "rebind.attacker.example"})
+        assert rebound.status_code == 400 and rebound.json()["error"]["code"] == "invalid_host"
+        assert client.get("/healthz", headers={"Host": "10.1.2.3:8000"}).status_code == 200  # probes
+
+
+def test_access_a_foreign_page_cannot_change_anything(make_harness: Callable[..., Harness]) -> None:
+    harness = make_harness(allowed_origins=["https://intranet.example"])
+    with TestClient(harness.app) as client:
+        upload = {
+            "files": {"file": ("x.jsonl", b'{"custom_id": "a", "question": "q"}\n')},
+            "data": {"purpose": "batch"},
+        }
+        foreign = client.post("/v1/files", headers={"Origin": "https://evil.example"}, **upload)
+        assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "forbidden_origin"
+        assert client.post("/v1/files", headers={"Origin": "http://testserver"}, **upload).status_code == 200
+        assert client.post("/v1/files", headers={"Origin": "https://intranet.example"}, **upload).status_code == 200
+        assert client.get("/v1/files", headers={"Origin": "https://evil.example"}).status_code == 200  # reading
+
+
+def test_access_docs_come_from_the_gateway_under_the_page_policy(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and "cdn" not in page.text.lower()
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for src in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/static/docs.js"):
+        assert src in page.text and client.get(src).status_code == 200
+    assert client.get("/redoc").status_code == 404
+
+
+def test_access_json_answers_are_never_sniffed_and_long_names_are_not_echoed(client: TestClient) -> None:
+    assert client.get("/v1/models").headers["x-content-type-options"] == "nosniff"
+    body = {"model": "x" * 10_000, "messages": [{"role": "user", "content": "hi"}]}
+    refused = client.post("/v1/chat/completions", json=body)
+    assert refused.status_code == 404 and refused.headers["x-content-type-options"] == "nosniff"
+    assert len(refused.json()["error"]["message"]) < 300

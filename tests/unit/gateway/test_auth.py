@@ -12,11 +12,9 @@ import fakeredis
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
-from rq import Queue
 
 from services.gateway.app import create_app
 from services.gateway.auth import is_loopback, listen_refusal
-from shared import keys
 from shared.apikeys import ApiKeys, key_digest, key_entry, new_key
 from shared.exceptions import KeyConfigError
 from shared.settings import Settings
@@ -33,7 +31,8 @@ QUESTION = {"prompt": "What is 12 times 7?"}
 
 @pytest.fixture
 def keyed(make_harness: Callable[..., Harness]) -> Harness:
-    return make_harness(api_key_hashes=HASHES)
+    # Some tests go through every route without a key: more than the default throttle allows.
+    return make_harness(api_key_hashes=HASHES, failed_keys_per_minute=100)
 
 
 @pytest.fixture
@@ -153,11 +152,10 @@ def test_auth_a_chat_completions_job_belongs_to_its_key(keyed_client: TestClient
         target=lambda: result.append(keyed_client.post("/v1/chat/completions", json=body, headers=A)), daemon=True
     )
     thread.start()
-    queue = Queue(keys.INFERENCE_QUEUE, connection=keyed.redis)
     deadline = time.monotonic() + 10
-    while queue.count == 0 and time.monotonic() < deadline:
+    while keyed.waiting() == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    (job_id,) = queue.job_ids
+    (job_id,) = keyed.waiting_ids()
     assert keyed_client.get(f"/v1/jobs/{job_id}", headers=B).status_code == 404
     assert keyed_client.get(f"/v1/jobs/{job_id}", headers=A).status_code == 200
     keyed.run_worker(ScriptedEngine(SCRIPT))
@@ -174,7 +172,8 @@ def test_auth_jobs_from_before_keys_are_shown_to_no_key(tmp_path: Path) -> None:
     def app(hashes: str) -> TestClient:
         settings = Settings(redis_url="redis://fake", data_dir=tmp_path, api_key_hashes=hashes)
         redis = (fakeredis.FakeAsyncRedis(server=server), fakeredis.FakeRedis(server=server))
-        return TestClient(create_app(settings, redis=redis[0], sync_redis=redis[1], counter=WordCounter()))
+        app = create_app(settings, redis=redis[0], sync_redis=redis[1], counter=WordCounter())
+        return TestClient(app, base_url="http://localhost")  # a name a keyless gateway serves
 
     with app("") as before:
         job_id = submit(before, {})

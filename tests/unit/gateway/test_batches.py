@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from fastapi import Request, Response
 from fastapi.testclient import TestClient
-from rq import Queue
 
 from shared import keys
 from tests.support.fake_engine import ScriptedEngine
@@ -51,10 +50,6 @@ def chat_line(custom_id: str, text: str = "What is 2 + 2?", **body: Any) -> dict
     }
 
 
-def batch_queue(harness: Harness) -> Queue:
-    return Queue(keys.BATCH_QUEUE, connection=harness.redis)
-
-
 def test_one_step_batch_answers_every_line_once(client: TestClient, harness: Harness) -> None:
     sent = jsonl(question("q1"), chat_line("q2", max_tokens=20), question("q3", "Is 9 odd?"))
     created = client.post("/v1/batches", content=sent, headers=NDJSON)
@@ -62,7 +57,7 @@ def test_one_step_batch_answers_every_line_once(client: TestClient, harness: Har
     batch = created.json()
     assert batch["object"] == "batch" and batch["status"] == "in_progress"
     assert batch["request_counts"] == {"total": 3, "completed": 0, "failed": 0}
-    assert batch_queue(harness).count == 3 and Queue(keys.INFERENCE_QUEUE, connection=harness.redis).count == 0
+    assert harness.waiting("low") == 3 and harness.waiting("normal") == 0  # behind people's questions
 
     harness.run_worker(ScriptedEngine(SCRIPT, SCRIPT, SCRIPT))
     done = client.get(f"/v1/batches/{batch['id']}").json()
@@ -122,7 +117,7 @@ def test_invalid_lines_are_refused_by_line_number_and_nothing_runs(client: TestC
         (4, "model_not_found"),
         (5, "duplicate_custom_id"),
     ]
-    assert batch_queue(harness).count == 0
+    assert harness.waiting("low") == 0
     assert not list(harness.redis.scan_iter(f"{keys.PREFIX}:job:*"))
 
 
@@ -171,7 +166,7 @@ def test_cancel_drops_queued_items(client: TestClient, harness: Harness) -> None
     cancelled = client.post(f"/v1/batches/{batch['id']}/cancel").json()
     assert cancelled["status"] == "cancelled" and cancelled["cancelling_at"] is not None
     assert cancelled["request_counts"] == {"total": 2, "completed": 0, "failed": 0}
-    assert batch_queue(harness).count == 0
+    assert harness.waiting("low") == 0
     errors = client.get(f"/v1/files/{cancelled['error_file_id']}/content").text.splitlines()
     assert [json.loads(line)["error"]["code"] for line in errors] == ["batch_cancelled", "batch_cancelled"]
     assert cancelled["output_file_id"] is None
@@ -215,7 +210,7 @@ def test_files_and_batches_belong_to_their_key(client: TestClient) -> None:
 
 def test_an_item_counts_only_once_its_stream_has_ended(client: TestClient, harness: Harness) -> None:
     batch = client.post("/v1/batches", content=jsonl(question("a")), headers=NDJSON).json()
-    job_id = batch_queue(harness).job_ids[0]
+    job_id = harness.waiting_ids("low")[0]
     # The checker sets the status a moment before it appends `done`: not finished yet.
     harness.redis.hset(keys.job_key(job_id), "status", "succeeded")
     seen = client.get(f"/v1/batches/{batch['id']}").json()

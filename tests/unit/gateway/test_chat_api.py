@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from rq import Queue
 
 from shared import keys
 from shared.chat_api import ChatCompletionRequest
@@ -38,9 +37,8 @@ def in_background(call: Callable[[], object]) -> Callable[[], object]:
 def serve_once_queued(harness: Harness, engine: ScriptedEngine) -> None:
     """Run the scripted worker (here, in the main thread: RQ installs signal handlers) once the
     request in the background has queued its job."""
-    queue = Queue(keys.INFERENCE_QUEUE, connection=harness.redis)
     deadline = time.monotonic() + 10
-    while queue.count == 0 and time.monotonic() < deadline:
+    while harness.waiting() == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     harness.run_worker(engine)
 
@@ -167,7 +165,7 @@ def test_full_queue_is_429_with_retry_after_and_nothing_queued(client: TestClien
     response = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
     assert response.json()["error"]["code"] == "queue_full"
-    assert Queue(keys.INFERENCE_QUEUE, connection=harness.redis).count == 2
+    assert harness.waiting() == 2
 
 
 @pytest.mark.parametrize(("draining", "status"), [(False, "canceled"), (True, "queued")])

@@ -25,17 +25,16 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis import Redis
-from rq import Queue
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.transport.serialization import serialize_binary
 
 from services.gateway import jobs
 from services.gateway.tokens import VocabPromptCounter
-from shared import eventlog, keys
+from services.store.jobs import JobStore
+from shared import keys
 from shared.apikeys import key_entry, new_key
 from shared.batch_api import NDJSON_MEDIA_TYPES
-from shared.schemas import CanceledEvent, JobStatus
 from shared.settings import Settings
 from tests.unit.gateway.conftest import Harness
 
@@ -45,19 +44,15 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 CANCEL_EVERY_S = 0.005
 
 
-def cancel_queued(redis: Redis, stop: threading.Event) -> None:
+def cancel_queued(redis: Redis, settings: Settings, stop: threading.Event) -> None:
     """A live inference worker that cancels every job it finds: drops it and ends its stream."""
-    append = redis.register_script(eventlog.APPEND_SCRIPT)
-    queues = [Queue(name, connection=redis) for name in (keys.INFERENCE_QUEUE, keys.BATCH_QUEUE)]
+    store = JobStore(redis, settings)
     while not stop.wait(CANCEL_EVERY_S):
         for kind in ("inference", "postproc"):  # /readyz: 200
             redis.zadd(keys.live_workers_key(kind), {"stand-in": time.time()})
-
-        for queue in queues:
-            for job_id in queue.job_ids:
-                queue.remove(job_id)
-                append(keys=eventlog.append_keys(job_id), args=eventlog.append_args(eventlog.stamp(CanceledEvent), 600))
-                redis.hset(keys.job_key(job_id), "status", JobStatus.CANCELED.value)
+        for priority in ("high", "normal", "low"):
+            for rq_id in redis.zrange(keys.priority_waiting_key(settings.served_model_name, priority), 0, -1):
+                store.cancel(rq_id.decode().split("-")[0])
 
 
 @schemathesis.serializer(*NDJSON_MEDIA_TYPES)
@@ -67,11 +62,12 @@ def ndjson(ctx: schemathesis.SerializationContext, value: object) -> dict[str, b
 
 
 # Built at import: schemathesis makes one test per operation when pytest collects this module.
-# (Its lazy `from_fixture` loader does not work with pytest 9.) The gateway writes nothing to
-# its data directory, so the system's temporary directory will do.
-COUNTER = VocabPromptCounter(Settings())
+# (Its lazy `from_fixture` loader does not work with pytest 9.) Uploaded files go to a folder
+# of their own, removed when the interpreter exits.
+COUNTER = VocabPromptCounter(Settings().catalog[0], 4096)
+DATA_DIR = tempfile.TemporaryDirectory(prefix="thinkstream-fuzz-")
 HARNESS = Harness(
-    Path(tempfile.gettempdir()),
+    Path(DATA_DIR.name),
     COUNTER,
     api_key_hashes=key_entry("fuzzer", KEY),
     key_requests_per_minute=1_000_000,
@@ -90,7 +86,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", HARNESS.app, config=CON
 @pytest.fixture(scope="module", autouse=True)
 def stand_in_workers() -> Iterator[None]:
     stop = threading.Event()
-    canceller = threading.Thread(target=cancel_queued, args=(HARNESS.redis, stop), daemon=True)
+    canceller = threading.Thread(target=cancel_queued, args=(HARNESS.redis, HARNESS.settings, stop), daemon=True)
     canceller.start()
     with pytest.MonkeyPatch.context() as patch:
         # fakeredis does not wake an asyncio subscriber for a message published from another
@@ -166,3 +162,31 @@ def test_fuzz_chat_conversations_get_no_server_error(body: dict[str, object]) ->
     reply ends with the cancellation and a non-streaming one is 409."""
     case = schema["/v1/chat/completions"]["POST"].Case(body=body, media_type="application/json")
     case.call_and_validate(headers=AUTH, checks=[not_a_server_error])
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch lines: JSON that parses badly in ways a schema cannot describe. Each must be a line error.
+
+HOSTILE_LINES = st.sampled_from(
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nesting past the parser's recursion limit
+        b'{"custom_id": "a", "question": "q", "x": ' + b"[" * 900 + b"]" * 900 + b"}",  # deep, but parses
+        b'{"custom_id": "a", "question": "q", "max_tokens": ' + b"9" * 5000 + b"}",  # an integer of 5,000 digits
+        b'{"custom_id": "a", "question": "q", "max_tokens": 1e999}',
+        b'{"custom_id": "\\ud800", "question": "q"}',  # a lone surrogate
+        b"\xff\xfe{}",
+    ]
+)
+
+
+@FUZZ_SETTINGS
+@given(lines=st.lists(HOSTILE_LINES | TEXT.map(str.encode), min_size=1, max_size=4))
+def test_fuzz_hostile_batch_lines_are_line_errors(lines: list[bytes]) -> None:
+    body = b"\n".join(lines) + b"\n"
+    case = schema["/v1/batches"]["POST"].Case(body=body, media_type="application/x-ndjson")
+    response = case.call(headers=AUTH)
+    assert response.status_code < 500, response.text
+    if response.status_code == 400 and response.json()["error"]["code"] == "invalid_batch":
+        assert all(
+            e.get("line") or e["code"] in ("invalid_file", "empty_file") for e in response.json()["error"]["errors"]
+        )

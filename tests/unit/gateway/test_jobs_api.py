@@ -176,3 +176,21 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events"} <= set(paths)
+
+
+def test_jobs_resuming_a_finished_stream_at_its_end_answers_204(client: TestClient, harness: Harness) -> None:
+    job = submit(client)
+    harness.run_worker(ScriptedEngine(SCRIPT))
+    last = len(read_sse(client, job["events_url"]))
+    response = client.get(job["events_url"], headers={"Last-Event-ID": str(last)})
+    assert response.status_code == 204 and response.content == b""
+    assert client.get(job["events_url"], params={"after": last + 5}).status_code == 204
+    tail = read_sse(client, job["events_url"], headers={"Last-Event-ID": str(last - 1)})
+    assert [e["event"] for e in tail] == ["done"]
+
+
+def test_jobs_a_cursor_past_int64_or_not_a_number_is_a_400(client: TestClient) -> None:
+    job = submit(client)
+    for headers, params in (({"Last-Event-ID": str(2**64)}, {}), ({}, {"after": "-1"}), ({"Last-Event-ID": "x"}, {})):
+        response = client.get(job["events_url"], headers=headers, params=params)
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_cursor"

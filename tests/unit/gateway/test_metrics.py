@@ -74,9 +74,10 @@ def test_metrics_queue_depth_counts_waiting_jobs(client: TestClient) -> None:
         assert client.post("/v1/jobs", json={"prompt": "What is 2 + 2?"}).status_code == 202
 
     samples = scrape(client)
-    assert value(samples, "thinkstream_queue_depth", queue=keys.INFERENCE_QUEUE) == 2
-    assert value(samples, "thinkstream_queue_depth", queue=keys.POSTPROC_QUEUE) == 0
-    assert value(samples, "thinkstream_queue_jobs", queue=keys.INFERENCE_QUEUE, state="queued") == 2
+    pool = client.app.state.settings.served_model_name  # type: ignore[attr-defined]
+    assert value(samples, "thinkstream_queue_depth", model=pool, priority="normal") == 2
+    assert value(samples, "thinkstream_queue_depth", model=pool, priority="low") == 0
+    assert value(samples, "thinkstream_checks_queue_depth") == 0
     assert value(samples, "thinkstream_jobs_running") == 0
     assert value(samples, "thinkstream_workers", kind="inference") == 0
 
@@ -96,7 +97,7 @@ def test_metrics_count_a_job_run_through_the_pipeline(client: TestClient, harnes
     assert value(samples, "thinkstream_jobs_finished_total", finish_reason="stop") == 1
     assert value(samples, "thinkstream_worker_jobs_total", worker="test-worker") == 1
     assert value(samples, "thinkstream_worker_generated_tokens_total", worker="test-worker") == 7
-    assert value(samples, "thinkstream_queue_jobs", queue=keys.INFERENCE_QUEUE, state="started") == 0
+    assert value(samples, "thinkstream_jobs_running") == 0
     assert value(samples, "thinkstream_worker_busy", worker="test-worker", kind="inference") == 0
 
 

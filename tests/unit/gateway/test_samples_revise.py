@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from fastapi.testclient import TestClient
-from rq import Queue
 
 from services.postproc.vote import answer_key, tally
+from services.store.queues import rq_queue
 from shared import keys
 from shared.schemas import JobSpec, SampleView
 from tests.support.fake_engine import ScriptedEngine
@@ -21,10 +21,7 @@ RIGHT = ["We add: 2 + 2 = 4.", "</think>", "The answer is 4."]
 def drain(harness: Harness, engine: ScriptedEngine) -> None:
     """Run workers until no inference or check job is left (revisions and votes queue more)."""
     for _ in range(10):
-        if (
-            not Queue(keys.INFERENCE_QUEUE, connection=harness.redis).count
-            and not Queue(keys.POSTPROC_QUEUE, connection=harness.redis).count
-        ):
+        if not harness.waiting() and not rq_queue(keys.POSTPROC_QUEUE, harness.redis).count:
             return
         harness.run_worker(engine)
 
@@ -43,7 +40,7 @@ def test_revise_retries_a_failed_answer_and_keeps_every_round(client: TestClient
     spec = JobSpec.model_validate_json(harness.redis.hget(keys.job_key(job["id"]), "spec"))
     assert [m.role for m in spec.messages] == ["user", "assistant", "user"]
     assert spec.messages[1].content == "The answer is 5."
-    assert "problems were found" in spec.messages[2].content and "2 + 2 = 5" in spec.messages[2].content
+    assert "you wrote 2 + 2 = 5, but 2 + 2 = 4." in spec.messages[2].content  # told where and what is right
     view = client.get(f"/v1/jobs/{job['id']}").json()
     assert view["answer"] == "The answer is 4." and view["passed"] is True
     assert [r["answer"] for r in view["revisions"]] == ["The answer is 5."]
@@ -86,3 +83,13 @@ def test_answer_key_and_tally() -> None:
     outcome = tally(samples)
     assert outcome is not None and outcome.winner == 1 and outcome.confidence == 0.5  # tie: the passing one
     assert tally([samples[2]]) is None
+
+
+def test_revise_leaves_an_answer_the_question_confirms(client: TestClient, harness: Harness) -> None:
+    """Its reasoning contradicts it (so it fails), but 2 + 2 is 4: revising would make it worse."""
+    job = submit(client, prompt="What is 2 + 2?", revise=2)
+    confused = ["2 + 2 = 5, so the result is 5.", "</think>", "The answer is 4."]
+    drain(harness, ScriptedEngine(confused, WRONG))
+    view = client.get(f"/v1/jobs/{job['id']}").json()
+    assert view["revisions"] == [] and view["answer"] == "The answer is 4."
+    assert view["checks"]["verdict"] == "fail" and view["checks"]["answer_confirmed"] is True

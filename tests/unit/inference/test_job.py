@@ -29,6 +29,8 @@ from tests.support.fake_engine import ScriptedModel, WorkerKilled
 REASONING = ["Two", " and", " two", ":", " count", " them", ",", " one", " two", " three", " four", "."]
 ANSWER = ["\n</th", "ink>", "\n\n", "It", " is", " 4", "."]
 SCRIPT = REASONING + ANSWER
+POOL = "fake"
+"""The model the cluster's workers hold."""
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ class Cluster:
         context = InferenceContext(
             redis=self.redis,
             engine=engine,
-            model=ModelInfo(name="fake", path=Path("fake.gguf"), n_ctx=4096, n_ctx_train=4096),
+            model=ModelInfo(name=POOL, path=Path("fake.gguf"), n_ctx=4096, n_ctx_train=4096),
             settings=self.settings,
             worker_id=worker,
             store=self.store,
@@ -102,7 +104,7 @@ def reference(tmp_path: Path, job: JobSpec, script: Sequence[str], after_close: 
     """The text of the same job run without a kill, on a Redis of its own."""
     redis = fakeredis.FakeRedis()
     cluster = Cluster(redis, tmp_path, script, after_close)
-    cluster.store.submit([NewJob(job)], owner=None, origin=Origin.INTERACTIVE)
+    cluster.store.submit([NewJob(job)], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     assert cluster.run(job.job_id, 1, "w0") == "stop"
     return streamed(redis, job.job_id)
 
@@ -126,7 +128,7 @@ def test_job_killed_goes_on_from_its_last_streamed_token(
 ) -> None:
     expected = reference(tmp_path, spec("job"), SCRIPT)
     cluster = Cluster(redis, tmp_path, SCRIPT, [])
-    cluster.store.submit([NewJob(spec("job"))], owner=None, origin=Origin.INTERACTIVE)
+    cluster.store.submit([NewJob(spec("job"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     for run, kill_after in enumerate(kills, start=1):
         assert cluster.run("job", run, f"w{run}", kill_after=kill_after) is None
     assert cluster.run("job", len(kills) + 1, "last") == "stop"
@@ -155,7 +157,7 @@ def test_job_killed_after_budget_forcing_goes_on_in_the_answer(redis: fakeredis.
     expected = reference(tmp_path, job, script, after_close)
     assert expected == ("a b c", "The answer is 4.")
     cluster = Cluster(redis, tmp_path, script, after_close)
-    cluster.store.submit([NewJob(job)], owner=None, origin=Origin.INTERACTIVE)
+    cluster.store.submit([NewJob(job)], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     assert cluster.run("job", 1, "w1", kill_after=5) is None  # 3 reasoning tokens, 2 of the answer
     assert cluster.run("job", 2, "w2") == "stop"
     assert streamed(redis, "job") == expected
@@ -169,7 +171,7 @@ def test_job_killed_after_budget_forcing_goes_on_in_the_answer(redis: fakeredis.
 def test_job_revision_in_flight_resumes_within_its_own_round(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
     cluster = Cluster(redis, tmp_path, SCRIPT, [])
     job = spec("job", revise=1)
-    cluster.store.submit([NewJob(job)], owner=None, origin=Origin.INTERACTIVE)
+    cluster.store.submit([NewJob(job)], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     assert cluster.run("job", 1, "w1") == "stop"
     first = streamed(redis, "job")
     revised = job.model_copy(update={"round": 1})
@@ -193,6 +195,7 @@ def test_job_sample_in_flight_resumes_and_reports_to_its_parent(redis: fakeredis
         [NewJob(parent, runs=False, children=["s0", "s1"]), *(NewJob(c) for c in children)],
         owner=None,
         origin=Origin.INTERACTIVE,
+        pool=POOL,
     )
     assert cluster.run("s0", 1, "w1", kill_after=9) is None
     assert cluster.run("s0", 2, "w2") == "stop"

@@ -47,3 +47,15 @@ def test_common_prefix() -> None:
     assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
     assert common_prefix([], [1]) == 0
     assert common_prefix([1, 2], [1, 2, 3]) == 2
+
+
+def test_a_state_is_reused_only_under_the_adapter_it_was_computed_with() -> None:
+    cache = PrefixStateCache(1000)
+    cache.put(state([1, 2, 3], 10))
+    cache.put(SavedState(tokens=(1, 2, 3), data=b"y" * 10, scope="sql@1"))
+    assert len(cache) == 2, "the same tokens under two adapters are two states"
+    length, base = cache.best([1, 2, 3, 4])
+    assert length == 3 and base is not None and base.scope == ""
+    length, adapted = cache.best([1, 2, 3, 4], "sql@1")
+    assert length == 3 and adapted is not None and adapted.data == b"y" * 10
+    assert cache.best([1, 2, 3], "sql@0.5") == (0, None)

@@ -56,7 +56,7 @@ def test_equations_message_shows_values_and_sides() -> None:
     result = check(ZH, "鸡有24只，兔有11只。")
     assert result.findings[0].message == (
         "The answer's values (x = 24, y = 11) do not satisfy 2x + 4y = 94 from the reasoning:"
-        " the left side comes to 92, the right side to 94"
+        " with x = 24, y = 11 the left side comes to 92 and the right side to 94"
     )
 
 

@@ -32,10 +32,12 @@ def test_check_file_writes_one_result_per_trace(make_file, tmp_path: Path) -> No
     summary = check_file(make_file(GOOD, WRONG), out)
     rows = [json.loads(raw) for raw in out.read_text(encoding="utf-8").splitlines()]
     assert [(r["id"], r["verdict"]) for r in rows] == [("ok", "pass"), ("bad", "fail")]
-    (finding,) = rows[1]["findings"]
-    assert finding["check"] == "arithmetic"
-    assert finding["message"] == "12 × 7 = 80 is wrong: 12 × 7 = 84"
-    assert finding["span"] == {"field": "reasoning", "start": 0, "end": 11}
+    arithmetic, question = rows[1]["findings"]
+    assert arithmetic["check"] == "arithmetic"
+    assert arithmetic["message"] == "12 × 7 = 80 is wrong: 12 × 7 = 84"
+    assert arithmetic["span"] == {"field": "reasoning", "start": 0, "end": 11}
+    assert (arithmetic["quote"], arithmetic["expected"]) == ("12 × 7 = 80", "12 × 7 = 84")
+    assert question["check"] == "question" and question["expected"] == "12 × 7 = 84"
     assert summary.verdicts == {"pass": 1, "fail": 1} and summary.errors == []
 
 
@@ -59,7 +61,7 @@ def test_check_file_reports_bad_line_and_checks_the_rest(make_file, tmp_path: Pa
 
 def test_check_lines_skips_blank_lines_and_ignores_extra_fields() -> None:
     out = io.StringIO()
-    extra = line(id=7, question="q", reasoning="1 + 1 = 2", answer="2", label="correct", kind="none")
+    extra = line(id=7, question="What is 1 + 1?", reasoning="1 + 1 = 2", answer="2", label="correct", kind="none")
     summary = check_lines(["", extra, "   "], out)
     assert json.loads(out.getvalue()) == {"id": 7, "verdict": "pass", "findings": []}
     assert summary.checked == 1 and summary.errors == []

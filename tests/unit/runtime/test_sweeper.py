@@ -12,11 +12,12 @@ import pytest
 from services.runtime.sweeper import Sweeper
 from services.store.jobs import JobStore, NewJob
 from services.store.queues import Origin, rq_queue
+from services.store.scheduler import Priority
 from shared import keys
 from shared.eventlog import EventWriter, stamp
-from shared.schemas import ChatMessage, GenerationParams, JobSpec, ReasoningEvent
+from shared.schemas import JobSpec, ReasoningEvent
 from shared.settings import Settings
-from shared.tasks import INFERENCE_FUNC
+from tests.unit.store.conftest import POOL, make_spec, queued
 
 
 @pytest.fixture
@@ -28,17 +29,7 @@ def settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(redis_url="redis://fake", data_dir=tmp_path, worker_ttl_s=5, **overrides)
 
 
-def spec(job_id: str, **fields: object) -> JobSpec:
-    return JobSpec(
-        job_id=job_id,
-        messages=[ChatMessage(role="user", content="What is 2 + 2?")],
-        params=GenerationParams(),
-        prompt_tokens=9,
-        max_tokens=32,
-        max_reasoning_tokens=16,
-        created_at=time.time(),
-        **fields,  # type: ignore[arg-type]
-    )
+spec = make_spec
 
 
 def running_job(
@@ -53,8 +44,9 @@ def running_job(
 ) -> EventWriter:
     """A job submitted through the store and started by `worker`, which has written a little."""
     store = JobStore(redis, settings(tmp_path))
-    store.submit([NewJob(job_spec or spec(job_id))], owner=None, origin=origin)
-    rq_queue(origin.queue_name, redis).remove(job_id)  # the worker took it
+    priority = Priority.LOW if origin is Origin.BATCH else Priority.NORMAL
+    store.submit([NewJob(job_spec or spec(job_id))], owner=None, origin=origin, pool=POOL, priority=priority)
+    store.scheduler.pick(POOL)  # the worker took it
     assert store.start(job_id, 1, worker).outcome == "started"
     redis.zadd(keys.live_workers_key("inference"), {worker: last_beat})
     writer = store.writer(job_id, 1)
@@ -71,13 +63,21 @@ def test_dead_workers_job_is_retried_at_the_front_and_the_old_worker_is_fenced(
 ) -> None:
     old = running_job(redis, "job1", "dead-worker", time.time() - 60, tmp_path=tmp_path)
     running_job(redis, "job2", "live-worker", time.time(), tmp_path=tmp_path)
-    shared = rq_queue(keys.INFERENCE_QUEUE, redis)
-    shared.enqueue_call(INFERENCE_FUNC, args=("waiting", 1), job_id="waiting")
-    rq_queue(keys.worker_queue("dead-worker"), redis).enqueue_call(INFERENCE_FUNC, args=("affine", 1), job_id="affine")
+    store = JobStore(redis, settings(tmp_path))
+    store.submit([NewJob(spec("waiting"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    # A conversation turn waits in the dead worker's own queue.
+    store.submit(
+        [NewJob(spec("affine"))],
+        owner=None,
+        origin=Origin.INTERACTIVE,
+        pool=POOL,
+        queue_name=keys.worker_queue("dead-worker"),
+    )
 
     assert Sweeper(redis, settings(tmp_path)).sweep() == ["job1"]
 
-    assert shared.get_job_ids() == ["job1-2", "waiting", "affine"]  # the retry (run 2) goes first
+    # The retry (run 2) goes first; the dead worker's own queue is handed to the pool.
+    assert queued(redis) == ["affine", "job1-2", "waiting"]
     retry = events(redis, "job1")[-1]
     assert retry["type"] == "retry" and retry["attempt"] == 2 and "dead-worker" in retry["reason"]
     assert redis.hget(keys.job_key("job1"), "attempt") == b"2"
@@ -98,7 +98,7 @@ def test_a_job_past_its_attempts_fails_with_a_clear_error(redis: fakeredis.FakeR
     last = events(redis, "job1")[-1]
     assert last["type"] == "error" and last["code"] == "worker_lost" and "MAX_ATTEMPTS=2" in last["message"]
     assert redis.hget(keys.job_key("job1"), "status") == b"failed"
-    assert rq_queue(keys.INFERENCE_QUEUE, redis).count == 0
+    assert queued(redis) == []
     assert redis.hget(keys.RUNNING_JOBS, "job1") is None
 
 
@@ -106,26 +106,26 @@ def test_two_sweepers_requeue_a_job_once(redis: fakeredis.FakeRedis, tmp_path: P
     running_job(redis, "job1", "dead-worker", time.time() - 60, tmp_path=tmp_path)
     first, second = Sweeper(redis, settings(tmp_path)), Sweeper(redis, settings(tmp_path))
     assert first.sweep() + second.sweep() == ["job1"]
-    assert rq_queue(keys.INFERENCE_QUEUE, redis).count == 1
+    assert queued(redis) == ["job1-2"]
     assert [e["type"] for e in events(redis, "job1")].count("retry") == 1
 
 
 def test_a_batch_item_goes_back_to_the_front_of_the_batch_queue(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
     running_job(redis, "item1", "dead-worker", time.time() - 60, origin=Origin.BATCH, tmp_path=tmp_path)
-    JobStore(redis, settings(tmp_path)).submit([NewJob(spec("item2"))], owner=None, origin=Origin.BATCH)
+    store = JobStore(redis, settings(tmp_path))
+    store.submit([NewJob(spec("item2"))], owner=None, origin=Origin.BATCH, pool=POOL, priority=Priority.LOW)
 
     assert Sweeper(redis, settings(tmp_path)).sweep() == ["item1"]
 
-    batch = rq_queue(keys.BATCH_QUEUE, redis)
-    assert batch.get_job_ids() == ["item1-2", "item2"]  # still low priority, still first of its kind
-    assert rq_queue(keys.INFERENCE_QUEUE, redis).count == 0
+    assert queued(redis, "low") == ["item1-2", "item2"]  # still low priority, still first of its kind
+    assert queued(redis, "normal") == []
 
 
 def test_a_lost_sample_past_its_attempts_lets_its_parent_vote_without_it(
     redis: fakeredis.FakeRedis, tmp_path: Path
 ) -> None:
     store = JobStore(redis, settings(tmp_path, max_attempts=2))
-    store.submit([NewJob(spec("parent", samples=2), runs=False)], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(spec("parent", samples=2), runs=False)], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     redis.hset(keys.job_key("parent"), "samples_reported", 1)  # the other sample is done
     sample = spec("parent-s1", parent="parent", sample_index=1)
     running_job(redis, "parent-s1", "dead-worker", time.time() - 60, sample, tmp_path=tmp_path)

@@ -40,3 +40,22 @@ def make_spec(job_id: str, *, age_s: float = 0.0, **fields: Any) -> JobSpec:
         created_at=time.time() - age_s,
         **fields,
     )
+
+
+POOL = "m"
+"""The model whose pool the tests' jobs go to."""
+
+
+def queued(redis: fakeredis.FakeRedis, priority: str = "normal", owner: str | None = None) -> list[str]:
+    """The RQ ids waiting in one owner's queue of the pool, front first."""
+    from services.store.queues import rq_queue
+    from shared import keys
+
+    return rq_queue(keys.owner_queue(POOL, priority, owner), redis).get_job_ids()
+
+
+def take(store: JobStore) -> str:
+    """What a worker of the pool takes next (its RQ id)."""
+    picked = store.scheduler.pick(POOL)
+    assert picked is not None, "nothing waits"
+    return picked[1]

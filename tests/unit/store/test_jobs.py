@@ -12,6 +12,7 @@ import pytest
 from services.store.exceptions import KeyQueueFull, QueueFull
 from services.store.jobs import BatchLink, JobStore, NewJob, SampleOutcome
 from services.store.queues import Origin, rq_queue
+from services.store.scheduler import Priority
 from shared import keys
 from shared.batch_api import BatchItem, BatchMarks, BatchRecord, ItemResult
 from shared.eventlog import stamp
@@ -25,7 +26,7 @@ from shared.schemas import (
     Timings,
     Usage,
 )
-from tests.unit.store.conftest import make_spec
+from tests.unit.store.conftest import POOL, make_spec, queued, take
 
 StoreFactory = Callable[..., JobStore]
 
@@ -40,7 +41,7 @@ def result() -> InferenceResult:
 
 def test_store_status_changes_with_the_event_that_announces_it(make_store: StoreFactory) -> None:
     store = make_store()
-    store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     assert store.read("j1").status is JobStatus.QUEUED and events(store.redis, "j1")[-1]["type"] == "queued"
     assert store.start("j1", 1, "w1").outcome == "started"
     assert store.read("j1").status is JobStatus.RUNNING and events(store.redis, "j1")[-1]["type"] == "started"
@@ -57,7 +58,7 @@ def test_store_status_changes_with_the_event_that_announces_it(make_store: Store
 def test_bug1_a_retry_waits_from_its_own_enqueue_not_the_first_acceptance(make_store: StoreFactory) -> None:
     store = make_store(max_queue_wait_s=60)
     # Accepted long ago, queued again a moment ago (a sweeper retry keeps `created_at`).
-    store.submit([NewJob(make_spec("old", age_s=3600))], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("old", age_s=3600))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     assert store.start("old", 1, "w1").outcome == "started"
     assert store.claim("old", "w1", "worker died") == "retried"
     start = store.start("old", 2, "w2")
@@ -66,7 +67,7 @@ def test_bug1_a_retry_waits_from_its_own_enqueue_not_the_first_acceptance(make_s
 
 def test_bug1_a_job_that_really_waited_too_long_fails_with_queue_timeout(make_store: StoreFactory) -> None:
     store = make_store(max_queue_wait_s=60)
-    store.submit([NewJob(make_spec("slow"))], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("slow"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     store.redis.hset(keys.job_key("slow"), "enqueued_at", time.time() - 120)
     assert store.start("slow", 1, "w1").outcome == "expired"
     last = events(store.redis, "slow")[-1]
@@ -77,34 +78,34 @@ def test_bug1_a_job_that_really_waited_too_long_fails_with_queue_timeout(make_st
 def test_bug2_a_revised_batch_item_goes_back_to_the_batch_queue(make_store: StoreFactory) -> None:
     store = make_store(max_queue_wait_s=60)
     spec = make_spec("item", age_s=7200, revise=1)
-    store.submit([NewJob(spec)], owner=None, origin=Origin.BATCH)
-    rq_queue(keys.BATCH_QUEUE, store.redis).remove("item")
+    store.submit([NewJob(spec)], owner=None, origin=Origin.BATCH, pool=POOL, priority=Priority.LOW)
+    assert take(store) == "item"
     assert store.start("item", 1, "w1").outcome == "started"
     assert store.generated("item", 1, "w1", result())
     revised = spec.model_copy(update={"round": 1})
     assert store.revise("item", 1, revised, spec, [Finding(check="arithmetic", severity="error", message="2+2=5")])
 
-    assert rq_queue(keys.BATCH_QUEUE, store.redis).get_job_ids() == ["item-2"]
-    assert rq_queue(keys.INFERENCE_QUEUE, store.redis).count == 0, "a batch revision must not jump ahead of people"
+    assert queued(store.redis, "low") == ["item-2"], "a batch revision stays behind people's questions"
+    assert queued(store.redis, "normal") == []
     # A batch item waited two hours: its revision still runs (the queue-wait limit is for people).
     assert store.start("item", 2, "w1").outcome == "started"
 
 
-def test_bug2_an_interactive_revision_goes_to_the_front_of_the_shared_queue(make_store: StoreFactory) -> None:
+def test_bug2_an_interactive_revision_goes_to_the_front_of_its_queue(make_store: StoreFactory) -> None:
     store = make_store()
-    store.submit([NewJob(make_spec("other"))], owner=None, origin=Origin.INTERACTIVE)
     spec = make_spec("mine", revise=1)
-    store.submit([NewJob(spec)], owner=None, origin=Origin.INTERACTIVE)
-    rq_queue(keys.INFERENCE_QUEUE, store.redis).remove("mine")
+    store.submit([NewJob(spec)], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    assert take(store) == "mine"
+    store.submit([NewJob(make_spec("other"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     store.start("mine", 1, "w1")
     store.generated("mine", 1, "w1", result())
     store.revise("mine", 1, spec.model_copy(update={"round": 1}), spec, [])
-    assert rq_queue(keys.INFERENCE_QUEUE, store.redis).get_job_ids() == ["mine-2", "other"]
+    assert queued(store.redis) == ["mine-2", "other"]
 
 
 def test_a_stale_or_duplicate_delivery_never_runs(make_store: StoreFactory) -> None:
     store = make_store()
-    store.submit([NewJob(make_spec("j"))], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("j"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     assert store.start("j", 1, "w1").outcome == "started"
     assert store.start("j", 1, "w2").outcome == "stale", "the same run delivered twice runs once"
     store.claim("j", "w1", "died")
@@ -120,6 +121,7 @@ def test_bug3_a_sample_that_fails_reports_to_its_parent(make_store: StoreFactory
         [NewJob(parent, runs=False, children=["s0", "s1"]), NewJob(one), NewJob(two)],
         owner=None,
         origin=Origin.INTERACTIVE,
+        pool=POOL,
     )
     store.end("s0", stamp(DoneEvent, result=result()), JobStatus.SUCCEEDED, sample=SampleOutcome("4", "4", "pass"))
     assert rq_queue(keys.POSTPROC_QUEUE, store.redis).count == 0
@@ -132,7 +134,7 @@ def test_bug3_a_sample_that_fails_reports_to_its_parent(make_store: StoreFactory
 
 def test_bug4_a_fan_out_that_does_not_fit_queues_nothing(make_store: StoreFactory) -> None:
     store = make_store(max_queued_jobs=4)
-    store.submit([NewJob(make_spec(f"q{i}")) for i in range(2)], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec(f"q{i}")) for i in range(2)], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     parent = make_spec("p", samples=3)
     children = [make_spec(f"s{i}", parent="p", sample_index=i) for i in range(3)]
     with pytest.raises(QueueFull) as refused:
@@ -140,39 +142,46 @@ def test_bug4_a_fan_out_that_does_not_fit_queues_nothing(make_store: StoreFactor
             [NewJob(parent, runs=False, children=[c.job_id for c in children]), *(NewJob(c) for c in children)],
             owner=None,
             origin=Origin.INTERACTIVE,
+            pool=POOL,
         )
     assert refused.value.wanted == 3 and refused.value.waiting == 2
     assert not store.redis.exists(keys.job_key("p")) and not any(
         store.redis.exists(keys.job_key(c.job_id)) for c in children
     )
-    assert rq_queue(keys.INFERENCE_QUEUE, store.redis).get_job_ids() == ["q0", "q1"]
+    assert queued(store.redis) == ["q0", "q1"]
     assert store.admission.waiting(Origin.INTERACTIVE) == 2
 
 
 def test_admission_is_atomic_and_per_owner(make_store: StoreFactory) -> None:
     store = make_store(key_max_queued_jobs=2, max_queued_jobs=100)
     for i in range(2):
-        store.submit([NewJob(make_spec(f"a{i}"))], owner="alice", origin=Origin.INTERACTIVE)
+        store.submit([NewJob(make_spec(f"a{i}"))], owner="alice", origin=Origin.INTERACTIVE, pool=POOL)
     with pytest.raises(KeyQueueFull, match="THINKSTREAM_KEY_MAX_QUEUED_JOBS"):
-        store.submit([NewJob(make_spec("a2"))], owner="alice", origin=Origin.INTERACTIVE)
-    store.submit([NewJob(make_spec("b0"))], owner="bob", origin=Origin.INTERACTIVE)  # bob has his own room
+        store.submit([NewJob(make_spec("a2"))], owner="alice", origin=Origin.INTERACTIVE, pool=POOL)
+    store.submit([NewJob(make_spec("b0"))], owner="bob", origin=Origin.INTERACTIVE, pool=POOL)  # bob has his own room
     # A started job no longer waits: alice has room again.
-    rq_queue(keys.INFERENCE_QUEUE, store.redis).remove("a0")
+    assert take(store) == "a0"
     store.start("a0", 1, "w1")
-    store.submit([NewJob(make_spec("a2"))], owner="alice", origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("a2"))], owner="alice", origin=Origin.INTERACTIVE, pool=POOL)
 
 
 def test_batch_items_count_against_a_limit_of_their_own(make_store: StoreFactory) -> None:
     store = make_store(key_max_queued_jobs=1, key_max_batch_items=3)
-    store.submit([NewJob(make_spec("q"))], owner="alice", origin=Origin.INTERACTIVE)
-    store.submit([NewJob(make_spec(f"i{i}")) for i in range(3)], owner="alice", origin=Origin.BATCH)
+    store.submit([NewJob(make_spec("q"))], owner="alice", origin=Origin.INTERACTIVE, pool=POOL)
+    store.submit(
+        [NewJob(make_spec(f"i{i}")) for i in range(3)],
+        owner="alice",
+        origin=Origin.BATCH,
+        pool=POOL,
+        priority=Priority.LOW,
+    )
     with pytest.raises(KeyQueueFull, match="THINKSTREAM_KEY_MAX_BATCH_ITEMS"):
-        store.submit([NewJob(make_spec("i3"))], owner="alice", origin=Origin.BATCH)
+        store.submit([NewJob(make_spec("i3"))], owner="alice", origin=Origin.BATCH, pool=POOL, priority=Priority.LOW)
 
 
 def test_bug5_an_old_workers_release_never_drops_a_newer_claim(make_store: StoreFactory) -> None:
     store = make_store()
-    store.submit([NewJob(make_spec("j"))], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("j"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     store.start("j", 1, "old-worker")
     store.claim("j", "old-worker", "it stopped heartbeating")
     store.start("j", 2, "new-worker")
@@ -182,7 +191,7 @@ def test_bug5_an_old_workers_release_never_drops_a_newer_claim(make_store: Store
 
 def test_a_worker_taken_for_dead_cannot_write_into_the_next_run(make_store: StoreFactory) -> None:
     store = make_store()
-    store.submit([NewJob(make_spec("j"))], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("j"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     store.start("j", 1, "w1")
     old = store.writer("j", 1)
     store.claim("j", "w1", "died")
@@ -193,9 +202,9 @@ def test_a_worker_taken_for_dead_cannot_write_into_the_next_run(make_store: Stor
 
 def test_cancel_a_queued_job_ends_it_and_it_never_runs(make_store: StoreFactory) -> None:
     store = make_store()
-    store.submit([NewJob(make_spec("j"))], owner="alice", origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("j"))], owner="alice", origin=Origin.INTERACTIVE, pool=POOL)
     assert store.cancel("j") is JobStatus.CANCELED
-    assert rq_queue(keys.INFERENCE_QUEUE, store.redis).count == 0
+    assert queued(store.redis, owner="alice") == [] and store.scheduler.pick(POOL) is None
     assert store.start("j", 1, "w1").outcome == "ended"
     assert store.admission.waiting(Origin.INTERACTIVE) == 0
 
@@ -215,7 +224,7 @@ def test_bug6_the_last_item_finishes_its_batch_without_anyone_reading_it(make_st
     record = BatchRecord(id="batch_x", input_file_id="file-in", created_at=0, model="m", items=items)
     store.batches.create(record, BatchMarks(in_progress_at=1))
     jobs = [NewJob(s, batch=BatchLink("batch_x", n + 1)) for n, s in enumerate(specs)]
-    store.submit(jobs, owner=None, origin=Origin.BATCH)
+    store.submit(jobs, owner=None, origin=Origin.BATCH, pool=POOL, priority=Priority.LOW)
 
     store.end("i0", stamp(DoneEvent, result=result()), JobStatus.SUCCEEDED)
     assert not store.redis.hexists(keys.batch_key("batch_x"), "completed_at")

@@ -10,11 +10,10 @@ from redis.client import Pipeline
 
 from services.store.exceptions import NotReplicated
 from services.store.jobs import JobStore, NewJob
-from services.store.queues import Origin, rq_queue
+from services.store.queues import Origin
 from services.store.replicas import Replicas
-from shared import keys
 from shared.schemas import JobStatus
-from tests.unit.store.conftest import make_spec
+from tests.unit.store.conftest import POOL, make_spec, queued
 
 StoreFactory = Callable[..., JobStore]
 
@@ -61,23 +60,23 @@ def test_replicas_only_online_ones_count_and_info_is_asked_once_a_second() -> No
 def test_replicas_without_any_online_a_job_is_accepted_at_once(make_store: StoreFactory) -> None:
     store = make_store()
     store.replicas = Acks(online=0, acked=False)
-    store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     assert store.replicas.waited == [] and store.read("j1").status is JobStatus.QUEUED
 
 
 def test_replicas_a_job_a_replica_holds_is_accepted(make_store: StoreFactory) -> None:
     store = make_store()
     store.replicas = Acks(online=2, acked=True)
-    store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE)
+    store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     assert store.replicas.waited == [1]
-    assert rq_queue(keys.INFERENCE_QUEUE, store.redis).get_job_ids() == ["j1"]
+    assert queued(store.redis) == ["j1"]
 
 
 def test_replicas_a_job_no_replica_took_in_time_is_cancelled_not_accepted(make_store: StoreFactory) -> None:
     store = make_store()
     store.replicas = Acks(online=1, acked=False)
     with pytest.raises(NotReplicated, match="THINKSTREAM_ACCEPT_REPLICA_TIMEOUT_MS"):
-        store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE)
+        store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
     assert store.read("j1").status is JobStatus.CANCELED
-    assert rq_queue(keys.INFERENCE_QUEUE, store.redis).count == 0
+    assert queued(store.redis) == [] and store.scheduler.pick(POOL) is None
     assert store.admission.waiting(Origin.INTERACTIVE) == 0
