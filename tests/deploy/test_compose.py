@@ -353,6 +353,32 @@ def test_compose_ha_option_every_process_follows_the_sentinels(tmp_path: Path) -
     assert len(volumes) == len(DATA_NODES) + len(SENTINELS), "one volume each"
 
 
+def test_compose_ha_with_several_models_every_model_worker_follows_the_sentinels(tmp_path: Path) -> None:
+    """`extends` is resolved from compose.yaml alone: without compose.models.ha.yaml the model
+    workers would keep the plain `redis` URL, which after a failover is a read-only replica."""
+    plain = compose_config(tmp_path, files=("compose.yaml", "compose.models.yaml", "compose.ha.yaml"))["services"]
+    models = compose_config(tmp_path, files=("compose.yaml", "compose.models.yaml"))["services"]
+    for files in (
+        ("compose.yaml", "compose.models.yaml", "compose.ha.yaml", "compose.models.ha.yaml"),
+        ("compose.yaml", "compose.ha.yaml", "compose.models.yaml", "compose.models.ha.yaml"),
+    ):
+        services = compose_config(tmp_path, files=files)["services"]
+        assert set(services) == set(plain), "compose.models.ha.yaml names exactly compose.models.yaml's workers"
+        gateway_url = services["gateway"]["environment"]["THINKSTREAM_REDIS_URL"]
+        assert gateway_url.startswith("redis+sentinel://")
+        for name, service in services.items():
+            if not name.startswith("worker-"):
+                continue
+            assert plain[name]["environment"]["THINKSTREAM_REDIS_URL"] == "redis://redis:6379/0", "see the docstring"
+            assert service["environment"]["THINKSTREAM_REDIS_URL"] == gateway_url, name
+            for sentinel in SENTINELS:
+                assert service["depends_on"][sentinel]["condition"] == "service_healthy", name
+            for field in ("command", "image", "deploy", "volumes", "healthcheck"):
+                assert service[field] == models[name][field], f"{name}: {field} is compose.models.yaml's"
+            model = service["environment"]["THINKSTREAM_WORKER_MODEL"]
+            assert model == models[name]["environment"]["THINKSTREAM_WORKER_MODEL"]
+
+
 def test_compose_ha_start_scripts_follow_the_sentinels(tmp_path: Path) -> None:
     services = compose_config(tmp_path, files=HA_FILES)["services"]
     node = container_script(services["redis"])
