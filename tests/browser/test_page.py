@@ -422,13 +422,25 @@ def test_page_goes_on_with_a_resumed_job_where_it_was(open_page: OpenPage, stack
     writer.emit(stamp(ReasoningEvent, text="First multiply 7 by 8.\n\n1. 7*8 =", tokens=12))
     expect(turn.locator(".step-text").first).to_have_text("First multiply 7 by 8.")
     writer.emit(stamp(RetryEvent, attempt=2, reason="worker w1 stopped responding"))
+    writer.emit(stamp(QueuedEvent, position=0, eta_s=1.0))  # a queue update while it waits again
+    wait_phase(turn, "queued")
+    expect(turn.locator(".step-text").first).to_have_text("First multiply 7 by 8.")
     writer.emit(stamp(ResumedEvent, worker="w2", attempt=2, tokens_kept=12))
     expect(turn.locator(".status")).to_have_text(
         "Going on from where it stopped on another worker (attempt 2, 12 tokens kept)"
     )
+    wait_phase(turn, "thinking")
     expect(turn.locator(".step-text").first).to_have_text("First multiply 7 by 8.")
     writer.emit(stamp(ReasoningEvent, text=" 56.\n\nSo 56.", tokens=6))
-    writer.emit(stamp(AnswerEvent, text="The answer is **56**.", tokens=5))
+    writer.emit(stamp(AnswerEvent, text="The answer is", tokens=3))
+    wait_phase(turn, "answering")
+    # Lost again, mid-answer: it waits as queued, then goes on answering.
+    writer.emit(stamp(RetryEvent, attempt=3, reason="worker w2 stopped responding"))
+    writer.emit(stamp(QueuedEvent, position=0, eta_s=1.0))
+    wait_phase(turn, "queued")
+    writer.emit(stamp(ResumedEvent, worker="w3", attempt=3, tokens_kept=21))
+    wait_phase(turn, "answering")
+    writer.emit(stamp(AnswerEvent, text=" **56**.", tokens=2))
     usage = Usage(reasoning_tokens=18, answer_tokens=5)
     result = InferenceResult(finish_reason="stop", reasoning_end="model", usage=usage, timings=Timings())
     writer.emit(stamp(DoneEvent, result=result))

@@ -65,9 +65,11 @@ const Turns = (() => {
         turn.notice = `The worker stopped responding; waiting for another to go on from here (attempt ${event.attempt})`;
         break;
       case "resumed":
+        // While it waited for another worker, queue updates may have shown it as queued again.
         turn.attempt = event.attempt;
         turn.startedTs ??= event.ts;
-        if (turn.phase === "queued") turn.phase = "thinking";
+        turn.startsAt = null;
+        if (turn.phase === "queued") turn.phase = turn.answer ? "answering" : "thinking";
         turn.notice = `Going on from where it stopped on another worker (attempt ${event.attempt}, ${event.tokens_kept} tokens kept)`;
         break;
       case "reasoning":
