@@ -96,7 +96,7 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         queue_class=queue_cls,
     )
     if settings.warm_up:
-        warm_up(context.engine)  # before the first heartbeat: /readyz waits for it
+        warm_up(context.engine, settings.system_prompt)  # before the first heartbeat: /readyz waits for it
     heartbeat = Heartbeat(
         redis,
         kind=KIND,

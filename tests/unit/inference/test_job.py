@@ -58,9 +58,16 @@ def spec(job_id: str, **fields: Any) -> JobSpec:
 class Cluster:
     """Workers that share one Redis, each with its own copy of the same model."""
 
-    def __init__(self, redis: fakeredis.FakeRedis, tmp_path: Path, script: Sequence[str], after_close: Sequence[str]):
+    def __init__(
+        self,
+        redis: fakeredis.FakeRedis,
+        tmp_path: Path,
+        script: Sequence[str],
+        after_close: Sequence[str],
+        **overrides: Any,
+    ):
         self.redis = redis
-        self.settings = settings(tmp_path)
+        self.settings = settings(tmp_path, **overrides)
         self.store = JobStore(redis, self.settings)
         self.script = list(script)
         self.after_close = list(after_close)
@@ -201,3 +208,19 @@ def test_job_sample_in_flight_resumes_and_reports_to_its_parent(redis: fakeredis
     assert cluster.run("s0", 2, "w2") == "stop"
     assert streamed(redis, "s0") == reference(tmp_path, spec("ref"), SCRIPT)
     assert [e["type"] for e in events(redis, "s0")].count("resumed") == 1
+
+
+def test_job_resumed_runs_for_its_owner_after_the_operators_system_prompt(
+    redis: fakeredis.FakeRedis, tmp_path: Path
+) -> None:
+    """The next worker reuses KV state of the job's own API key only, and renders the prompt
+    the first worker rendered (the operator's system prompt first)."""
+    cluster = Cluster(redis, tmp_path, SCRIPT, [], system_prompt="Be brief.")
+    cluster.store.submit([NewJob(spec("job"))], owner="alice", origin=Origin.INTERACTIVE, pool=POOL)
+    assert cluster.run("job", 1, "w1", kill_after=5) is None
+    assert cluster.run("job", 2, "w2") == "stop"
+    first, resumed = cluster.engines
+    assert first.owners == resumed.owners == ["alice"]
+    assert resumed.prompts == first.prompts
+    assert resumed.prompts[0][0] == ChatMessage(role="system", content="Be brief.")
+    assert streamed(redis, "job") == reference(tmp_path, spec("ref"), SCRIPT)

@@ -47,6 +47,34 @@ def test_another_owner_reuses_only_the_shared_prefix_even_when_its_guess_is_righ
     assert kv.prepare([1, 2, 3, 4, 77, 78, 79, 60]) == 4, "a wrong guess looks the same"
 
 
+class EvaluatingContext(HeldContext):
+    """Also records what `eval` is given, as a resumed job's replay calls it."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        super().__init__(tokens)
+        self.evaluated: list[list[int]] = []
+
+    def eval(self, tokens: list[int]) -> None:
+        self.evaluated.append(list(tokens))
+        self.input_ids[self.n_tokens : self.n_tokens + len(tokens)] = tokens
+        self.n_tokens += len(tokens)
+
+
+def test_a_resumed_jobs_replay_reuses_another_owners_tokens_only_as_far_as_the_shared_prefix() -> None:
+    llm = EvaluatingContext([1, 2, 3, 4, 50, 51])  # bob's job ran last
+    kv = KVReuse(llm, None, [SHARED])  # type: ignore[arg-type]
+    kv.owner = "bob"
+    kv.switch_owner("alice")
+    assert kv.replay([1, 2, 3, 4, 50, 51, 52], [[60], [61]]) == 4
+    assert llm.evaluated == [[50, 51, 52], [60], [61]], "alice's prompt is evaluated again past the shared prefix"
+    llm = EvaluatingContext([1, 2, 3, 4, 50, 51])
+    kv = KVReuse(llm, None, [SHARED])  # type: ignore[arg-type]
+    kv.owner = "alice"
+    kv.switch_owner("alice")
+    assert kv.replay([1, 2, 3, 4, 50, 51, 52], [[60], [61]]) == 6
+    assert llm.evaluated == [[52], [60], [61]]
+
+
 def test_a_shared_prefix_held_only_in_part_is_not_reused() -> None:
     # How far alice's own system prompt agreed with the shared one would show in bob's count.
     kv, _ = reuse([1, 2, 3, 9, 9])
