@@ -5,9 +5,10 @@ while Redis restarts (AOF keeps the queues and logs) and goes on afterwards. The
 briefly: `/readyz` must say 503 quickly, and its streams resume on their own (`JobService.follow`).
 
 With a `redis+sentinel://` URL the clients ask the Sentinels where the primary is, and ask again
-whenever a connection to it fails (redis-py's `Sentinel`): after a failover the same retries
-land on the promoted replica. A lost machine does not refuse connections, it goes silent, so
-those connections send TCP keepalives and give up on a silent peer within seconds.
+before every connection attempt (redis-py's `Sentinel`, and `_FollowingConnection`): after a
+failover the same retries land on the promoted replica. A lost machine does not refuse
+connections, it goes silent, so those connections send TCP keepalives and give up on a silent
+peer within seconds.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
+from redis.asyncio.sentinel import SentinelManagedConnection as AsyncSentinelConnection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from shared.redis_url import SENTINEL_SCHEME, SentinelUrl, parse_sentinel_url
 
@@ -44,13 +46,41 @@ KEEPALIVE = {
 """A silent peer is given up on after about 5 + 2 × 3 = 11 s."""
 
 
+class _FollowingConnection(SentinelManagedConnection):  # type: ignore[misc]  # redis types skipped
+    """Asks the Sentinels for the primary before every attempt to connect. redis-py asks only
+    when the pool hands out a connection: a command whose connection broke under it (a worker's
+    read between tokens when the primary died) retried on the address it had, the lost primary,
+    until its retries ran out (redis-py issue #3874; `tests/integration/test_failover.py`)."""
+
+    def _connect(self) -> socket.socket:
+        if self.connection_pool.is_master:
+            self.host, self.port = self.connection_pool.get_master_address()
+        sock: socket.socket = super()._connect()
+        return sock
+
+
+class _AsyncFollowingConnection(AsyncSentinelConnection):  # type: ignore[misc]  # redis types skipped
+    """`_FollowingConnection` for the gateway's asyncio clients."""
+
+    async def _connect(self) -> None:
+        if self.connection_pool.is_master:
+            self.host, self.port = await self.connection_pool.get_master_address()
+        await super()._connect()
+
+
 def connect(url: str, *, retries: int = WORKER_RETRIES) -> Redis:
     retry = Retry(BACKOFF, retries, _ERRORS)
     if not _is_sentinel(url):
         return Redis.from_url(url, retry=retry, health_check_interval=15)
     target = parse_sentinel_url(url)
     sentinels = Sentinel(target.sentinels, sentinel_kwargs=_sentinel_options(target))
-    return sentinels.master_for(target.service, retry=retry, health_check_interval=15, **_primary_options(target))
+    return sentinels.master_for(
+        target.service,
+        connection_class=_FollowingConnection,
+        retry=retry,
+        health_check_interval=15,
+        **_primary_options(target),
+    )
 
 
 GATEWAY_CONNECTIONS = 128
@@ -76,6 +106,7 @@ def connect_async(url: str, *, retries: int = GATEWAY_RETRIES) -> AsyncRedis:
     return sentinels.master_for(
         target.service,
         connection_pool_class=_BlockingSentinelPool,
+        connection_class=_AsyncFollowingConnection,
         max_connections=GATEWAY_CONNECTIONS,
         timeout=POOL_WAIT_S,
         retry=retry,

@@ -6,6 +6,7 @@ replica."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import threading
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
+from services.runtime.redis_client import connect, connect_async
 from shared import keys
 from tests.support.ha_redis import HaRedis
 from tests.support.stack import Stack
@@ -109,3 +111,53 @@ def test_primary_sigkill_every_accepted_job_finishes_and_every_stream_delivers_e
             f"\nprimary SIGKILL → running streams moving again: median {statistics.median(moved_after_s):.1f} s, "
             f"max {max(moved_after_s):.1f} s ({len(moved_after_s)} streams)"
         )
+
+
+# A command in flight when the primary dies (a worker's read between tokens, a gateway's) is
+# retried on the connection it had: it must ask the Sentinels again, not knock on the lost
+# primary until its retries run out (redis-py's retry reconnects to the address it had).
+RETRIES = 12
+"""About 15 s of backoff: ample for this failover (about 3 s), far short of a stuck client's."""
+
+
+def test_a_command_in_flight_when_the_primary_dies_goes_on_on_the_promoted_replica(tmp_path: Path) -> None:
+    with HaRedis(tmp_path / "redis") as ha, connect(ha.url, retries=RETRIES) as redis:
+        redis.set("before", 1)
+        outcome: list[object] = []
+
+        def wait() -> None:
+            try:
+                outcome.append(redis.blpop(["never"], timeout=3))
+            except Exception as exc:  # the test reports it
+                outcome.append(exc)
+
+        waiting = threading.Thread(target=wait, daemon=True)
+        waiting.start()
+        time.sleep(0.5)  # BLPOP is on the wire
+        ha.primary.kill()
+        waiting.join(60)
+        assert outcome == [None], outcome  # re-sent to the promoted replica, timed out there
+        assert ha.primary_port() == ha.replica.port
+        assert redis.get("before") == b"1" and redis.set("after", 1)
+
+
+def test_an_async_command_in_flight_when_the_primary_dies_goes_on_on_the_promoted_replica(tmp_path: Path) -> None:
+    async def scenario(ha: HaRedis) -> object:
+        redis = connect_async(ha.url, retries=RETRIES)
+        try:
+            await redis.set("before", 1)
+            waiting = asyncio.create_task(redis.blpop(["never"], timeout=3))
+            await asyncio.sleep(0.5)
+            ha.primary.kill()
+            try:
+                outcome = await asyncio.wait_for(waiting, 60)
+            except Exception as exc:  # the test reports it
+                outcome = exc
+            assert await redis.get("before") == b"1"
+            return outcome
+        finally:
+            await redis.aclose()
+
+    with HaRedis(tmp_path / "redis") as ha:
+        assert asyncio.run(scenario(ha)) is None
+        assert ha.primary_port() == ha.replica.port
