@@ -1,4 +1,4 @@
-"""How far the checks' verdicts can be trusted, on three sets kept apart.
+"""How far the checks' verdicts can be trusted, on four sets kept apart.
 
 - synthetic: eval/traces.jsonl, templates written beside the checks (`label` error / correct);
 - real, tuning: traces the embedded model wrote for the ladder (eval/real_traces.jsonl,
@@ -10,12 +10,14 @@
   written after the checks were frozen (eval/make_fresh.py), labelled the same way; the test.
 
 For each: precision and recall of `fail` (the positive class is a wrong answer, or a planted
-error), and pass→right: of the answers that got `pass`, the share that were right; each with
-its counts and a 95% Wilson interval. The baseline in the same run is the structural checks
-alone (answer present, not cut off, not looping).
-Prints a table and writes bench/results/checker_precision.json.
+error), pass→right: of the answers that got `pass`, the share that were right, and wrong→pass:
+of the wrong answers, the share that got `pass`; each with its counts and a 95% Wilson
+interval. The baseline in the same run is the structural checks alone (answer present, not cut
+off, not looping).
+Prints a table and writes bench/results/checker_precision.json (`-o eval/figures/checker.json`
+for the figures the README quotes).
 
-    .venv/bin/python -m bench.checker_precision [--show-misses]
+    .venv/bin/python -m bench.checker_precision [--show-misses] [-o PATH]
 
 `--show-misses` lists wrong verdicts on the synthetic and tuning sets only: held-out misses stay
 unseen while the checks are tuned (`--show-held-out` once tuning is over, to review labels).
@@ -86,6 +88,8 @@ def score(rows: list[dict], names: list[str]) -> dict:
         "precision_ci95": wilson(tp, tp + fp),
         "recall_ci95": wilson(tp, tp + fn),
         "pass_right_ci95": wilson(passed_right, passed),
+        "wrong_passed": passed - passed_right,
+        "wrong_pass_rate_ci95": wilson(passed - passed_right, tp + fn),
         "passed": passed,
         "passed_right": passed_right,
         "true_positives": tp,
@@ -115,6 +119,9 @@ def main() -> None:
     parser.add_argument("--show-held-out", action="store_true", help="also list the held-out sets' wrong verdicts")
     parser.add_argument("--fresh", type=Path, default=FRESH)
     parser.add_argument("--only", help="measure only the sets whose name contains this")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=RESULTS, help=f"JSON (default {RESULTS.relative_to(ROOT)})"
+    )
     args = parser.parse_args()
 
     real = load(args.real) if args.real.exists() else []
@@ -131,7 +138,7 @@ def main() -> None:
     }
     header = (
         f"{'set':22}{'checks':28}{'n':>5}{'bad':>5}{'precision of fail':>30}{'recall of fail':>30}"
-        f"{'pass→right':>28}{'pass/fail/unsure':>18}"
+        f"{'pass→right':>28}{'wrong→pass':>28}{'pass/fail/unsure':>18}"
     )
     print(header)
     print("-" * len(header))
@@ -142,7 +149,8 @@ def main() -> None:
             tp, fp, fn = r["true_positives"], r["false_positives"], r["false_negatives"]
             print(
                 f"{name:22}{label:28}{r['traces']:5}{r['bad']:5}{_rate(tp, tp + fp):>30}{_rate(tp, tp + fn):>30}"
-                f"{_rate(r['passed_right'], r['passed']):>28}{split:>18}"
+                f"{_rate(r['passed_right'], r['passed']):>28}{_rate(r['passed'] - r['passed_right'], r['bad']):>28}"
+                f"{split:>18}"
             )
     t = TARGETS
     print(f"{'target (held-out)':60}{t['precision']:>30}{t['recall']:>30}{t['pass_right']:>28}")
@@ -156,9 +164,9 @@ def main() -> None:
             for alarm in final["false_alarms"]:
                 print(f"{name}: false alarm {alarm['id']}: {alarm['findings']}")
     summary = {"targets": TARGETS, "sets": runs}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\nwritten to {args.output}")
 
 
 if __name__ == "__main__":
