@@ -1,20 +1,27 @@
-"""How far the checks' verdicts can be trusted, on three sets kept apart.
+"""How far the checks' verdicts can be trusted, on four sets kept apart.
 
 - synthetic: eval/traces.jsonl, templates written beside the checks (`label` error / correct);
 - real, tuning: traces the embedded model wrote for the ladder (eval/real_traces.jsonl,
   labelled right / wrong against gold by math-verify, disagreements hand-reviewed), the part the
   checks were tuned on;
-- real, held-out: the third of those traces a hash of the id put aside (never tuned on).
+- real, held-out: the third of those traces a hash of the id put aside. Its one wrong pass was
+  looked at and told what to fix, so it has been seen: kept for comparison, no longer a test;
+- real, fresh held-out: eval/fresh_traces.jsonl, the embedded model's answers to questions
+  written after the checks were frozen (eval/make_fresh.py), labelled the same way; the test.
 
 For each: precision and recall of `fail` (the positive class is a wrong answer, or a planted
-error), and pass→right: of the answers that got `pass`, the share that were right. The baseline
-in the same run is the structural checks alone (answer present, not cut off, not looping).
-Prints a table and writes bench/results/checker_precision.json.
+error), pass→right: of the answers that got `pass`, the share that were right, and wrong→pass:
+of the wrong answers, the share that got `pass`; each with its counts and a 95% Wilson
+interval. The baseline in the same run is the structural checks alone (answer present, not cut
+off, not looping).
+Prints a table and writes bench/results/checker_precision.json (`-o eval/figures/checker.json`
+for the figures the README quotes).
 
-    .venv/bin/python -m bench.checker_precision [--show-misses]
+    .venv/bin/python -m bench.checker_precision [--show-misses] [-o PATH]
 
 `--show-misses` lists wrong verdicts on the synthetic and tuning sets only: held-out misses stay
 unseen while the checks are tuned (`--show-held-out` once tuning is over, to review labels).
+`--only SET` measures one set (e.g. `--only fresh`).
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from services.evaluation.results import wilson
 from services.postproc.checks import REGISTRY, Trace, run_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNTHETIC = ROOT / "eval" / "traces.jsonl"
 REAL = ROOT / "eval" / "real_traces.jsonl"
+FRESH = ROOT / "eval" / "fresh_traces.jsonl"
+HELD_OUT = ("real, held-out", "real, fresh held-out")
 RESULTS = Path(__file__).parent / "results" / "checker_precision.json"
 STRUCTURAL = ["answer_present", "reasoning_closed", "not_truncated", "no_repetition"]
 TARGETS = {"precision": 0.95, "recall": 0.85, "pass_right": 0.95}
@@ -75,6 +85,11 @@ def score(rows: list[dict], names: list[str]) -> dict:
         "precision": tp / (tp + fp) if tp + fp else None,
         "recall": tp / (tp + fn) if tp + fn else None,
         "pass_right": passed_right / passed if passed else None,
+        "precision_ci95": wilson(tp, tp + fp),
+        "recall_ci95": wilson(tp, tp + fn),
+        "pass_right_ci95": wilson(passed_right, passed),
+        "wrong_passed": passed - passed_right,
+        "wrong_pass_rate_ci95": wilson(passed - passed_right, tp + fn),
         "passed": passed,
         "passed_right": passed_right,
         "true_positives": tp,
@@ -88,8 +103,12 @@ def score(rows: list[dict], names: list[str]) -> dict:
     }
 
 
-def _f(x: float | None) -> str:
-    return "   –" if x is None else f"{x:.3f}"
+def _rate(hits: int, n: int) -> str:
+    """0.968 (120/124) [0.92, 0.99]"""
+    if n == 0:
+        return "– (0/0)"
+    low, high = wilson(hits, n)
+    return f"{hits / n:.3f} ({hits}/{n}) [{low:.2f}, {high:.2f}]"
 
 
 def main() -> None:
@@ -97,7 +116,12 @@ def main() -> None:
     parser.add_argument("--synthetic", type=Path, default=SYNTHETIC)
     parser.add_argument("--real", type=Path, default=REAL)
     parser.add_argument("--show-misses", action="store_true", help="list wrong verdicts (synthetic and tuning only)")
-    parser.add_argument("--show-held-out", action="store_true", help="also list the held-out set's wrong verdicts")
+    parser.add_argument("--show-held-out", action="store_true", help="also list the held-out sets' wrong verdicts")
+    parser.add_argument("--fresh", type=Path, default=FRESH)
+    parser.add_argument("--only", help="measure only the sets whose name contains this")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=RESULTS, help=f"JSON (default {RESULTS.relative_to(ROOT)})"
+    )
     args = parser.parse_args()
 
     real = load(args.real) if args.real.exists() else []
@@ -105,15 +129,16 @@ def main() -> None:
         "synthetic": load(args.synthetic),
         "real, tuning": [r for r in real if r["split"] == "tuning"],
         "real, held-out": [r for r in real if r["split"] == "held-out"],
+        "real, fresh held-out": load(args.fresh) if args.fresh.exists() else [],
     }
     runs = {
         name: {"structural only (baseline)": score(rows, STRUCTURAL), "all checks": score(rows, list(REGISTRY))}
         for name, rows in sets.items()
-        if rows
+        if rows and (args.only is None or args.only in name)
     }
     header = (
-        f"{'set':16}{'checks':28}{'n':>5}{'bad':>5}{'precision':>10}{'recall':>8}"
-        f"{'pass→right':>18}{'pass/fail/unsure':>18}"
+        f"{'set':22}{'checks':28}{'n':>5}{'bad':>5}{'precision of fail':>30}{'recall of fail':>30}"
+        f"{'pass→right':>28}{'wrong→pass':>28}{'pass/fail/unsure':>18}"
     )
     print(header)
     print("-" * len(header))
@@ -121,16 +146,17 @@ def main() -> None:
         for label, r in by_checks.items():
             v = r["verdicts"]
             split = f"{v.get('pass', 0)}/{v.get('fail', 0)}/{v.get('unsure', 0)}"
-            right = f"{_f(r['pass_right'])} ({r['passed_right']}/{r['passed']})"
+            tp, fp, fn = r["true_positives"], r["false_positives"], r["false_negatives"]
             print(
-                f"{name:16}{label:28}{r['traces']:5}{r['bad']:5}{_f(r['precision']):>10}{_f(r['recall']):>8}"
-                f"{right:>18}{split:>18}"
+                f"{name:22}{label:28}{r['traces']:5}{r['bad']:5}{_rate(tp, tp + fp):>30}{_rate(tp, tp + fn):>30}"
+                f"{_rate(r['passed_right'], r['passed']):>28}{_rate(r['passed'] - r['passed_right'], r['bad']):>28}"
+                f"{split:>18}"
             )
     t = TARGETS
-    print(f"{'target (held-out)':44}{'':10}{t['precision']:>10}{t['recall']:>8}{t['pass_right']:>18}")
+    print(f"{'target (held-out)':60}{t['precision']:>30}{t['recall']:>30}{t['pass_right']:>28}")
     if args.show_misses or args.show_held_out:
         for name, by_checks in runs.items():
-            if name == "real, held-out" and not args.show_held_out:
+            if name in HELD_OUT and not args.show_held_out:
                 continue
             final = by_checks["all checks"]
             print(f"\n{name}: missed {', '.join(final['missed']) or 'none'}")
@@ -138,9 +164,9 @@ def main() -> None:
             for alarm in final["false_alarms"]:
                 print(f"{name}: false alarm {alarm['id']}: {alarm['findings']}")
     summary = {"targets": TARGETS, "sets": runs}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\nwritten to {args.output}")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,12 @@ Reads what `eval/collect_traces.py` wrote, scores each answer with `services.eva
   (`{"id", "label", "note"}`; every trace where the label and the checks disagree was read);
 - `split`: "held-out" for about a third of the traces, chosen by a hash of the trace id
   (sha256(id) mod 3 == 0), else "tuning". The split depends on nothing but the id, so it was
-  fixed before any check was tuned and cannot drift.
+  fixed before any check was tuned and cannot drift. With `--split NAME` every trace gets that
+  split instead: the fresh held-out set is one split, all of it unseen.
 
     .venv/bin/python -m eval.label_traces [--raw /tmp/raw.jsonl] [-o eval/real_traces.jsonl]
+    .venv/bin/python -m eval.label_traces --questions eval/fresh_questions.jsonl --split fresh \
+        --reviews eval/fresh_reviews.jsonl --raw /tmp/fresh_raw.jsonl -o eval/fresh_traces.jsonl
 """
 
 from __future__ import annotations
@@ -40,9 +43,9 @@ def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def label(row: dict, reviews: dict[str, dict], questions: dict[str, Question]) -> dict:
+def label(row: dict, reviews: dict[str, dict], questions: dict[str, Question], split: str | None = None) -> dict:
     question = questions[row["question_id"]]
-    assert question.question == row["question"], f"{row['id']}: the ladder changed since it was collected"
+    assert question.question == row["question"], f"{row['id']}: the questions changed since it was collected"
     result = score(question, row["answer"])
     auto = "right" if result.correct else "wrong"
     review = reviews.get(row["id"])
@@ -51,7 +54,7 @@ def label(row: dict, reviews: dict[str, dict], questions: dict[str, Question]) -
         "extracted": list(result.extracted),
         "label_auto": auto,
         "label": review["label"] if review else auto,
-        "split": split_of(row["id"]),
+        "split": split or split_of(row["id"]),
     }
     if review:
         out["review"] = review.get("note", "")
@@ -62,10 +65,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", type=Path, default=OUT, help="collected traces (default: relabel the output)")
     parser.add_argument("-o", "--output", type=Path, default=OUT)
+    parser.add_argument(
+        "--questions", type=Path, default=DEFAULT_QUESTIONS, help="the questions asked (default: the ladder)"
+    )
+    parser.add_argument("--reviews", type=Path, default=REVIEWS, help="hand reviews (default: eval/real_reviews.jsonl)")
+    parser.add_argument("--split", help="give every trace this split instead of the hash split")
     args = parser.parse_args()
-    reviews = {r["id"]: r for r in load_jsonl(REVIEWS)}
-    questions = {q.id: q for q in load_questions(DEFAULT_QUESTIONS)}
-    rows = [label(row, reviews, questions) for row in load_jsonl(args.raw)]
+    reviews = {r["id"]: r for r in load_jsonl(args.reviews)}
+    questions = {q.id: q for q in load_questions(args.questions)}
+    rows = [label(row, reviews, questions, args.split) for row in load_jsonl(args.raw)]
     rows.sort(key=lambda r: r["id"])
     args.output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     counts: dict[tuple[str, str], int] = {}

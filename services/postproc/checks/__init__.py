@@ -48,15 +48,16 @@ def get_check(name: str) -> Check:
 
 
 def givens(question: str) -> list[sympy.Expr]:
-    """The numbers a grounded computation may start from: every value the question states, the
-    number before a % sign (20% → 0.2 and 20) and 100, and both terms of a fraction (1/3)."""
-    found: list[sympy.Expr] = [sympy.Integer(100)]
+    """The numbers a grounded computation may start from: every value the question states, in
+    each form its writing gives: a percentage as a fraction and as its parts (25% → 0.25, 25 and
+    100), a fraction's terms (1/3 → 1 and 3). Nothing else: no constant is assumed."""
+    found: list[sympy.Expr] = []
     for item in asked(question).given:
         if item.value is None:
             continue
         found.append(item.value)
         if item.raw.endswith("%"):
-            found.append(item.value * 100)
+            found += [item.value * 100, sympy.Integer(100)]
         if "/" in item.raw:
             found += [sympy.Integer(item.value.p), sympy.Integer(item.value.q)]
     return found
@@ -74,4 +75,4 @@ def run_checks(trace: Trace, names: Iterable[str] | None = None) -> CheckReport:
     )
 
 
-__all__ = ["REGISTRY", "Check", "CheckResult", "Trace", "get_check", "run_checks"]
+__all__ = ["REGISTRY", "Check", "CheckResult", "Trace", "get_check", "givens", "run_checks"]

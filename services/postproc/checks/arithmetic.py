@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from services.postproc.checks.base import Check, CheckResult, Derivation, Trace
+from services.postproc.checks.base import FIELD_ORDER, Check, CheckResult, Derivation, Trace
 from services.postproc.checks.numbers import (
     Element,
     Normalized,
@@ -141,13 +141,14 @@ class Arithmetic(Check):
         norm = normalize(text)
         claims = claims_in(norm)
         for index, claim in enumerate(claims):
+            start, end = norm.span(claim.left.start, claim.right.end)
             if claim.outcome is Outcome.RIGHT:
                 result.verified += 1
             if claim.outcome is not Outcome.WRONG:
                 value = claim.right.value if claim.right.literal else claim.left.value
-                result.derived.append(Derivation(value, operands(claim)))
+                at = (FIELD_ORDER.index(field_name), start)
+                result.derived.append(Derivation(value, operands(claim), at))
                 continue
-            start, end = norm.span(claim.left.start, claim.right.end)
             message = f"{_show(text, norm, claim.left, claim.right)} is wrong: {_correction(text, norm, claim)}"
             span = Span(field=field_name, start=start, end=end)  # type: ignore[arg-type]
             quote, expected = _show(text, norm, claim.left, claim.right), _correction(text, norm, claim)

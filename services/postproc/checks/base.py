@@ -9,6 +9,9 @@ import sympy
 
 from shared.schemas import Finding, FinishReason, ReasoningEnd, Severity, Span
 
+FIELD_ORDER = ("reasoning", "answer")
+"""The order a reader meets the model's text in."""
+
 
 @dataclass(frozen=True)
 class Trace:
@@ -26,6 +29,10 @@ class Derivation:
 
     value: sympy.Expr
     operands: tuple[sympy.Expr, ...]
+    at: tuple[int, int] = (len(FIELD_ORDER), 0)
+    """Where it is written, in reading order: (index in FIELD_ORDER, offset in that field). A value
+    may ground only what is written after it. The default, after everything, is for values that
+    a whole system produces (an equation system's solution)."""
 
 
 @dataclass

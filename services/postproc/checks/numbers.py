@@ -27,6 +27,32 @@ _SAME_LENGTH = str.maketrans(
 _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 
 Repl = str | Callable[[re.Match[str]], str]
+
+# "2 × 4, which equals 8", "(2 + 6) × 3, which is 24", "2×4，结果是8", "3加4得7": the result of the
+# computation just written, stated as a clause. Read as `=` only right after a written
+# computation: "the sum of 5 and 7, which is 12" states no computation, and "7 = 12" would be one.
+_RESULT_CLAUSE = re.compile(
+    r"(?<=[\d%)])[ \t]*[,，]?[ \t]*(?:"
+    r"(?:which|that)\s+(?:is(?:\s+equal\s+to)?|equals|gives(?:\s+us)?|makes|comes\s+to)\s+"
+    r"|结果是|结果为|得到|得出|得|(?<=[,，])[ \t]*等于"
+    r")[ \t]*(?=-?\d[\d,.]*(?![\d,.])(?![A-Za-z(^]))",  # a number, not an expression: "gives -2x = -46"
+    re.IGNORECASE,
+)
+
+
+def _computes(clause: re.Match[str]) -> bool:
+    """Whether the line ends, right before the clause, in an expression with an operator."""
+    text = clause.string
+    line = text[text.rfind("\n", 0, clause.start()) + 1 : clause.start()]
+    found = runs(line)
+    if not found or found[-1][-1].end != len(line):
+        return False
+    kinds = [t.kind for t in found[-1]]
+    if "rel" in kinds:
+        return False  # "2x + 4y = 94, which gives …" already states its result
+    return any(k == "op" and i > 0 and kinds[i - 1] in ("num", "rp", "pct") for i, k in enumerate(kinds))
+
+
 _RULES: list[tuple[re.Pattern[str], Repl]] = [
     *NUMERAL_RULES,
     (re.compile(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}"), lambda m: f"({m[1]})/({m[2]})"),
@@ -55,6 +81,7 @@ _RULES: list[tuple[re.Pattern[str], Repl]] = [
     (re.compile(r"(?<=%)\s*of\s+(?=\d)"), "*"),
     (re.compile(r"(?<=[\d%)])\s*(?:is\s+equal\s+to|equals|等于)\s*(?=[-\d(])"), " = "),
     (re.compile(r"(?<=\d)的(?=\d+(?:\.\d+)?%)"), "*"),
+    (_RESULT_CLAUSE, lambda m: " = " if _computes(m) else m[0]),
 ]
 
 

@@ -7,8 +7,9 @@
   expression or equations give exactly the answer's values, or the answer's values are the ones
   the reasoning concluded and each of them is the result of a computation or equation system
   that checks out and is grounded: it computes from the question's numbers, or from values
-  grounded that way ("7 - 4 = 3" for "had 7 after getting 4"; not "2 + 4 = 6" with a 2 from
-  nowhere).
+  grounded that way by a step written before it ("7 - 4 = 3" for "had 7 after getting 4"; not
+  "2 + 4 = 6" with a 2 from nowhere, nor "40 × 100 = 4000" with 100 cents a dollar: knowledge
+  the question does not state grounds nothing, since nothing checks it was the right knowledge).
 - `unsure`: neither. Most word problems whose reasoning states no checkable computation end here.
 
 A verified side computation next to an unverified final answer is not a pass.
@@ -29,18 +30,18 @@ def _same(a: sympy.Expr, b: sympy.Expr) -> bool:
 
 
 def grounded(derivations: list[Derivation], given: Iterable[sympy.Expr]) -> list[sympy.Expr]:
-    """The values derived from the question's numbers, directly or through other such values."""
+    """The values derived from the question's numbers, directly or through such values written
+    before them: in reading order, a derivation counts when each number it starts from is given
+    or the value of a counted derivation written earlier."""
     known = [g for g in given if g is not None]
     found: list[sympy.Expr] = []
-    pending = list(derivations)
-    while True:
-        ready = [d for d in pending if d.operands and all(any(_same(o, k) for k in known) for o in d.operands)]
-        if not ready:
-            return found
-        for d in ready:
-            pending.remove(d)
-            known.append(d.value)
+    earlier: list[tuple[tuple[int, int], sympy.Expr]] = []
+    for d in sorted(derivations, key=lambda d: d.at):
+        usable = known + [value for at, value in earlier if at < d.at]
+        if d.operands and all(any(_same(o, k) for k in usable) for o in d.operands):
+            earlier.append((d.at, d.value))
             found.append(d.value)
+    return found
 
 
 def decide(results: Iterable[CheckResult], given: Iterable[sympy.Expr] = ()) -> tuple[Verdict, list[Finding]]:

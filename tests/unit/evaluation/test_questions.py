@@ -14,7 +14,9 @@ from services.evaluation.verifier import extract
 
 SHIPPED = load_questions(DEFAULT_QUESTIONS)
 WORD_PROBLEMS = load_questions(DEFAULT_QUESTIONS.parent / "questions.jsonl")
-EVERY = SHIPPED + WORD_PROBLEMS
+FRESH_FILE = DEFAULT_QUESTIONS.parent / "fresh_questions.jsonl"
+FRESH = load_questions(FRESH_FILE)
+EVERY = SHIPPED + WORD_PROBLEMS + FRESH
 
 
 def test_questions_shipped_set_is_bilingual_and_large_enough() -> None:
@@ -40,6 +42,17 @@ def test_questions_ladder_file_is_what_its_script_writes() -> None:
     spec.loader.exec_module(module)
     written = [json.loads(line) for line in DEFAULT_QUESTIONS.read_text(encoding="utf-8").splitlines()]
     assert written == module.ladder()
+
+
+def test_questions_fresh_file_is_what_its_script_writes() -> None:
+    # The fresh held-out questions' gold values are computed from each written solution.
+    spec = importlib.util.spec_from_file_location("make_fresh", FRESH_FILE.parent / "make_fresh.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = [json.loads(line) for line in FRESH_FILE.read_text(encoding="utf-8").splitlines()]
+    assert written == module.fresh()
+    assert Counter(q.lang for q in FRESH) == {"en": 64, "zh": 64}
 
 
 def test_questions_shipped_set_alternates_languages_so_a_limit_gets_both() -> None:

@@ -4,6 +4,7 @@ import pytest
 
 from services.postproc.checks.arithmetic import Arithmetic
 from services.postproc.checks.base import CheckResult, Trace
+from services.postproc.checks.numbers import find_chains, normalize
 
 
 def check(reasoning: str, answer: str = "") -> CheckResult:
@@ -29,6 +30,11 @@ WRONG = [
     pytest.param("12乘以7=86，所以", "12乘以7=86", id="chinese-words"),
     pytest.param("Wait, let me double-check: 46 + 48 = 96.", "46 + 48 = 96", id="wait-does-not-excuse"),
     pytest.param("4% of it: 0.04 × 1,250,000 = 51,000", "0.04 × 1,250,000 = 51,000", id="exact-decimal-not-rounded"),
+    pytest.param("We multiply 2 × 4, which equals 9.", "2 × 4, which equals 9", id="which-equals"),
+    pytest.param("First (2 + 6) × 3, which is 18 in all.", "(2 + 6) × 3, which is 18", id="which-is"),
+    pytest.param("29 - 8 - 4 which gives 29", "29 - 8 - 4 which gives 29", id="which-gives"),
+    pytest.param("2×4，结果是9。", "2×4，结果是9", id="result-clause-zh"),
+    pytest.param("3加4得8。", "3加4得8", id="de-zh"),
 ]
 
 
@@ -66,6 +72,8 @@ RIGHT = [
     pytest.param("0.33 × 300 = 100", 0, id="rounded-input"),
     # Whole boxes, whole people: a result written as the exact value cut to an integer passes.
     pytest.param("100 ÷ 8 = 12 full boxes", 1, id="truncated-to-integer"),
+    pytest.param("The answer is 2 × 4, which equals 8.", 1, id="which-equals"),
+    pytest.param("20% of 50, which is 10 dollars", 1, id="percent-of-which-is"),
 ]
 
 
@@ -110,3 +118,16 @@ def test_arithmetic_checks_the_answer_too() -> None:
 
 def test_arithmetic_huge_power_is_skipped_not_computed() -> None:
     assert check("9^99999999 = 5").findings == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("The sum of 5 and 7, which is 12.", id="no-operator-before-the-clause"),
+        pytest.param("Divide 36 by 6, which is 6.", id="operation-in-words"),
+        pytest.param("He is 7, which is young.", id="no-number-after"),
+        pytest.param("5 + 2\nwhich is 7", id="clause-on-another-line"),
+    ],
+)
+def test_arithmetic_result_clause_needs_a_written_computation(text: str) -> None:
+    assert find_chains(normalize(text).text) == []

@@ -90,6 +90,13 @@ CASES = [
                  id="question-expression-contradicted-zh"),
     pytest.param("What is 5 × 7?", "", "100 × 7 = 700, to get 100.", "fail", {("answer", "100")}, set(),
                  id="question-expression-never-given"),
+    # --- a result stated as a clause is the computation's result, not a new value
+    pytest.param("What is 2 × 4?", "The answer is 2 × 4, which equals 8.", "2 × 4 = 8", "pass", set(), set(),
+                 id="the-answer-is-expression-which-equals"),
+    pytest.param(APPLES_3X4, "He has 3 × 4, which equals 12 apples.", "12 apples", "pass", set(), set(),
+                 id="which-equals-grounded"),
+    pytest.param(APPLES_3X4, "He has 3 × 4, which equals 13 apples.", "13 apples", "fail",
+                 {("reasoning", "3 × 4, which equals 13")}, set(), id="which-equals-wrong"),
     pytest.param("5 pencils cost 30 dollars. How much is one pencil?", "Pencils.", "5 pencils cost 30 dollars.", "fail",
                  {("answer", "5 pencils cost 30 dollars.")}, set(), id="answer-only-repeats-the-question"),
     pytest.param("What is 8 + 11?", "Numbers are fun.", "Addition is fun.", "fail",
