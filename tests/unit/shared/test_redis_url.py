@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from redis import Redis
 
-from shared.redis_url import SentinelUrl, check_redis_url, parse_sentinel_url
+from shared.redis_url import SentinelUrl, check_redis_url, parse_sentinel_url, with_password
 from shared.settings import Settings
 
 GOOD = [
@@ -58,3 +59,32 @@ def test_redis_url_bad_one_is_refused_at_start_up_without_echoing_it(name: str, 
 def test_redis_url_plain_ones_pass_unchanged() -> None:
     for url in ("redis://localhost:6379/0", "rediss://u:p@host:6380", "unix:///run/redis.sock"):
         assert Settings(redis_url=url).redis_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://redis:6379/0", "redis://:p%40ss%2Fw%3Ard@redis:6379/0"),
+        ("redis://thinkstream@redis:6379/0", "redis://thinkstream:p%40ss%2Fw%3Ard@redis:6379/0"),
+        ("redis://u:own@redis:6379/0", "redis://u:own@redis:6379/0"),
+        (
+            "redis+sentinel://s1:26379,s2:26379/thinkstream/0",
+            "redis+sentinel://:p%40ss%2Fw%3Ard@s1:26379,s2:26379/thinkstream/0",
+        ),
+        ("unix:///run/redis.sock?db=1", "unix:///run/redis.sock?db=1&password=p%40ss%2Fw%3Ard"),
+    ],
+)
+def test_a_password_from_a_secret_goes_into_the_url_unless_it_names_one(url: str, expected: str) -> None:
+    assert with_password(url, "p@ss/w:rd") == expected
+
+
+def test_the_password_setting_reaches_the_connection() -> None:
+    settings = Settings(redis_url="redis+sentinel://s1:26379,s2:26379/thinkstream/0", redis_password="p@ss/w:rd")
+    assert settings.redis_url is not None
+    assert parse_sentinel_url(settings.redis_url).password == "p@ss/w:rd"
+    assert (
+        Redis.from_url(with_password("redis://redis:6379/0", "p@ss/w:rd")).connection_pool.connection_kwargs["password"]
+        == "p@ss/w:rd"
+    )
+    with pytest.raises(ValueError, match="THINKSTREAM_REDIS_URL"):
+        Settings(redis_password="x")
