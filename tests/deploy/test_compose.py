@@ -397,6 +397,11 @@ def test_compose_ha_start_scripts_follow_the_sentinels(tmp_path: Path) -> None:
     assert "--replicaof" not in started["redis"] and "--replica-announce-ip redis" in started["redis"]
     assert started["redis-replica"].endswith("--replica-announce-ip redis-replica --replicaof redis 6379")
     assert "--appendonly yes" in started["redis"] and "--maxmemory-policy noeviction" in started["redis"]
+    for output in started.values():
+        # The password reaches each node on stdin, for its clients and for replicating the primary.
+        config, _, command_line = output.rpartition("\n")
+        assert f"config: requirepass {REDIS_PASSWORD}" in config and f"config: masterauth {REDIS_PASSWORD}" in config
+        assert REDIS_PASSWORD not in command_line
     # After a failover: `redis` comes back as a replica of the promoted one.
     back = run_script(tmp_path, node, [], services["redis"]["environment"], primary="redis-replica")
     assert back.endswith("--replicaof redis-replica 6379")
@@ -407,6 +412,7 @@ def test_compose_ha_start_scripts_follow_the_sentinels(tmp_path: Path) -> None:
     assert run_script(tmp_path, sentinel, [], services["sentinel-2"]["environment"]).endswith("--sentinel")
     conf = (data / "sentinel.conf").read_text()
     assert "sentinel announce-ip sentinel-2" in conf
+    assert f"sentinel auth-pass thinkstream {REDIS_PASSWORD}" in conf
     (data / "sentinel.conf").write_text(conf + "sentinel known-replica thinkstream redis-replica 6379\n")
     run_script(tmp_path, sentinel, [], services["sentinel-2"]["environment"])
     assert "known-replica" in (data / "sentinel.conf").read_text()

@@ -11,12 +11,15 @@ from pathlib import Path
 
 def run_script(tmp_path: Path, script: str, args: list[str], env: dict[str, str], primary: str = "") -> str:
     """Run a start-up script with stand-ins for redis-cli (answers `primary`, or fails like an
-    unreachable Sentinel) and redis-server (prints how it was started)."""
+    unreachable Sentinel), the image's docker-entrypoint.sh and redis-server (prints how it was
+    started)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fakes = {
         "redis-cli": f'[ -n "{primary}" ] || exit 1\necho "{primary}"\necho 26379\n',
-        "redis-server": 'echo "redis-server $*"\n',
+        # Configuration read from stdin ("-") is printed first, prefixed "config: ".
+        "redis-server": 'if [ "$1" = "-" ]; then sed "s/^/config: /"; fi\necho "redis-server $*"\n',
+        "docker-entrypoint.sh": 'exec "$@"\n',
         "timeout": 'shift\nexec "$@"\n',
     }
     for name, body in fakes.items():
