@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -15,10 +16,15 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import redis
 import yaml
 from pydantic import BaseModel
+from redis import Redis
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
 
 from services.cli.main import _parser
+from services.runtime.redis_server import free_port, redis_server_binary
 from shared import keys
 from shared.models import ModelSpec
 from shared.settings import EMBEDDED_MODEL_FILE, Settings
@@ -540,14 +546,17 @@ def test_k8s_ha_start_scripts_follow_the_sentinels(tmp_path: Path) -> None:
     docs = render("ha")
     redis_sh, sentinel_sh = ha_script(docs, "redis.sh"), ha_script(docs, "sentinel.sh")
     domain = "thinkstream.svc.cluster.local"
-    node = {"POD_NAMESPACE": "thinkstream"}
+    password = "0123abcd" * 8
+    node = {"POD_NAMESPACE": "thinkstream", "REDIS_PASSWORD": password}
     first = f"thinkstream-redis-0.thinkstream-redis.{domain}"
+    # The password reaches each node on stdin, for its clients and for replicating the primary.
+    config = f"config: requirepass {password}\nconfig: masterauth {password}\n"
     # The very first start: no Sentinel answers; pod 0 is the primary, pod 1 its replica.
     assert run_script(tmp_path, redis_sh, ["--appendonly", "yes"], {**node, "POD_NAME": "thinkstream-redis-0"}) == (
-        f"redis-server --appendonly yes --replica-announce-ip {first}"
+        f"{config}redis-server - --appendonly yes --replica-announce-ip {first}"
     )
     assert run_script(tmp_path, redis_sh, ["--appendonly", "yes"], {**node, "POD_NAME": "thinkstream-redis-1"}) == (
-        f"redis-server --appendonly yes --replica-announce-ip thinkstream-redis-1.thinkstream-redis.{domain}"
+        f"{config}redis-server - --appendonly yes --replica-announce-ip thinkstream-redis-1.thinkstream-redis.{domain}"
         f" --replicaof {first} 6379"
     )
     # After a failover pod 1 is the primary: pod 0 comes back as its replica.
@@ -563,4 +572,57 @@ def test_k8s_ha_start_scripts_follow_the_sentinels(tmp_path: Path) -> None:
         assert out == f"redis-server {data}/sentinel.conf --sentinel"
         conf = (data / "sentinel.conf").read_text()
         assert f"sentinel monitor thinkstream {expected} 6379 2" in conf
+        assert f"sentinel auth-pass thinkstream {password}" in conf
         assert f"sentinel announce-ip thinkstream-sentinel-1.thinkstream-sentinel.{domain}" in conf
+
+
+def _secret_env(container: Doc, name: str) -> dict[str, str] | None:
+    for entry in container.get("env", []):
+        if entry["name"] == name and "secretKeyRef" in entry.get("valueFrom", {}):
+            ref: dict[str, str] = entry["valueFrom"]["secretKeyRef"]
+            return ref
+    return None
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_redis_requires_the_password_every_client_reads_from_the_secret(overlay: str) -> None:
+    docs = render(overlay)
+    secret = {"name": "thinkstream-redis", "key": "password"}
+    clients = 0
+    for workload in [*find(docs, "Deployment"), *find(docs, "StatefulSet")]:
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            if container["name"] in ("gateway", "worker", "postproc"):
+                assert _secret_env(container, "THINKSTREAM_REDIS_PASSWORD") == secret, workload["metadata"]["name"]
+                clients += 1
+            elif container["name"] in ("redis", "sentinel"):
+                assert _secret_env(container, "REDIS_PASSWORD") == secret
+                assert "$REDIS_PASSWORD" not in " ".join(container.get("args", []))
+    assert clients >= 3
+    auths = {a["metadata"]["name"]: a for a in find(docs, "TriggerAuthentication")}
+    for scaled in find(docs, "ScaledObject"):
+        for trigger in scaled["spec"]["triggers"]:
+            if trigger["type"].startswith("redis"):
+                (target,) = auths[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
+                assert target == {"parameter": "password", **secret}
+
+
+def test_k8s_redis_started_as_the_manifest_says_refuses_clients_without_the_password(tmp_path: Path) -> None:
+    (redis_set,) = find(render("dev"), "StatefulSet", "thinkstream-redis")
+    (container,) = redis_set["spec"]["template"]["spec"]["containers"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "redis-server").symlink_to(redis_server_binary())
+    password, port = "0123abcd" * 8, free_port()
+    options = [o for o in container["args"] if o not in ("--maxmemory", "900mb", "/data")]
+    options = [o for o in options if o != "--dir"] + ["--port", str(port), "--dir", str(tmp_path), "--save", ""]
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "REDIS_PASSWORD": password}
+    process = subprocess.Popen([*container["command"], *options], env=env, stdout=subprocess.DEVNULL)
+    try:
+        with Redis(port=port, password=password, retry=Retry(ConstantBackoff(0.1), 50)) as client:
+            assert client.ping()
+        with pytest.raises(redis.exceptions.AuthenticationError), Redis(port=port) as stranger:
+            stranger.ping()
+        assert password not in Path(f"/proc/{process.pid}/cmdline").read_text()
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -21,6 +21,7 @@ sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
 sentinel announce-ip $me
 sentinel monitor thinkstream $primary 6379 2
+sentinel auth-pass thinkstream $REDIS_PASSWORD
 sentinel down-after-milliseconds thinkstream 5000
 sentinel failover-timeout thinkstream 60000
 sentinel parallel-syncs thinkstream 1
