@@ -63,6 +63,9 @@ class ScriptedEngine:
     def tokenize(self, text: str) -> list[int]:
         return [ord(c) for c in text]
 
+    def text_tokens(self, text: str) -> list[int]:
+        return [ord(c) for c in text]
+
     def piece(self, token: int) -> bytes:
         return self._vocabulary.piece(token)
 

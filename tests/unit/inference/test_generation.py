@@ -5,18 +5,27 @@ from collections.abc import Iterator
 import pytest
 
 from services.inference.engine import Sampling
-from services.inference.generation import FORCED_CLOSE, Generation
+from services.inference.generation import BUDGET_MESSAGE_SEPARATOR, FORCED_CLOSE, Generation
 from services.inference.splitter import Delta
 from tests.support.fake_engine import ScriptedEngine, ScriptedModel
 
 GREEDY = Sampling(temperature=0.0, top_p=1.0, seed=None)
 
 
+MESSAGE = "Time is up: I answer from what I have."
+
+
 def make_generation(
-    engine: ScriptedEngine, *, max_tokens: int = 100, budget: int = 50, n_ctx: int = 4096
+    engine: ScriptedEngine, *, max_tokens: int = 100, budget: int = 50, n_ctx: int = 4096, message: str = ""
 ) -> Generation:
     return Generation(
-        engine, [1, 2, 3], max_tokens=max_tokens, max_reasoning_tokens=budget, n_ctx=n_ctx, sampling=GREEDY
+        engine,
+        [1, 2, 3],
+        max_tokens=max_tokens,
+        max_reasoning_tokens=budget,
+        n_ctx=n_ctx,
+        sampling=GREEDY,
+        budget_message=message,
     )
 
 
@@ -51,6 +60,58 @@ def test_generation_forces_an_answer_at_the_reasoning_budget() -> None:
     # The continuation is the prompt, the generated tokens and the forced closing tag.
     assert engine.calls[1] == [1, 2, 3, 1000, 1001, 1002, *engine.tokenize(FORCED_CLOSE)]
     assert engine.closed == 2
+
+
+def test_generation_budget_message_ends_the_reasoning_and_precedes_the_closing_tag() -> None:
+    engine = ScriptedEngine(["a", "b", "c", "d"], ["Answer", " 4"])
+    reasoning, answer, out = collect(make_generation(engine, budget=3, message=MESSAGE))
+    assert reasoning == "abc" + BUDGET_MESSAGE_SEPARATOR + MESSAGE
+    assert answer == "Answer 4"
+    # The model writes the answer after reading the message, then the closing tag.
+    closing = engine.tokenize(BUDGET_MESSAGE_SEPARATOR + MESSAGE + FORCED_CLOSE)
+    assert engine.calls[1] == [1, 2, 3, 1000, 1001, 1002, *closing]
+    # The message is the worker's text, not generated: it is not counted as reasoning tokens.
+    assert out.reasoning_tokens == 3 and out.reasoning_end == "budget"
+
+
+def test_generation_budget_message_is_streamed_before_any_answer_token() -> None:
+    engine = ScriptedEngine(["a", "b"], ["x"])
+    calls: list[list[Delta]] = []
+    make_generation(engine, budget=2, message=MESSAGE).run(lambda deltas, _: calls.append(deltas) or True)
+    kinds = [d.kind for deltas in calls for d in deltas]
+    assert kinds == ["reasoning", "reasoning", "reasoning", "answer"]
+    assert calls[2] == [Delta("reasoning", BUDGET_MESSAGE_SEPARATOR + MESSAGE)]
+
+
+def test_generation_cancel_seen_at_the_budget_message_stops_before_the_answer() -> None:
+    engine = ScriptedEngine(["a", "b"], ["x"])
+    out = make_generation(engine, budget=2, message=MESSAGE).run(
+        lambda deltas, _: not any(MESSAGE in d.text for d in deltas)
+    )
+    assert out.finish_reason == "canceled" and out.answer_tokens == 0
+    assert len(engine.calls) == 1
+
+
+def test_generation_budget_message_not_written_when_the_model_ends_its_turn_while_reasoning() -> None:
+    engine = ScriptedEngine(["I think ", "so"], ["Yes."])
+    reasoning, answer, out = collect(make_generation(engine, message=MESSAGE))
+    assert (reasoning, answer) == ("I think so", "Yes.")
+    assert out.reasoning_end == "eos"
+    assert engine.calls[1][-len(FORCED_CLOSE) - 1 :] == [1001, *engine.tokenize(FORCED_CLOSE)]
+
+
+def test_generation_budget_message_not_written_for_a_zero_budget() -> None:
+    engine = ScriptedEngine(["Direct"])
+    reasoning, answer, _ = collect(make_generation(engine, budget=0, message=MESSAGE))
+    assert (reasoning, answer) == ("", "Direct")
+    assert engine.calls[0] == [1, 2, 3, *engine.tokenize(FORCED_CLOSE)]
+
+
+def test_generation_empty_budget_message_closes_with_the_tag_alone() -> None:
+    engine = ScriptedEngine(["a", "b"], ["x"])
+    reasoning, _, _ = collect(make_generation(engine, budget=2, message=""))
+    assert reasoning == "ab"
+    assert engine.calls[1] == [1, 2, 3, 1000, 1001, *engine.tokenize(FORCED_CLOSE)]
 
 
 def test_generation_forces_an_answer_when_the_model_stops_while_reasoning() -> None:
@@ -112,6 +173,9 @@ RESUME_CASES: list[ResumeCase] = [
     ("max_tokens in the answer", ["r", "</think>", "one", " two", " three", " four"], [], {"max_tokens": 4}),
     ("max_tokens in the reasoning", ["a", "b", "c", "d", "e"], [], {"max_tokens": 3}),
     ("budget then max_tokens", ["a", "b", "c"], ["x", "y", "z"], {"budget": 3, "max_tokens": 5}),
+    ("budget message", ["a", " b", " c", " d"], ["Answer", " 4"], {"budget": 3, "message": MESSAGE}),
+    ("message, then max_tokens", ["a", "b", "c"], ["x", "y"], {"budget": 3, "max_tokens": 4, "message": MESSAGE}),
+    ("eos with a budget message set", ["I", " think"], ["Yes", "."], {"message": MESSAGE}),
     ("multi-byte character split", ["caf", "\xc3", "\xa9 ", "</think>", "\xe2\x82", "\xac", "5"], [], {}),
     ("tag inside the answer", ["r", "</think>", "a <", "/think", "> b"], [], {}),
 ]
@@ -138,6 +202,7 @@ def resumable(script: list[str], after_close: list[str], options: dict[str, obje
         n_ctx=4096,
         sampling=GREEDY,
         stop=options.get("stop", []),  # type: ignore[arg-type]
+        budget_message=str(options.get("message", "")),
     )
     return engine, generation
 
@@ -149,6 +214,8 @@ def per_token(generation: Generation) -> tuple[list[list[Delta]], list[Delta], o
     def on_deltas(deltas: list[Delta], out: object) -> bool:
         if len(generation.outcome.tokens) > len(steps):
             steps.append(list(deltas))
+        elif steps and all(d.kind == "reasoning" for d in deltas):
+            steps[-1].extend(deltas)  # the budget message: part of the token that closed the block
         else:
             tail.extend(deltas)
         return True
@@ -201,6 +268,22 @@ def test_generation_resumed_model_is_given_the_prompt_and_the_kept_tokens() -> N
     assert resumed.context == [1, 2, 3, *tokens[:3], *engine.tokenize(FORCED_CLOSE), tokens[3]]
     resumed.run(lambda deltas, _: True)
     assert engine.calls == [[1, 2, 3, *tokens[:3], *engine.tokenize(FORCED_CLOSE), tokens[3]]]
+
+
+def test_generation_resumed_after_the_budget_message_gives_the_model_the_same_context() -> None:
+    script, after = ["a", " b", " c", " d"], ["Answer", " is", " 4"]
+    engine, whole = resumable(script, after, {"budget": 3, "message": MESSAGE})
+    per_token(whole)
+    tokens = whole.outcome.tokens
+    engine, resumed = resumable(script, after, {"budget": 3, "message": MESSAGE})
+    replayed = resumed.restore(tokens[:4], [0.0] * 4, whole.outcome.forced_close)
+    assert text_of(replayed) == ("a b c" + BUDGET_MESSAGE_SEPARATOR + MESSAGE, "Answer")
+    closing = engine.tokenize(BUDGET_MESSAGE_SEPARATOR + MESSAGE + FORCED_CLOSE)
+    assert resumed.context == [1, 2, 3, *tokens[:3], *closing, tokens[3]]
+    # Replayed as evaluated live: the last reasoning token, the message and the tag in one piece.
+    assert resumed.replay_chunks() == [[tokens[0]], [tokens[1]], [tokens[2], *closing], [tokens[3]]]
+    resumed.run(lambda deltas, _: True)
+    assert resumed.outcome.tokens == tokens
 
 
 def test_generation_restored_timings_come_from_when_the_kept_tokens_were_streamed() -> None:
