@@ -65,6 +65,11 @@ class ChatMessage(_Strict):
 StopSequence = Annotated[str, Field(min_length=1, max_length=limits.MAX_STOP_CHARS), AfterValidator(no_nul)]
 
 
+BudgetMessage = Annotated[str, Field(max_length=limits.MAX_BUDGET_MESSAGE_CHARS), AfterValidator(no_nul)]
+"""A `thinking_budget_message`: what the worker writes into the reasoning when the budget closes
+it ("" for nothing)."""
+
+
 class GenerationParams(_Strict):
     """Sampling and length controls for one job. `None` means "use the server default"."""
 
@@ -96,6 +101,10 @@ class JobRequest(GenerationParams):
     model: str | None = None
     """The model to answer (a name or alias from GET /v1/models, or `MODEL:ADAPTER` for one of
     its LoRA adapters); default: the first model."""
+    thinking_budget_message: BudgetMessage | None = None
+    """Written into the reasoning, for the model to read, when the budget closes it (llama-server's
+    name); "" writes nothing; not given: the server's (`THINKSTREAM_THINKING_BUDGET_MESSAGE`, in
+    Chinese for a question written mostly in Chinese characters)."""
 
     @model_validator(mode="after")
     def _one_input(self) -> JobRequest:
@@ -133,6 +142,9 @@ class JobSpec(_Strict):
     max_reasoning_tokens: int
     created_at: float
     """Epoch seconds when the gateway accepted the job."""
+    thinking_budget_message: str = ""
+    """What the worker writes into the reasoning when the budget closes it, resolved by the
+    gateway (the request's, else the server's default in the question's language); "": nothing."""
     dropped_messages: int = 0
     """How many of the oldest messages were left out so the conversation fits the context."""
     conversation: str | None = None

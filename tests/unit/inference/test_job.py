@@ -18,6 +18,7 @@ import pytest
 
 from services.engine.model import ModelInfo
 from services.inference.context import InferenceContext
+from services.inference.generation import BUDGET_MESSAGE_SEPARATOR, FORCED_CLOSE
 from services.inference.job import InferenceJob
 from services.store.jobs import JobStore, NewJob, samples_of
 from services.store.queues import Origin
@@ -173,6 +174,25 @@ def test_job_killed_after_budget_forcing_goes_on_in_the_answer(redis: fakeredis.
     assert result is not None and result.reasoning_end == "budget"
     assert (result.usage.reasoning_tokens, result.usage.answer_tokens) == (3, 5)
     assert cluster.engines[-1].generated == 3  # the answer's first two tokens were kept
+
+
+@pytest.mark.parametrize("kill_after", [2, 3, 5], ids=["before the budget", "at the message", "in the answer"])
+def test_job_killed_around_the_budget_message_writes_it_once_and_answers_as_uninterrupted(
+    redis: fakeredis.FakeRedis, tmp_path: Path, kill_after: int
+) -> None:
+    script, after_close = ["a", " b", " c", " d", " e"], ["The", " answer", " is", " 4", "."]
+    job = spec("job", max_reasoning_tokens=3, thinking_budget_message="Out of budget.")
+    expected = reference(tmp_path, job, script, after_close)
+    assert expected == ("a b c" + BUDGET_MESSAGE_SEPARATOR + "Out of budget.", "The answer is 4.")
+    cluster = Cluster(redis, tmp_path, script, after_close)
+    cluster.store.submit([NewJob(job)], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    assert cluster.run("job", 1, "w1", kill_after=kill_after) is None
+    assert cluster.run("job", 2, "w2") == "stop"
+    assert streamed(redis, "job") == expected  # the message once, the same answer
+    last = cluster.engines[-1]
+    if kill_after >= 3:  # the model read the message again before the closing tag, as it was evaluated
+        closing = last.text_tokens(BUDGET_MESSAGE_SEPARATOR + "Out of budget.") + last.tokenize(FORCED_CLOSE)
+        assert last.replayed[0][2][1:] == closing
 
 
 def test_job_revision_in_flight_resumes_within_its_own_round(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
