@@ -2,7 +2,9 @@
 
 Budget forcing: when the reasoning reaches `max_reasoning_tokens`, or the model ends its turn
 while still reasoning, the worker closes the block itself and lets the model go on to write the
-answer. So a job always ends with an answer unless `max_tokens` runs out first.
+answer. So a job always ends with an answer unless `max_tokens` runs out first. A client may
+also ask for the answer now (`end_reasoning`): the block is closed the same way after the token
+being generated when the request is seen.
 
 Resuming: a generation can be restored from the tokens an earlier attempt streamed. They are
 replayed through the same steps as live tokens (decoding, the reasoning/answer split, stop
@@ -21,7 +23,7 @@ from typing import Literal
 from services.inference.engine import Engine, Sampling
 from services.inference.splitter import CLOSE_TAG, Delta, ReasoningSplitter
 from services.inference.stops import StopMatcher
-from shared.schemas import FinishReason, ForcedClose, ReasoningEnd
+from shared.schemas import CloseReason, FinishReason, ForcedClose, ReasoningEnd
 
 FORCED_CLOSE = f"\n{CLOSE_TAG}\n\n"
 
@@ -29,7 +31,7 @@ OnDeltas = Callable[[list[Delta], "Outcome"], bool]
 """Called after every generated token with that token's deltas (often none: text held back) and
 the running counts; returns False to stop (the job was cancelled)."""
 
-End = Literal["eos", "budget", "stop", "length", "canceled"]
+End = Literal["eos", "budget", "requested", "stop", "length", "canceled"]
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Generation:
         self._phase_start = 0
         self._limit = max_tokens
         self._ended: End | None = None
+        self._end_requested = False
         self.outcome = Outcome()
 
     @property
@@ -94,18 +97,28 @@ class Generation:
         """The tokens the model's next token follows."""
         return self._phase_prefix + self.outcome.tokens[self._phase_start :]
 
+    @property
+    def reasoning(self) -> bool:
+        """Whether the next token still belongs to the reasoning."""
+        return self._splitter.in_reasoning
+
+    def end_reasoning(self) -> None:
+        """A client asked for the answer now: close the reasoning after the current token (or
+        before the first, if none was generated yet). Nothing happens once it has ended."""
+        self._end_requested = True
+
     def replay_chunks(self) -> list[list[int]]:
         """The tokens after the prompt (with the worker's closing tag) in the pieces the model
         evaluated them in as they were generated: one at a time, the closing tag in one piece
-        (after the budget, with the last reasoning token: it was sampled but not evaluated
-        before the close)."""
+        (after the budget or a request, with the last reasoning token: it was sampled but not
+        evaluated before the close; after the model stopped, its end-of-turn was never kept)."""
         tokens = self.outcome.tokens
         close = self.outcome.forced_close
         if close is None:
             return [[t] for t in tokens]
         head, tail = tokens[: close.at_token], tokens[close.at_token :]
         tag = self._engine.tokenize(FORCED_CLOSE)
-        if close.reason == "budget" and head:
+        if close.reason in ("budget", "requested") and head:
             chunks = [[t] for t in head[:-1]] + [[head[-1], *tag]]
         else:
             chunks = [[t] for t in head] + [tag]
@@ -152,13 +165,19 @@ class Generation:
         return out
 
     def _open(self, now: float) -> None:
-        """A zero budget closes the block before the first token."""
-        if self._budget == 0 and self.outcome.forced_close is None:
+        """A zero budget, or a request to end the reasoning made before it went on, closes the
+        block before the next token."""
+        if self.outcome.forced_close is not None or not self._splitter.in_reasoning:
+            return
+        if self._budget == 0:
             self._close("budget", now)
+        elif self._end_requested:
+            self._close("requested", now)
 
     def _pump(self, on_deltas: OnDeltas) -> End:
         """Stream until the model stops ("eos"), the phase's limit ("length"), the reasoning
-        budget ("budget"), a stop sequence ("stop") or cancellation ("canceled")."""
+        budget ("budget"), a client's request to answer now ("requested"), a stop sequence
+        ("stop") or cancellation ("canceled")."""
         out = self.outcome
         stream = self._engine.stream(self.context, self._sampling)
         try:
@@ -171,6 +190,8 @@ class Generation:
                     return "canceled"
                 if end is not None:
                     return end
+                if self._end_requested and self._splitter.in_reasoning:
+                    return "requested"
         finally:
             stream.close()  # type: ignore[attr-defined]
         return "eos"
@@ -200,14 +221,14 @@ class Generation:
         return deltas, None
 
     def _after(self, ended: End, now: float) -> End | None:
-        """A phase ended: the model stopping or the budget inside the reasoning closes the block
-        and the answer phase begins (None: go on); anything else ends the generation."""
-        if ended in ("eos", "budget") and self._splitter.in_reasoning:
+        """A phase ended: the model stopping, the budget or a request inside the reasoning closes
+        the block and the answer phase begins (None: go on); anything else ends the generation."""
+        if ended in ("eos", "budget", "requested") and self._splitter.in_reasoning:
             self._close(ended, now)
             return "length" if self._limit <= 0 else None
         return ended
 
-    def _close(self, reason: Literal["eos", "budget"], now: float) -> None:
+    def _close(self, reason: CloseReason, now: float) -> None:
         out = self.outcome
         self._splitter.close_reasoning()
         out.reasoning_end = reason
