@@ -85,6 +85,12 @@ def job_cancel_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:cancel"
 
 
+def job_control_key(job_id: str) -> str:
+    """A client's live control of the running job (`ControlRequest` JSON, e.g. end the
+    reasoning now); the worker reads it between tokens, next to the cancel flag."""
+    return f"{PREFIX}:job:{job_id}:control"
+
+
 def worker_key(worker_id: str) -> str:
     """Hash describing a live worker (kind, model, pid); expires with its heartbeat."""
     return f"{PREFIX}:worker:{worker_id}"

@@ -179,9 +179,12 @@ class JobStatus(str, enum.Enum):
 
 
 FinishReason = Literal["stop", "length", "canceled"]
-ReasoningEnd = Literal["model", "budget", "eos", "length"]
+ReasoningEnd = Literal["model", "budget", "eos", "requested", "length"]
 """How the reasoning block ended: closed by the model, forced at the reasoning budget, forced
-because the model stopped while still reasoning, or cut off by `max_tokens`."""
+because the model stopped while still reasoning, closed because a client asked for the answer
+now (`POST /v1/jobs/{id}/control`), or cut off by `max_tokens`."""
+CloseReason = Literal["budget", "eos", "requested"]
+"""Why the worker closed the reasoning block itself."""
 
 
 class Usage(_Strict):
@@ -310,11 +313,11 @@ class ResumedEvent(EventBase):
 
 
 class ForcedClose(_Strict):
-    """Where the worker closed the reasoning block itself (budget forcing)."""
+    """Where the worker closed the reasoning block itself (budget forcing, or on request)."""
 
     at_token: int
     """How many generated tokens came before the close."""
-    reason: Literal["budget", "eos"]
+    reason: CloseReason
 
 
 class _TextEvent(EventBase):
@@ -470,6 +473,37 @@ class JobAccepted(BaseModel):
     queue_position: int
     dropped_messages: int = 0
     """How many of the oldest messages were left out so the conversation fits the context."""
+
+
+ControlAction = Literal["end_reasoning"]
+CONTROL_ACTIONS: tuple[ControlAction, ...] = ("end_reasoning",)
+"""What `POST /v1/jobs/{id}/control` can ask of a running job (cancelling is `DELETE`)."""
+
+
+class JobControlRequest(BaseModel):
+    """Body of `POST /v1/jobs/{id}/control`. `end_reasoning`: close the reasoning at the next
+    token and let the model answer from what it has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str
+    """One of `CONTROL_ACTIONS`; anything else is refused with a 400 that lists them."""
+
+
+class ControlRequest(_Strict):
+    """What the job store leaves for the worker under `job_control_key`: an action for one
+    revision round of the job (a revision reasons afresh)."""
+
+    action: ControlAction
+    round: int
+
+
+class JobControlAccepted(BaseModel):
+    """Body of the `202` answer to `POST /v1/jobs/{id}/control`."""
+
+    id: str
+    action: ControlAction
+    status: JobStatus
 
 
 class JobCancel(BaseModel):

@@ -7,6 +7,8 @@ cut the reasoning short, the worker first writes the budget message (a sentence 
 to answer now from what I have so far") into the reasoning, as llama-server does: the model reads
 it before the closing tag and clients see it as reasoning text. A model that ended its turn
 itself was not cut short, and a zero budget has no reasoning to cut: neither gets the message.
+A client may also ask for the answer now (`end_reasoning`): the block is closed the same way
+after the token being generated when the request is seen, without the budget message.
 
 Resuming: a generation can be restored from the tokens an earlier attempt streamed. They are
 replayed through the same steps as live tokens (decoding, the reasoning/answer split, stop
@@ -25,7 +27,7 @@ from typing import Literal
 from services.inference.engine import Engine, Sampling
 from services.inference.splitter import CLOSE_TAG, Delta, ReasoningSplitter
 from services.inference.stops import StopMatcher
-from shared.schemas import FinishReason, ForcedClose, ReasoningEnd
+from shared.schemas import CloseReason, FinishReason, ForcedClose, ReasoningEnd
 
 FORCED_CLOSE = f"\n{CLOSE_TAG}\n\n"
 BUDGET_MESSAGE_SEPARATOR = "\n\n"
@@ -35,7 +37,7 @@ OnDeltas = Callable[[list[Delta], "Outcome"], bool]
 """Called after every generated token with that token's deltas (often none: text held back) and
 the running counts; returns False to stop (the job was cancelled)."""
 
-End = Literal["eos", "budget", "stop", "length", "canceled"]
+End = Literal["eos", "budget", "requested", "stop", "length", "canceled"]
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Generation:
         self._ended: End | None = None
         self._written: list[Delta] = []
         """Text the worker wrote into the context (the budget message), not yet passed on."""
+        self._end_requested = False
         self.outcome = Outcome()
 
     @property
@@ -104,18 +107,29 @@ class Generation:
         """The tokens the model's next token follows."""
         return self._phase_prefix + self.outcome.tokens[self._phase_start :]
 
+    @property
+    def reasoning(self) -> bool:
+        """Whether the next token still belongs to the reasoning."""
+        return self._splitter.in_reasoning
+
+    def end_reasoning(self) -> None:
+        """A client asked for the answer now: close the reasoning after the current token (or
+        before the first, if none was generated yet). Nothing happens once it has ended."""
+        self._end_requested = True
+
     def replay_chunks(self) -> list[list[int]]:
         """The tokens after the prompt (with the worker's closing text) in the pieces the model
         evaluated them in as they were generated: one at a time, the closing text (budget
-        message and tag) in one piece (after the budget, with the last reasoning token: it was
-        sampled but not evaluated before the close)."""
+        message and tag) in one piece (after the budget or a request, with the last reasoning
+        token: it was sampled but not evaluated before the close; after the model stopped, its
+        end-of-turn was never kept)."""
         tokens = self.outcome.tokens
         close = self.outcome.forced_close
         if close is None:
             return [[t] for t in tokens]
         head, tail = tokens[: close.at_token], tokens[close.at_token :]
         tag = self._closing_tokens(close.reason)
-        if close.reason == "budget" and head:
+        if close.reason in ("budget", "requested") and head:
             chunks = [[t] for t in head[:-1]] + [[head[-1], *tag]]
         else:
             chunks = [[t] for t in head] + [tag]
@@ -167,13 +181,19 @@ class Generation:
         return out
 
     def _open(self, now: float) -> None:
-        """A zero budget closes the block before the first token."""
-        if self._budget == 0 and self.outcome.forced_close is None:
+        """A zero budget, or a request to end the reasoning made before it went on, closes the
+        block before the next token."""
+        if self.outcome.forced_close is not None or not self._splitter.in_reasoning:
+            return
+        if self._budget == 0:
             self._close("budget", now)
+        elif self._end_requested:
+            self._close("requested", now)
 
     def _pump(self, on_deltas: OnDeltas) -> End:
         """Stream until the model stops ("eos"), the phase's limit ("length"), the reasoning
-        budget ("budget"), a stop sequence ("stop") or cancellation ("canceled")."""
+        budget ("budget"), a client's request to answer now ("requested"), a stop sequence
+        ("stop") or cancellation ("canceled")."""
         out = self.outcome
         stream = self._engine.stream(self.context, self._sampling)
         try:
@@ -186,6 +206,8 @@ class Generation:
                     return "canceled"
                 if end is not None:
                     return end
+                if self._end_requested and self._splitter.in_reasoning:
+                    return "requested"
         finally:
             stream.close()  # type: ignore[attr-defined]
         return "eos"
@@ -215,14 +237,14 @@ class Generation:
         return deltas, None
 
     def _after(self, ended: End, now: float) -> End | None:
-        """A phase ended: the model stopping or the budget inside the reasoning closes the block
-        and the answer phase begins (None: go on); anything else ends the generation."""
-        if ended in ("eos", "budget") and self._splitter.in_reasoning:
+        """A phase ended: the model stopping, the budget or a request inside the reasoning closes
+        the block and the answer phase begins (None: go on); anything else ends the generation."""
+        if ended in ("eos", "budget", "requested") and self._splitter.in_reasoning:
             self._close(ended, now)
             return "length" if self._limit <= 0 else None
         return ended
 
-    def _close(self, reason: Literal["eos", "budget"], now: float) -> None:
+    def _close(self, reason: CloseReason, now: float) -> None:
         out = self.outcome
         self._splitter.close_reasoning()
         out.reasoning_end = reason
@@ -235,11 +257,11 @@ class Generation:
         if self._says_budget_message(reason):
             self._written.append(Delta("reasoning", BUDGET_MESSAGE_SEPARATOR + self._budget_message))
 
-    def _says_budget_message(self, reason: Literal["eos", "budget"]) -> bool:
+    def _says_budget_message(self, reason: CloseReason) -> bool:
         """Only a reasoning the budget cut short gets the message (not a zero budget's)."""
         return reason == "budget" and self._budget > 0 and bool(self._budget_message)
 
-    def _closing_tokens(self, reason: Literal["eos", "budget"]) -> list[int]:
+    def _closing_tokens(self, reason: CloseReason) -> list[int]:
         """What the worker writes to close the block: the budget message as plain text (a
         message that spells a control token stays characters), then the closing tag."""
         tag = self._engine.tokenize(FORCED_CLOSE)

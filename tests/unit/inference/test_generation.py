@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.inference.engine import Sampling
-from services.inference.generation import BUDGET_MESSAGE_SEPARATOR, FORCED_CLOSE, Generation
+from services.inference.generation import BUDGET_MESSAGE_SEPARATOR, FORCED_CLOSE, Generation, OnDeltas, Outcome
 from services.inference.splitter import Delta
 from tests.support.fake_engine import ScriptedEngine, ScriptedModel
 
@@ -307,3 +307,95 @@ def test_generation_replay_chunks_are_the_pieces_the_model_evaluated() -> None:
         assert generation.outcome.forced_close is not None and generation.outcome.forced_close.reason == reason
         expected = [[a], [b, *tag]] if reason == "budget" else [[a], [b], tag]
         assert generation.replay_chunks() == [*expected, [x], [y]]
+
+
+# ---------------------------------------------------------------------------------------------
+# A client's request to end the reasoning now (`end_reasoning`).
+
+
+def requesting_at(generation: Generation, at_token: int) -> OnDeltas:
+    """Deltas go to `seen`; the request comes while the `at_token`-th token is handled."""
+
+    def on_deltas(deltas: list[Delta], out: Outcome) -> bool:
+        seen.extend(deltas)
+        if len(out.tokens) == at_token:
+            generation.end_reasoning()
+        return True
+
+    seen: list[Delta] = []
+    on_deltas.seen = seen  # type: ignore[attr-defined]
+    return on_deltas
+
+
+def test_generation_end_reasoning_closes_after_the_current_token() -> None:
+    engine = ScriptedEngine(["a", "b", "c", "d", "never seen"], ["Answer", " 4"])
+    generation = make_generation(engine)
+    on_deltas = requesting_at(generation, 2)
+    out = generation.run(on_deltas)
+    assert text_of(on_deltas.seen) == ("ab", "Answer 4")  # type: ignore[attr-defined]
+    assert out.reasoning_end == "requested" and out.finish_reason == "stop"
+    assert out.forced_close is not None and (out.forced_close.at_token, out.forced_close.reason) == (2, "requested")
+    assert (out.reasoning_tokens, out.answer_tokens) == (2, 2)
+    # The answer goes on from the prompt, the two reasoning tokens and the closing tag.
+    assert engine.calls[1] == [1, 2, 3, 1000, 1001, *engine.tokenize(FORCED_CLOSE)]
+
+
+def test_generation_end_reasoning_before_the_first_token_answers_without_reasoning() -> None:
+    engine = ScriptedEngine(["Direct", " answer"])
+    generation = make_generation(engine)
+    generation.end_reasoning()
+    reasoning, answer, out = collect(generation)
+    assert (reasoning, answer) == ("", "Direct answer")
+    assert out.reasoning_end == "requested" and out.forced_close is not None and out.forced_close.at_token == 0
+
+
+def test_generation_end_reasoning_once_answering_changes_nothing() -> None:
+    engine = ScriptedEngine(["r", "</think>", "one", " two"])
+    generation = make_generation(engine)
+    on_deltas = requesting_at(generation, 3)
+    out = generation.run(on_deltas)
+    assert text_of(on_deltas.seen) == ("r", "one two")  # type: ignore[attr-defined]
+    assert out.reasoning_end == "model" and out.forced_close is None and len(engine.calls) == 1
+
+
+def test_generation_resumed_after_a_requested_close_ends_as_the_uninterrupted_run() -> None:
+    script, after_close = ["a", " b", " c", " d", " e"], ["Answer", " is", " 4"]
+    _, whole = resumable(script, after_close, {})
+    steps: list[list[Delta]] = []
+
+    def on_deltas(deltas: list[Delta], out: Outcome) -> bool:
+        steps.append(list(deltas))
+        if len(out.tokens) == 2:
+            whole.end_reasoning()
+        return True
+
+    expected = whole.run(on_deltas)
+    tokens, close = list(expected.tokens), expected.forced_close
+    assert (
+        close is not None
+        and close.reason == "requested"
+        and text_of([d for step in steps for d in step]) == ("a b", "Answer is 4")
+    )
+    for cut in range(len(tokens) + 1):
+        _, resumed = resumable(script, after_close, {})
+        # Known to the resumer once an event after the close was written; before, the request
+        # is still in Redis and the new worker reads it again.
+        resumed.restore(tokens[:cut], [float(i) for i in range(cut)], close if close.at_token < cut else None)
+        rest: list[Delta] = []
+
+        def go_on(deltas: list[Delta], out: Outcome, rest: list[Delta] = rest, resumed: Generation = resumed) -> bool:
+            rest.extend(deltas)
+            if len(out.tokens) >= 2:
+                resumed.end_reasoning()
+            return True
+
+        if cut >= 2:
+            resumed.end_reasoning()
+        outcome = resumed.run(go_on)
+        assert text_of(rest) == text_of([d for step in steps[cut:] for d in step]), cut
+        assert outcome.tokens == tokens and outcome.forced_close == close and outcome.reasoning_end == "requested"
+        assert resumed.replay_chunks() == [[tokens[0]], [tokens[1], *resumed_tag()], *([t] for t in tokens[2:])]
+
+
+def resumed_tag() -> list[int]:
+    return ScriptedEngine().tokenize(FORCED_CLOSE)
