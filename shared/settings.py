@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     queue_update_interval_s: Annotated[float, Field(gt=0)] = 1.0
     """How often a waiting job's stream may get a `queued` update (its position and expected
     start); the gateway looks at the line this often."""
+    status_sample_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    """How often the operators' page (/status) gets a point of throughput and queue depth (one
+    gateway replica records it); also how far back each inference worker measures its tokens/s."""
     cancel_on_disconnect: bool = True
     """Stop a streaming chat completion's job when its client disconnects."""
     """Past this many jobs waiting, new requests get 429 with Retry-After."""

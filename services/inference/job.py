@@ -115,6 +115,7 @@ class InferenceJob:
     def _publish(self, deltas: list[Delta], counts: Outcome) -> bool:
         """Called after every token: batch the text, flush it now and then, and say whether to
         go on. A cancel is seen within one token: between flushes the flag is read directly."""
+        self._ctx.load.generated(1)
         self._batch.add(deltas, counts)
         self._answer.extend(d.text for d in deltas if d.kind == "answer")
         now = time.monotonic()

@@ -17,6 +17,7 @@ from services.inference.context import InferenceContext
 from services.inference.worker import InferenceWorker
 from services.postproc.context import PostprocContext
 from services.postproc.worker import PostprocWorker
+from services.runtime.load import LoadMeter
 from services.store.jobs import JobStore
 from services.store.queues import rq_queue
 from services.store.scheduler import Scheduler, pool_queue_class
@@ -64,9 +65,9 @@ class Harness:
             drain=self.drain,
         )
 
-    def run_worker(self, engine: ScriptedEngine, pool: str | None = None) -> None:
+    def run_worker(self, engine: ScriptedEngine, pool: str | None = None, load: LoadMeter | None = None) -> None:
         """Serve every queued inference job of model `pool` (default: the default model) with
-        the scripted engine, then every check job."""
+        the scripted engine, then every check job; `load`: the worker's load meter."""
         store = JobStore(self.redis, self.settings)
         context = InferenceContext(
             redis=self.redis,
@@ -75,6 +76,7 @@ class Harness:
             settings=self.settings,
             worker_id="test-worker",
             store=store,
+            load=load or LoadMeter(window_s=5),
         )
         pool_class = pool_queue_class(store.scheduler)
         queues = [rq_queue(keys.pool_queue(pool or self.pool), self.redis, cls=pool_class)]
