@@ -260,10 +260,16 @@ def test_status_is_for_operator_keys_only(make_harness: Callable[..., Harness]) 
         anonymous = client.get("/v1/status")
         tenant = client.get("/v1/status", headers={"Authorization": f"Bearer {KEY_TENANT}"})
         operator = client.get("/v1/status", headers={"Authorization": f"Bearer {KEY_OPS}"})
+        page = client.get("/status")
+        assets = [client.get(f"/static/{name}") for name in ("status.js", "plot.js", "status.css", "key.js")]
     assert anonymous.status_code == 401
     assert tenant.status_code == 403
     assert "THINKSTREAM_OPERATOR_KEYS" in tenant.json()["error"]["message"]
     assert operator.status_code == 200 and StatusReport.model_validate(operator.json())
+    # The page's files hold no data: they load without a key, under the main page's policy.
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert all(asset.status_code == 200 for asset in assets)
 
 
 def test_status_without_redis_is_503_saying_so(
