@@ -139,3 +139,15 @@ def test_status_page_shows_a_busy_worker_its_jobs_and_the_last_minutes(
     expect(page.locator("#now-waiting")).to_have_text("0")
     # Nothing came from anywhere but the gateway: the page works on an intranet without internet.
     assert requests and all(url.startswith(f"{stack.url}/") for url in requests), requests
+
+
+def test_status_page_at_phone_width_in_dark_mode(open_page: OpenPage, screenshots: Path) -> None:
+    page = open_page(query="", path="/status", viewport={"width": 390, "height": 844}, color_scheme="dark")
+    enter_key(page, OPS, 200)
+    expect(page.locator("#workers tbody tr")).to_have_count(1)
+    expect(page.locator("#plot-throughput svg")).to_be_visible()
+
+    # Wide tables scroll inside their panel; the page itself never scrolls sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(21, 23, 26)"
+    page.screenshot(path=str(screenshots / "status-phone-dark.png"), full_page=True)
