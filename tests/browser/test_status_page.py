@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from shared.apikeys import key_entry, new_key
+from shared.status_api import JobInFlight, ModelStatus, StatusReport, StatusSample, WorkerStatus
 from tests.browser.conftest import OpenPage
 from tests.support.stack import Stack
 
@@ -151,3 +152,91 @@ def test_status_page_at_phone_width_in_dark_mode(open_page: OpenPage, screenshot
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(21, 23, 26)"
     page.screenshot(path=str(screenshots / "status-phone-dark.png"), full_page=True)
+
+
+XSS = "<img src=x onerror=window.__pwned=1>"
+
+
+def scripted_report() -> StatusReport:
+    """What a real stack cannot be made to show: a batching worker of 12 slots, a worker of an
+    older version, names that spell HTML, a retried job, and a hole in the history."""
+    now = 1_800_000_000.0
+    workers = [
+        WorkerStatus(
+            id=f"w-{XSS}",
+            model=XSS,
+            adapter="sql@1",
+            slots=12,
+            busy=9,
+            tokens_per_s=412.5,
+            jobs_done=40,
+            own_queue=2,
+            beat_age_s=0.4,
+        ),
+        WorkerStatus(
+            id="w-old", model=XSS, slots=1, busy=1, tokens_per_s=None, jobs_done=3, own_queue=0, beat_age_s=1.2
+        ),
+    ]
+    model = ModelStatus(
+        name=XSS,
+        workers=2,
+        slots=13,
+        busy=10,
+        running=10,
+        waiting=7,
+        waiting_by_priority={"high": 1, "normal": 2, "low": 4},
+        tokens_per_s=412.5,
+    )
+    job = JobInFlight(
+        id="j" * 32, model=XSS, worker=f"w-{XSS}", priority="low", origin="batch", owner=XSS, attempt=2, running_s=125.0
+    )
+    # Points every 5 s for the last 15 minutes, but none between 10 and 5 minutes ago.
+    history = [
+        StatusSample(at=now - age, tokens_per_s=300.0 + age % 50, waiting=age // 100, running=10)
+        for age in range(900, -1, -5)
+        if not 300 < age < 600
+    ]
+    return StatusReport(
+        at=now,
+        sample_interval_s=5,
+        history_s=900,
+        workers=workers,
+        models=[model],
+        jobs_running=130,
+        jobs=[job],
+        checks_waiting=3,
+        checkers=2,
+        history=history,
+    )
+
+
+def test_status_page_shows_what_a_real_stack_cannot_and_names_stay_text(open_page: OpenPage) -> None:
+    page = open_page(query="", path="/status")
+    body = scripted_report().model_dump_json()
+    page.route("**/v1/status", lambda route: route.fulfill(status=200, content_type="application/json", body=body))
+    enter_key(page, OPS, 200)
+
+    batching = page.locator("#workers tbody tr").first
+    expect(batching.locator("th")).to_have_text(f"w-{XSS}")
+    expect(batching.locator("td").nth(0)).to_have_text(f"{XSS} + sql@1")
+    expect(batching.locator("td.slots")).to_have_text("9 / 12")
+    expect(batching.locator(".slot-fill")).to_have_count(1)  # past 8 slots: a bar, not boxes
+    expect(batching.locator("td.rate")).to_have_text("412.5")
+    older = page.locator("#workers tbody tr").nth(1)
+    expect(older.locator("td.rate")).to_have_text("–")
+    expect(older.locator(".slot.busy")).to_have_count(1)
+    expect(page.locator("#now-slots")).to_have_text("10 / 13")
+    expect(page.locator("#now-waiting")).to_have_text("7")
+    expect(page.locator("#queues tbody tr td").nth(2)).to_have_text("4")  # low: the batch items
+    expect(page.locator("#checks")).to_have_text("Answers waiting for their checks: 3 · 2 checkers alive.")
+
+    job = page.locator("#jobs tbody tr")
+    expect(job.locator("td").nth(3)).to_have_text("batch, attempt 2")
+    expect(job.locator("td").nth(5)).to_have_text("2 min 5 s")
+    expect(page.locator("#more-jobs")).to_have_text("129 more not listed (the longest-running are shown).")
+
+    # The hole in the history breaks the line rather than drawing across it.
+    expect(page.locator("#plot-throughput svg path.line")).to_have_count(2)
+    expect(page.locator("#plot-queue")).to_have_attribute("data-peak", "9")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#overview img").count() == 0, "names that spell HTML stay text"
