@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     queue_update_interval_s: Annotated[float, Field(gt=0)] = 1.0
     """How often a waiting job's stream may get a `queued` update (its position and expected
     start); the gateway looks at the line this often."""
+    status_sample_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    """How often the operators' page (/status) gets a point of throughput and queue depth (one
+    gateway replica records it); also how far back each inference worker measures its tokens/s."""
+    status_history_s: Annotated[float, Field(gt=0)] = 900.0
+    """How far back the operators' page's plot goes: its points are kept in Redis this long."""
     cancel_on_disconnect: bool = True
     """Stop a streaming chat completion's job when its client disconnects."""
     """Past this many jobs waiting, new requests get 429 with Retry-After."""
@@ -214,8 +219,8 @@ class Settings(BaseSettings):
     """Web origins (`https://intranet.example`) whose pages may send requests that change things
     (POST, DELETE); requests from the gateway's own page are always allowed."""
     operator_keys: list[str] = []
-    """Names of the API keys that may read /metrics (it names workers and hosts), e.g.
-    THINKSTREAM_OPERATOR_KEYS='["prometheus"]'."""
+    """Names of the API keys that may read /metrics and /v1/status, the operators' page's data
+    (they name workers, hosts and every key's jobs), e.g. THINKSTREAM_OPERATOR_KEYS='["prometheus", "ops"]'."""
     """Requests one API key may make per minute (fixed windows); past it, 429 with Retry-After."""
     key_max_queued_jobs: Annotated[int, Field(ge=1)] = 64
     """Jobs of one API key that may wait in the queue at once; past it, 429 with Retry-After."""

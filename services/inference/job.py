@@ -140,6 +140,7 @@ class InferenceJob:
         """Called after every token: batch the text, flush it now and then, and say whether to
         go on. A cancel is seen within one token: between flushes the flag is read directly.
         So is a request to end the reasoning, while the job reasons (one read for both)."""
+        self._ctx.load.generated(1)
         self._batch.add(deltas, counts)
         self._answer.extend(d.text for d in deltas if d.kind == "answer")
         now = time.monotonic()

@@ -167,6 +167,8 @@ class JobRecord:
     result: InferenceResult | None
     batch: BatchLink | None
     children: list[str]
+    started_at: float | None = None
+    """When its current run started on a worker (None before the first)."""
 
     @classmethod
     def parse(cls, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -193,6 +195,7 @@ class JobRecord:
             result=InferenceResult.model_validate_json(row["result"]) if row.get("result") else None,
             batch=batch,
             children=json.loads(row["children"]) if row.get("children") else [],
+            started_at=float(row["started_at"]) if row.get("started_at") else None,
         )
 
 
@@ -251,6 +254,14 @@ class JobStore:
 
     def read(self, job_id: str) -> JobRecord:
         return JobRecord.parse(job_id, self._redis.hgetall(keys.job_key(job_id)))
+
+    def read_many(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        """The records of these jobs, in one round trip; those that expired are left out."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(keys.job_key(job_id))
+            rows = pipe.execute()
+        return [JobRecord.parse(job_id, row) for job_id, row in zip(job_ids, rows, strict=True) if row]
 
     def view(self, job_id: str, status: JobStatus | None = None) -> JobView:
         """The job as a client sees it, folded from its events."""
