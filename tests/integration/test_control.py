@@ -47,7 +47,9 @@ def test_control_ends_a_long_reasoning_within_a_few_tokens_and_the_answer_follow
                     reasoning_events += 1
                 if choice.delta.content:
                     answer += choice.delta.content
-            if control is None and reasoning_events >= 5:
+            # At the first reasoning chunk: the further in, the likelier the model closes the
+            # block itself while the request is on its way (on a loaded machine, it did once).
+            if control is None and reasoning_events >= 1:
                 control = httpx.post(
                     f"{stack.url}/v1/chat/completions/{completion_id}/control",
                     json={"action": "end_reasoning"},
@@ -58,7 +60,7 @@ def test_control_ends_a_long_reasoning_within_a_few_tokens_and_the_answer_follow
     assert control.json()["status"] == "running"
     job_id = str(completion_id).removeprefix("chatcmpl-")
     view = httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=10).json()
-    assert view["reasoning_end"] == "requested"
+    assert view["reasoning_end"] == "requested", view
     reasoning_tokens = view["usage"]["reasoning_tokens"]
     assert at_request <= reasoning_tokens <= at_request + FEW_TOKENS, (at_request, reasoning_tokens)
     assert reasoning_tokens < 280  # not the budget: the request ended it
