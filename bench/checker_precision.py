@@ -10,8 +10,11 @@
   to questions written after the checks were frozen (eval/make_fresh.py), labelled the same way.
   Measured once unseen; its two wrong passes then suggested two general rules (the question's
   computation said in words, a pass's chain uses every number), so it is no longer a test;
-- fresh2 (unseen): eval/fresh2_traces.jsonl when it exists (eval/make_fresh2.py; collected and
-  labelled as eval/README.md says), written after those rules: the next test.
+- fresh2 (unseen): eval/fresh2_traces.jsonl (eval/make_fresh2.py; collected and labelled as
+  eval/README.md says), word problems written after those rules. Measured once; the model was
+  right 3 times in 512 and earned no pass, so it measures fail, not pass→right;
+- fresh3 (unseen): eval/fresh3_traces.jsonl when it exists (eval/make_fresh3.py): one-step
+  arithmetic in new phrasings, where the model is right often enough to earn passes.
 
 For each: precision and recall of `fail` (the positive class is a wrong answer, or a planted
 error), pass→right: of the answers that got `pass`, the share that were right, and wrong→pass:
@@ -43,9 +46,11 @@ SYNTHETIC = ROOT / "eval" / "traces.jsonl"
 REAL = ROOT / "eval" / "real_traces.jsonl"
 FRESH = ROOT / "eval" / "fresh_traces.jsonl"
 FRESH2 = ROOT / "eval" / "fresh2_traces.jsonl"
+FRESH3 = ROOT / "eval" / "fresh3_traces.jsonl"
 FRESH_SEEN = "fresh (seen once; rules added after)"
 FRESH2_UNSEEN = "fresh2 (unseen)"
-HELD_OUT = ("real, held-out", FRESH_SEEN, FRESH2_UNSEEN)
+FRESH3_UNSEEN = "fresh3 (unseen)"
+HELD_OUT = ("real, held-out", FRESH_SEEN, FRESH2_UNSEEN, FRESH3_UNSEEN)
 RESULTS = Path(__file__).parent / "results" / "checker_precision.json"
 STRUCTURAL = ["answer_present", "reasoning_closed", "not_truncated", "no_repetition"]
 TARGETS = {"precision": 0.95, "recall": 0.85, "pass_right": 0.95}
@@ -126,6 +131,7 @@ def main() -> None:
     parser.add_argument("--show-held-out", action="store_true", help="also list the held-out sets' wrong verdicts")
     parser.add_argument("--fresh", type=Path, default=FRESH)
     parser.add_argument("--fresh2", type=Path, default=FRESH2)
+    parser.add_argument("--fresh3", type=Path, default=FRESH3)
     parser.add_argument("--only", help="measure only the sets whose name contains this")
     parser.add_argument(
         "-o", "--output", type=Path, default=RESULTS, help=f"JSON (default {RESULTS.relative_to(ROOT)})"
@@ -139,6 +145,7 @@ def main() -> None:
         "real, held-out": [r for r in real if r["split"] == "held-out"],
         FRESH_SEEN: load(args.fresh) if args.fresh.exists() else [],
         FRESH2_UNSEEN: load(args.fresh2) if args.fresh2.exists() else [],
+        FRESH3_UNSEEN: load(args.fresh3) if args.fresh3.exists() else [],
     }
     runs = {
         name: {"structural only (baseline)": score(rows, STRUCTURAL), "all checks": score(rows, list(REGISTRY))}
