@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     max_generation_s: Annotated[float, Field(gt=0)] = 600.0
     """A generation running longer than this is stopped with an error."""
 
+    system_prompt: str | None = None
+    """System message put first in every job that has none of its own (THINKSTREAM_SYSTEM_PROMPT).
+    Its tokens are a shared prefix: every API key reuses them from the KV cache, while all other
+    prompt tokens are reused only by jobs of the same key."""
     kv_cache_mb: Annotated[int, Field(ge=0)] = 1024
     """RAM per inference worker for saved KV states of earlier conversations (0: keep only the
     last job's). About 20-30 KB per token for 1.5B-class models."""

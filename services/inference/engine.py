@@ -17,6 +17,7 @@ from services.engine.prompt import ChatPrompt
 from services.inference.adapters import Adapters
 from services.inference.exceptions import UnknownAdapter
 from services.inference.kv_cache import KVReuse, PrefixStateCache
+from services.inference.shared_prefix import shared_prefixes
 from shared.models import LoraChoice
 from shared.schemas import ChatMessage
 
@@ -46,6 +47,11 @@ class Engine(Protocol):
         """Compute the next job with this LoRA adapter (None: the base model)."""
         ...
 
+    def use_owner(self, owner: str) -> None:
+        """The next job is this owner's (API key; "" without keys): it reuses evaluated prompt
+        tokens of this owner's jobs and the shared prefixes only."""
+        ...
+
     def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
         """Yield `(token_id, text)` for each generated token until the model ends its turn.
 
@@ -56,11 +62,17 @@ class Engine(Protocol):
 
 
 class LlamaEngine:
-    def __init__(self, llm: Llama, cache: PrefixStateCache | None = None, adapters: Adapters | None = None) -> None:
+    def __init__(
+        self,
+        llm: Llama,
+        cache: PrefixStateCache | None = None,
+        adapters: Adapters | None = None,
+        system_prompt: str | None = None,
+    ) -> None:
         self._llm = llm
         self._prompt = ChatPrompt(llm)
         self._vocab = llm._model.vocab
-        self._kv = KVReuse(llm, cache)
+        self._kv = KVReuse(llm, cache, shared_prefixes(self._prompt.tokens, system_prompt))
         self._adapters = adapters
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
@@ -82,6 +94,9 @@ class LlamaEngine:
             return
         self._adapters.apply(adapter)
         self._kv.switch(adapter.scope if adapter is not None else "")
+
+    def use_owner(self, owner: str) -> None:
+        self._kv.switch_owner(owner)
 
     def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
         if sampling.seed is not None:

@@ -9,6 +9,7 @@ from services.inference.batch import DeltaBatch
 from services.inference.context import InferenceContext, current_context
 from services.inference.engine import Sampling
 from services.inference.generation import Generation, Outcome
+from services.inference.shared_prefix import with_system_prompt
 from services.inference.splitter import Delta
 from services.store.jobs import JobStore
 from shared import keys
@@ -55,18 +56,19 @@ class InferenceJob:
             return start.outcome
         self._events = self._store.writer(self._job_id, self._run_number, start.record.origin)
         try:
-            return self._run(start.record.spec)
+            return self._run(start.record.spec, start.record.owner or "")
         finally:
             self._store.release(self._job_id, worker_id)
 
-    def _run(self, spec: JobSpec) -> str:
+    def _run(self, spec: JobSpec, owner: str) -> str:
         settings = self._ctx.settings
         started_at = time.time()
         self._deadline = time.monotonic() + settings.max_generation_s
         engine = self._ctx.engine
         try:
             engine.use_adapter(spec.adapter)
-            prompt = engine.prompt_tokens(spec.messages)
+            engine.use_owner(owner)
+            prompt = engine.prompt_tokens(with_system_prompt(spec.messages, settings.system_prompt))
             cached = engine.prepare(prompt)
             outcome = self._generate(spec, prompt)
             engine.remember()

@@ -5,6 +5,11 @@ llama.cpp already reuses the longest common prefix with whatever the context eva
 This cache keeps the states of earlier jobs in RAM (least recently used first out) so the reuse
 survives other conversations running on the worker in between. Only the KV cells are saved, not
 llama-cpp-python's logits buffer (tens of MB per state that the next decode overwrites anyway).
+
+Reuse never crosses owners (API keys): how many prompt tokens were already evaluated is visible
+(`cached_tokens`, and in the timing), so a key that could reuse another key's prompt could read
+it out token by token. Only the shared prefixes, text every owner sends the same (the chat
+template's fixed opening, the operator's system prompt), are kept across owners.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ class SavedState:
     tokens: tuple[int, ...]
     data: bytes
     scope: str = ""
-    """The LoRA adapter the state was computed with ("" for the base model): a state is reused
-    only under the same adapter."""
+    """The owner and LoRA adapter the state was computed for (see `KVReuse.scope`): a state is
+    reused only in the same scope."""
 
 
 class PrefixStateCache:
@@ -73,18 +78,35 @@ class PrefixStateCache:
 class KVReuse:
     """Prepares a Llama context for a prompt: keep what it holds, or load a better saved state."""
 
-    def __init__(self, llm: Llama, cache: PrefixStateCache | None) -> None:
+    def __init__(self, llm: Llama, cache: PrefixStateCache | None, shared: Sequence[Sequence[int]] = ()) -> None:
         self._llm = llm
         self._cache = cache
-        self.scope = ""
+        self._shared = [tuple(prefix) for prefix in shared]
+        self.adapter = ""
         """The adapter the context computes with now (`switch` changes it)."""
+        self.owner = ""
+        """The owner (API key) whose job the context computes now (`switch_owner` changes it)."""
 
-    def switch(self, scope: str) -> None:
+    @property
+    def scope(self) -> str:
+        return f"{self.owner}\x1f{self.adapter}"
+
+    def switch(self, adapter: str) -> None:
         """The context now computes with another adapter: what it holds was computed with the
         previous one and must not be reused (saved states of each adapter stay in the cache)."""
-        if scope != self.scope:
-            self.scope = scope
+        if adapter != self.adapter:
+            self.adapter = adapter
             self._llm.n_tokens = 0
+
+    def switch_owner(self, owner: str) -> None:
+        """The next job is another owner's: the context keeps a shared prefix it holds whole,
+        nothing else (not even part of a shared prefix: how far another owner's prompt agreed
+        with it would show)."""
+        if owner != self.owner:
+            self.owner = owner
+            held = self._llm._input_ids.tolist()
+            whole = [len(prefix) for prefix in self._shared if common_prefix(held, prefix) == len(prefix)]
+            self._llm.n_tokens = max(whole, default=0)
 
     def prepare(self, tokens: Sequence[int]) -> int:
         """How many leading prompt tokens are already evaluated in the context (at most all but

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -119,6 +120,35 @@ def test_attack_a_flooding_key_delays_another_by_one_job_per_worker(keyed: Stack
     waiting = [job_id for job_id in flood if event_at(keyed, job_id, "started") > queued]
     assert len(waiting) >= 5, "the flood did not wait: the test shows nothing"
     assert len(overtook) <= 1, f"{len(overtook)} of Alice's jobs started after Bob asked and before him"
+
+
+def finished(http: httpx.Client, prompt: str) -> dict[str, Any]:
+    job_id = http.post("/v1/jobs", json={"prompt": prompt, **TINY}).json()["id"]
+    deadline = time.monotonic() + 120
+    while (view := http.get(f"/v1/jobs/{job_id}").json())["status"] in ("queued", "running", "checking"):
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.1)
+    return view
+
+
+def test_attack_a_second_key_cannot_read_a_prompt_through_the_kv_cache(keyed: Stack) -> None:
+    secret = "Internal memo: the merger with Nordwind closes on 14 March at 41 euros a share. Summarise it."
+    # Differs from the first word, so Bob's own earlier job shares nothing with it either.
+    wrong = "Summarise: the merger with Sudmark closes on 2 June at 19 euros a share."
+    with client(keyed, ALICE) as alice, client(keyed, BOB) as bob:
+        finished(alice, secret)
+        again = finished(alice, secret)["usage"]
+        right_guess = finished(bob, secret)["usage"]
+        finished(alice, secret)  # her prompt is what the worker holds again
+        wrong_guess = finished(bob, wrong)["usage"]
+        bob_again = finished(bob, secret)["usage"]
+    # Her own next job reuses her whole prompt but the token it samples from.
+    assert again["cached_tokens"] == again["prompt_tokens"] - 1
+    # Bob's right guess is served exactly like his wrong one: the template's shared opening only.
+    assert right_guess["cached_tokens"] == wrong_guess["cached_tokens"]
+    assert right_guess["cached_tokens"] < right_guess["prompt_tokens"] - 20, "it must stop before her text"
+    # ...while his own repeat of a prompt he sent reuses it.
+    assert bob_again["cached_tokens"] == bob_again["prompt_tokens"] - 1
 
 
 def test_attack_stream_caps_and_slow_headers(keyed: Stack) -> None:

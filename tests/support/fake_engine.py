@@ -17,8 +17,13 @@ class ScriptedEngine:
         self.remembered = 0
         self.adapters: list[LoraChoice | None] = []
         """The adapter each job asked for, in order."""
+        self.owners: list[str] = []
+        """The owner each job ran for, in order."""
+        self.prompts: list[list[ChatMessage]] = []
+        """The messages each job's prompt was rendered from, in order."""
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        self.prompts.append(list(messages))
         return [ord(c) for m in messages for c in m.content][:64] or [1]
 
     def tokenize(self, text: str) -> list[int]:
@@ -38,6 +43,9 @@ class ScriptedEngine:
                 yield 1000 + index, text
         finally:
             self.closed += 1
+
+    def use_owner(self, owner: str) -> None:
+        self.owners.append(owner)
 
     def use_adapter(self, adapter: LoraChoice | None) -> None:
         self.adapters.append(adapter)

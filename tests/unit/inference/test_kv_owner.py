@@ -1,0 +1,80 @@
+"""KV reuse per owner: a context keeps another owner's tokens only as far as a whole shared prefix."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.inference.kv_cache import KVReuse
+from services.inference.shared_prefix import shared_prefixes, with_system_prompt
+from shared.schemas import ChatMessage
+
+
+class HeldContext:
+    """What KVReuse reads and writes of a llama-cpp-python context."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.input_ids = np.zeros(64, dtype=np.intc)
+        self.input_ids[: len(tokens)] = tokens
+        self.n_tokens = len(tokens)
+
+    @property
+    def _input_ids(self) -> np.ndarray:
+        return self.input_ids[: self.n_tokens]
+
+
+SHARED = [1, 2, 3, 4]
+
+
+def reuse(held: list[int], owner: str = "alice") -> tuple[KVReuse, HeldContext]:
+    llm = HeldContext(held)
+    kv = KVReuse(llm, None, [SHARED])  # type: ignore[arg-type]
+    kv.owner = owner
+    return kv, llm
+
+
+def test_the_same_owner_reuses_its_whole_prompt() -> None:
+    kv, _ = reuse([1, 2, 3, 4, 50, 51, 52])
+    kv.switch_owner("alice")
+    assert kv.prepare([1, 2, 3, 4, 50, 51, 52, 60]) == 7
+
+
+def test_another_owner_reuses_only_the_shared_prefix_even_when_its_guess_is_right() -> None:
+    kv, _ = reuse([1, 2, 3, 4, 50, 51, 52])
+    kv.switch_owner("bob")
+    assert kv.prepare([1, 2, 3, 4, 50, 51, 52, 60]) == 4, "a right guess of alice's prompt must not show"
+    kv, _ = reuse([1, 2, 3, 4, 50, 51, 52])
+    kv.switch_owner("bob")
+    assert kv.prepare([1, 2, 3, 4, 77, 78, 79, 60]) == 4, "a wrong guess looks the same"
+
+
+def test_a_shared_prefix_held_only_in_part_is_not_reused() -> None:
+    # How far alice's own system prompt agreed with the shared one would show in bob's count.
+    kv, _ = reuse([1, 2, 3, 9, 9])
+    kv.switch_owner("bob")
+    assert kv.prepare([1, 2, 3, 4, 5]) == 0
+
+
+def test_saved_states_are_per_owner() -> None:
+    kv, _ = reuse([])
+    alice = kv.scope
+    kv.switch_owner("bob")
+    assert kv.scope != alice
+    kv.switch("sql@1")
+    assert kv.scope not in (alice, "")
+
+
+def test_the_operators_system_prompt_goes_first_unless_the_job_has_its_own() -> None:
+    user = ChatMessage(role="user", content="hi")
+    own = ChatMessage(role="system", content="Be brief.")
+    assert with_system_prompt([user], "House rules.") == [ChatMessage(role="system", content="House rules."), user]
+    assert with_system_prompt([own, user], "House rules.") == [own, user]
+    assert with_system_prompt([user], None) == [user]
+
+
+def test_shared_prefixes_stop_where_a_users_text_begins() -> None:
+    def render(messages: list[ChatMessage]) -> list[int]:
+        text = "".join(f"<{m.role}>{m.content}</>" for m in messages)
+        return [ord(c) for c in f"<s>{text}<assistant>"]
+
+    prefixes = {"".join(map(chr, p)) for p in shared_prefixes(render, "House rules.")}  # type: ignore[arg-type]
+    assert prefixes == {"<s><user>", "<s><system>House rules.</><user>"}
