@@ -1,10 +1,19 @@
 """Continuous batching: one model context, several jobs decoded together.
 
 Each job in flight holds one sequence of the context (a slot). One decode thread runs steps;
-a step is a single batched evaluation holding the next token of every sequence that is
-generating, plus a piece of the prompt of any sequence that joined (at most `chunk_tokens`
-each, so the streams already running go on while a long prompt is read). A sequence that ends
-or is closed leaves before the next step; a new one joins at the next step.
+a step is a single batched evaluation, either the next token of every sequence that is
+generating, or a piece of one joining sequence's prompt (at most `chunk_tokens`). While a
+prompt is read, prompt steps and generation steps alternate, so the streams already running
+go on. A sequence that ends or is closed leaves before the next step; a new one joins at the
+next step.
+
+A prompt piece never shares a step with another sequence: llama.cpp splits a batch of several
+sequences into equal parts per sequence (`split_equal`), so a prompt evaluated beside others
+would be cut where their lengths fall, and its last token, evaluated in a smaller piece, rounds
+differently (a greedy text then takes another turn than it does alone). Evaluated on its own,
+a prompt is cut only by `chunk_tokens`, whatever else runs; and a generating sequence's
+logits do not depend on the other sequences in its step (`tests/integration/test_slots.py`
+checks both bit for bit).
 
 A job talks to its slot through `Batcher.stream()`, an iterator of `(token, bytes)` like
 `Engine.stream`, so it runs the very same generation code as in a worker of one job at a time.
@@ -131,6 +140,8 @@ class Batcher:
         self._scope_waiters: list[str] = []
         self.steps = 0
         self.evaluated_tokens = 0
+        self._prompt_turn = True
+        """Whether a joining prompt's piece goes before the generating sequences' next step."""
         self._thread = threading.Thread(target=self._run, name="batched-decode", daemon=True)
         self._thread.start()
 
@@ -347,31 +358,22 @@ class Batcher:
                 self._cond.notify_all()
 
     def _next_rows(self) -> list[Row]:
-        """The next step: every generating sequence's next token, then prompt pieces in the
-        order the sequences were leased, within the batch."""
-        budget = self.backend.n_batch
-        rows = []
-        for slot in self._slots:
-            if slot.stream and slot.next_token is not None and not slot.plan and len(slot.out) < self._lookahead:
-                rows.append(Row(slot.seq, len(slot.kv), [slot.next_token], sample=True))
-                budget -= 1
-        joining = sorted((s for s in self._slots if s.stream and s.plan), key=lambda s: s.last_used)
-        for slot in joining:
-            tokens, whole = slot.plan[0]
-            if whole:
-                if len(tokens) > budget and rows:
-                    continue
-                take = tokens
-            else:
-                take = tokens[: min(self._chunk, budget)]
-            if not take:
-                continue
-            done = len(take) == len(tokens) and len(slot.plan) == 1
-            rows.append(Row(slot.seq, len(slot.kv), take, sample=done))
-            budget -= len(take)
-            if budget <= 0:
-                break
-        return rows
+        """The next step: a piece of the prompt of the sequence leased first among those
+        joining, or every generating sequence's next token; the two take turns."""
+        generating = [
+            Row(slot.seq, len(slot.kv), [slot.next_token], sample=True)
+            for slot in self._slots
+            if slot.stream and slot.next_token is not None and not slot.plan and len(slot.out) < self._lookahead
+        ]
+        joining = min((s for s in self._slots if s.stream and s.plan), key=lambda s: s.last_used, default=None)
+        if joining is None or (generating and not self._prompt_turn):
+            self._prompt_turn = True
+            return generating
+        self._prompt_turn = False
+        tokens, whole = joining.plan[0]
+        take = tokens if whole else tokens[: min(self._chunk, self.backend.n_batch)]
+        done = len(take) == len(tokens) and len(joining.plan) == 1
+        return [Row(joining.seq, len(joining.kv), take, sample=done)]
 
     def _apply(
         self, row: Row, stream: int, token: int | None, piece: bytes | None, failure: BaseException | None

@@ -1,7 +1,10 @@
 """One worker with four slots (continuous batching) on the real model: four greedy chat streams
 sent at once are each the text the same question gets alone, every stream is served at once
 (none waits for another to finish), a cancelled one leaves while the others go on, and the
-worker says how many slots it has. Real redis-server, real worker process, the SmolLM2 GGUF."""
+worker says how many slots it has. Real redis-server, real worker process, the SmolLM2 GGUF.
+
+Below the service, on the batched llama.cpp context itself: a sequence's logits, bit for bit,
+do not depend on which other sequences share its steps or what they hold (no cross-talk)."""
 
 from __future__ import annotations
 
@@ -13,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from shared import keys
+from shared.schemas import ChatMessage
+from shared.settings import embedded_model_path
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -122,3 +128,59 @@ def test_slots_the_worker_declares_its_slots(stack: Stack) -> None:
     worker_id = stack.redis.client().zrange(keys.live_workers_key("inference"), 0, -1)[0].decode()
     info = stack.redis.client().hgetall(keys.worker_key(worker_id))
     assert int(info[b"slots"]) == SLOTS and b"slots_busy" in info
+
+
+def test_slots_a_sequences_logits_do_not_depend_on_the_others_in_its_steps() -> None:
+    import llama_cpp
+    from llama_cpp import Llama
+
+    from services.engine.prompt import ChatPrompt
+    from services.inference.batched_llama import LlamaBackend
+    from services.inference.engine import Sampling
+    from services.inference.slots import Row
+
+    llm = Llama(model_path=str(embedded_model_path()), n_ctx=512, n_threads=1, verbose=False)
+    backend = LlamaBackend(llm, n_seq=3, n_ctx_seq=512, n_batch=256, n_threads=1)
+    n_vocab = llama_cpp.llama_vocab_n_tokens(llm._model.vocab)
+    chat_prompt = ChatPrompt(llm)
+
+    def tokens(question: str) -> list[int]:
+        return chat_prompt.tokens([ChatMessage(role="user", content=question)])
+
+    def read(index: int) -> np.ndarray:
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(backend.ctx, index), (n_vocab,)).copy()
+
+    def run(prompts: list[list[int]], forced: list[int] | None = None, steps: int = 24) -> list[np.ndarray]:
+        """The first sequence's logits at each step: prompts read one per step (as the batcher
+        does), then every sequence decoded together, the first fed `forced` if given."""
+        for seq in range(3):
+            backend.truncate(seq, 0)
+            backend.set_sampling(seq, Sampling(temperature=0.0, top_p=1.0, seed=None))
+        logits, nxt = [], []
+        for seq, prompt in enumerate(prompts):
+            nxt.append(backend.step([Row(seq, 0, prompt, sample=True)])[seq])
+            if seq == 0:
+                logits.append(read(len(prompt) - 1))
+        pos = [len(prompt) for prompt in prompts]
+        for step in range(steps):
+            if forced is not None:
+                nxt[0] = forced[step]
+            rows = [Row(seq, pos[seq], [nxt[seq]], sample=True) for seq in range(len(prompts))]
+            sampled = backend.step(rows)
+            logits.append(read(0))
+            pos = [p + 1 for p in pos]
+            nxt = [int(np.argmax(logits[-1]))] + [sampled[seq] for seq in range(1, len(prompts))]
+        return logits
+
+    try:
+        question = tokens("Write a haiku about rain.")
+        alone = run([question])
+        forced = [int(np.argmax(row)) for row in alone[:-1]]  # what the first sequence was fed alone
+        with_some = run([question, tokens("What is 17 times 23?"), tokens("Why is the sky blue?")], forced)
+        with_others = run([question, tokens("Name three prime numbers above 50."), tokens("Count to ten.")], forced)
+    finally:
+        backend.close()
+        llm.close()
+    assert len(alone) == len(with_some) == len(with_others) == 25
+    for step, (a, b, c) in enumerate(zip(alone, with_some, with_others, strict=True)):
+        assert np.array_equal(a, b) and np.array_equal(a, c), f"step {step}: the logits changed with the others"
