@@ -1,4 +1,4 @@
-"""How far the checks' verdicts can be trusted, on four sets kept apart.
+"""How far the checks' verdicts can be trusted, on sets kept apart.
 
 - synthetic: eval/traces.jsonl, templates written beside the checks (`label` error / correct);
 - real, tuning: traces the embedded model wrote for the ladder (eval/real_traces.jsonl,
@@ -6,8 +6,15 @@
   checks were tuned on;
 - real, held-out: the third of those traces a hash of the id put aside. Its one wrong pass was
   looked at and told what to fix, so it has been seen: kept for comparison, no longer a test;
-- real, fresh held-out: eval/fresh_traces.jsonl, the embedded model's answers to questions
-  written after the checks were frozen (eval/make_fresh.py), labelled the same way; the test.
+- fresh (seen once; rules added after): eval/fresh_traces.jsonl, the embedded model's answers
+  to questions written after the checks were frozen (eval/make_fresh.py), labelled the same way.
+  Measured once unseen; its two wrong passes then suggested two general rules (the question's
+  computation said in words, a pass's chain uses every number), so it is no longer a test;
+- fresh2 (unseen): eval/fresh2_traces.jsonl (eval/make_fresh2.py; collected and labelled as
+  eval/README.md says), word problems written after those rules. Measured once; the model was
+  right 3 times in 512 and earned no pass, so it measures fail, not pass→right;
+- fresh3 (unseen): eval/fresh3_traces.jsonl when it exists (eval/make_fresh3.py): one-step
+  arithmetic in new phrasings, where the model is right often enough to earn passes.
 
 For each: precision and recall of `fail` (the positive class is a wrong answer, or a planted
 error), pass→right: of the answers that got `pass`, the share that were right, and wrong→pass:
@@ -38,7 +45,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SYNTHETIC = ROOT / "eval" / "traces.jsonl"
 REAL = ROOT / "eval" / "real_traces.jsonl"
 FRESH = ROOT / "eval" / "fresh_traces.jsonl"
-HELD_OUT = ("real, held-out", "real, fresh held-out")
+FRESH2 = ROOT / "eval" / "fresh2_traces.jsonl"
+FRESH3 = ROOT / "eval" / "fresh3_traces.jsonl"
+FRESH_SEEN = "fresh (seen once; rules added after)"
+FRESH2_UNSEEN = "fresh2 (unseen)"
+FRESH3_UNSEEN = "fresh3 (unseen)"
+HELD_OUT = ("real, held-out", FRESH_SEEN, FRESH2_UNSEEN, FRESH3_UNSEEN)
 RESULTS = Path(__file__).parent / "results" / "checker_precision.json"
 STRUCTURAL = ["answer_present", "reasoning_closed", "not_truncated", "no_repetition"]
 TARGETS = {"precision": 0.95, "recall": 0.85, "pass_right": 0.95}
@@ -118,6 +130,8 @@ def main() -> None:
     parser.add_argument("--show-misses", action="store_true", help="list wrong verdicts (synthetic and tuning only)")
     parser.add_argument("--show-held-out", action="store_true", help="also list the held-out sets' wrong verdicts")
     parser.add_argument("--fresh", type=Path, default=FRESH)
+    parser.add_argument("--fresh2", type=Path, default=FRESH2)
+    parser.add_argument("--fresh3", type=Path, default=FRESH3)
     parser.add_argument("--only", help="measure only the sets whose name contains this")
     parser.add_argument(
         "-o", "--output", type=Path, default=RESULTS, help=f"JSON (default {RESULTS.relative_to(ROOT)})"
@@ -129,7 +143,9 @@ def main() -> None:
         "synthetic": load(args.synthetic),
         "real, tuning": [r for r in real if r["split"] == "tuning"],
         "real, held-out": [r for r in real if r["split"] == "held-out"],
-        "real, fresh held-out": load(args.fresh) if args.fresh.exists() else [],
+        FRESH_SEEN: load(args.fresh) if args.fresh.exists() else [],
+        FRESH2_UNSEEN: load(args.fresh2) if args.fresh2.exists() else [],
+        FRESH3_UNSEEN: load(args.fresh3) if args.fresh3.exists() else [],
     }
     runs = {
         name: {"structural only (baseline)": score(rows, STRUCTURAL), "all checks": score(rows, list(REGISTRY))}
@@ -137,7 +153,7 @@ def main() -> None:
         if rows and (args.only is None or args.only in name)
     }
     header = (
-        f"{'set':22}{'checks':28}{'n':>5}{'bad':>5}{'precision of fail':>30}{'recall of fail':>30}"
+        f"{'set':38}{'checks':28}{'n':>5}{'bad':>5}{'precision of fail':>30}{'recall of fail':>30}"
         f"{'pass→right':>28}{'wrong→pass':>28}{'pass/fail/unsure':>18}"
     )
     print(header)
@@ -148,12 +164,12 @@ def main() -> None:
             split = f"{v.get('pass', 0)}/{v.get('fail', 0)}/{v.get('unsure', 0)}"
             tp, fp, fn = r["true_positives"], r["false_positives"], r["false_negatives"]
             print(
-                f"{name:22}{label:28}{r['traces']:5}{r['bad']:5}{_rate(tp, tp + fp):>30}{_rate(tp, tp + fn):>30}"
+                f"{name:38}{label:28}{r['traces']:5}{r['bad']:5}{_rate(tp, tp + fp):>30}{_rate(tp, tp + fn):>30}"
                 f"{_rate(r['passed_right'], r['passed']):>28}{_rate(r['passed'] - r['passed_right'], r['bad']):>28}"
                 f"{split:>18}"
             )
     t = TARGETS
-    print(f"{'target (held-out)':60}{t['precision']:>30}{t['recall']:>30}{t['pass_right']:>28}")
+    print(f"{'target (unseen held-out)':76}{t['precision']:>30}{t['recall']:>30}{t['pass_right']:>28}")
     if args.show_misses or args.show_held_out:
         for name, by_checks in runs.items():
             if name in HELD_OUT and not args.show_held_out:

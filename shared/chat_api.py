@@ -19,6 +19,7 @@ from shared import limits
 from shared.exceptions import UnsupportedParameter
 from shared.schemas import (
     FUNCTION_NAME_PATTERN,
+    BudgetMessage,
     ChatMessage,
     CheckReport,
     FunctionCall,
@@ -217,6 +218,9 @@ class ChatCompletionRequest(_Forbid):
     reasoning_effort: ReasoningEffort | None = None
     """`none`/`minimal`: no reasoning phase; `low`/`medium`/`high`: the budgets in the settings.
     An explicit `max_reasoning_tokens` wins."""
+    thinking_budget_message: BudgetMessage | None = None
+    """llama-server's field: written into the reasoning when the budget closes it ("": nothing;
+    not given: the server's default, in the question's language)."""
     tools: Annotated[list[ToolDefinition] | None, Field(max_length=MAX_TOOLS)] = None
     """Functions the model may call; shown to models whose template supports tool calls, left
     out for the others (which answer in text)."""
@@ -349,6 +353,7 @@ class ChatCompletionRequest(_Forbid):
             samples=self.samples,
             revise=self.revise,
             priority=self.priority,
+            thinking_budget_message=self.thinking_budget_message,
             **sampling,
         )
 

@@ -85,9 +85,23 @@ def job_cancel_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:cancel"
 
 
+def job_control_key(job_id: str) -> str:
+    """A client's live control of the running job (`ControlRequest` JSON, e.g. end the
+    reasoning now); the worker reads it between tokens, next to the cancel flag."""
+    return f"{PREFIX}:job:{job_id}:control"
+
+
 def worker_key(worker_id: str) -> str:
-    """Hash describing a live worker (kind, model, pid); expires with its heartbeat."""
+    """Hash describing a live worker (kind, model, pid; an inference worker's `load`: slots, jobs
+    in them, tokens/s); expires with its heartbeat."""
     return f"{PREFIX}:worker:{worker_id}"
+
+
+STATUS_HISTORY_KEY = f"{PREFIX}:status:history"
+"""List of the operators' page's points (JSON: time, tokens/s, jobs waiting and running), oldest
+first, trimmed to the last `status_history_s`: one series for every gateway replica."""
+STATUS_LEASE_KEY = f"{PREFIX}:status:lease"
+"""The id of the gateway replica that records the points, for a few sample intervals."""
 
 
 STATS_TOTALS_KEY = f"{PREFIX}:stats:totals"

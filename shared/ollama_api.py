@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared import limits
 from shared.chat_api import ChatCompletionRequest, InputMessage
 from shared.exceptions import UnsupportedParameter
-from shared.schemas import CheckReport
+from shared.schemas import BudgetMessage, CheckReport
 
 OLLAMA_VERSION = "0.12.0"
 """The Ollama API version this gateway answers like (clients check it for features: `think`
@@ -150,6 +150,7 @@ class _Request(BaseModel):
     top_logprobs: int | None = None
     # thinkstream's own, as on chat completions
     priority: Literal["high", "normal", "low"] | None = None
+    thinking_budget_message: BudgetMessage | None = None
 
     @field_validator("format")
     @classmethod
@@ -195,6 +196,7 @@ class _Request(BaseModel):
                 "seed": options.seed,
                 "stop": options.stops,
                 "priority": self.priority,
+                "thinking_budget_message": self.thinking_budget_message,
                 **effort,
             }
         )

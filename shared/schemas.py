@@ -65,6 +65,11 @@ class ChatMessage(_Strict):
 StopSequence = Annotated[str, Field(min_length=1, max_length=limits.MAX_STOP_CHARS), AfterValidator(no_nul)]
 
 
+BudgetMessage = Annotated[str, Field(max_length=limits.MAX_BUDGET_MESSAGE_CHARS), AfterValidator(no_nul)]
+"""A `thinking_budget_message`: what the worker writes into the reasoning when the budget closes
+it ("" for nothing)."""
+
+
 class GenerationParams(_Strict):
     """Sampling and length controls for one job. `None` means "use the server default"."""
 
@@ -96,6 +101,10 @@ class JobRequest(GenerationParams):
     model: str | None = None
     """The model to answer (a name or alias from GET /v1/models, or `MODEL:ADAPTER` for one of
     its LoRA adapters); default: the first model."""
+    thinking_budget_message: BudgetMessage | None = None
+    """Written into the reasoning, for the model to read, when the budget closes it (llama-server's
+    name); "" writes nothing; not given: the server's (`THINKSTREAM_THINKING_BUDGET_MESSAGE`, in
+    Chinese for a question written mostly in Chinese characters)."""
 
     @model_validator(mode="after")
     def _one_input(self) -> JobRequest:
@@ -133,6 +142,9 @@ class JobSpec(_Strict):
     max_reasoning_tokens: int
     created_at: float
     """Epoch seconds when the gateway accepted the job."""
+    thinking_budget_message: str = ""
+    """What the worker writes into the reasoning when the budget closes it, resolved by the
+    gateway (the request's, else the server's default in the question's language); "": nothing."""
     dropped_messages: int = 0
     """How many of the oldest messages were left out so the conversation fits the context."""
     conversation: str | None = None
@@ -167,9 +179,12 @@ class JobStatus(str, enum.Enum):
 
 
 FinishReason = Literal["stop", "length", "canceled"]
-ReasoningEnd = Literal["model", "budget", "eos", "length"]
+ReasoningEnd = Literal["model", "budget", "eos", "requested", "length"]
 """How the reasoning block ended: closed by the model, forced at the reasoning budget, forced
-because the model stopped while still reasoning, or cut off by `max_tokens`."""
+because the model stopped while still reasoning, closed because a client asked for the answer
+now (`POST /v1/jobs/{id}/control`), or cut off by `max_tokens`."""
+CloseReason = Literal["budget", "eos", "requested"]
+"""Why the worker closed the reasoning block itself."""
 
 
 class Usage(_Strict):
@@ -298,11 +313,11 @@ class ResumedEvent(EventBase):
 
 
 class ForcedClose(_Strict):
-    """Where the worker closed the reasoning block itself (budget forcing)."""
+    """Where the worker closed the reasoning block itself (budget forcing, or on request)."""
 
     at_token: int
     """How many generated tokens came before the close."""
-    reason: Literal["budget", "eos"]
+    reason: CloseReason
 
 
 class _TextEvent(EventBase):
@@ -458,6 +473,37 @@ class JobAccepted(BaseModel):
     queue_position: int
     dropped_messages: int = 0
     """How many of the oldest messages were left out so the conversation fits the context."""
+
+
+ControlAction = Literal["end_reasoning"]
+CONTROL_ACTIONS: tuple[ControlAction, ...] = ("end_reasoning",)
+"""What `POST /v1/jobs/{id}/control` can ask of a running job (cancelling is `DELETE`)."""
+
+
+class JobControlRequest(BaseModel):
+    """Body of `POST /v1/jobs/{id}/control`. `end_reasoning`: close the reasoning at the next
+    token and let the model answer from what it has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str
+    """One of `CONTROL_ACTIONS`; anything else is refused with a 400 that lists them."""
+
+
+class ControlRequest(_Strict):
+    """What the job store leaves for the worker under `job_control_key`: an action for one
+    revision round of the job (a revision reasons afresh)."""
+
+    action: ControlAction
+    round: int
+
+
+class JobControlAccepted(BaseModel):
+    """Body of the `202` answer to `POST /v1/jobs/{id}/control`."""
+
+    id: str
+    action: ControlAction
+    status: JobStatus
 
 
 class JobCancel(BaseModel):

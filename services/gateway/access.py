@@ -24,16 +24,17 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/openapi.json", "/docs"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/status", "/openapi.json", "/docs"})
 """Paths that answer without a key: the probes, which must work before anyone has one; the web
-page's files (with `/static/`), which are the same for everyone and hold no data, so that a
-browser can load the page that asks for the key; and the API's description (its shape, no data)."""
+pages' files (with `/static/`: the main page and the operators' page), which are the same for
+everyone and hold no data, so that a browser can load the page that asks for the key; and the
+API's description (its shape, no data)."""
 OPEN_PREFIXES = ("/static/", "/docs/assets/")
 PROBES = frozenset({"/healthz", "/readyz"})
 """Kubernetes probes name the pod's address as Host: they are answered whatever it is."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-OPERATOR_PATHS = frozenset({"/metrics"})
+OPERATOR_PATHS = frozenset({"/metrics", "/v1/status"})
 """Routes that name workers and hosts: only the keys listed in `operator_keys` may read them."""
 
 

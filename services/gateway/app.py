@@ -29,7 +29,9 @@ from services.gateway.memory import MemoryBudget
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.ollama_errors import OllamaErrorShape
 from services.gateway.queue_updates import QueueUpdates
-from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, ollama, page
+from services.gateway.routes import batches, chat, files, health, jobs, metrics, models, ollama, page, status
+from services.gateway.status import ClusterStatus
+from services.gateway.status_history import StatusHistory, StatusSampler
 from services.gateway.streams import StreamSlots
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
 from services.gateway.unserved import UnservedJobs
@@ -99,9 +101,12 @@ def create_app(
             with contextlib.suppress(RedisError):  # Redis may come later: /readyz says so meanwhile
                 await async_client.ping()
                 await anyio.to_thread.run_sync(sync_client.ping)
+        app.state.status = ClusterStatus(sync_client, app.state.jobs.store, app.state.models, settings)
+        app.state.status_history = StatusHistory(sync_client, settings)
         background = [
             asyncio.create_task(QueueUpdates(app.state.jobs.store, settings, app.state.models.pools).run()),
             asyncio.create_task(UnservedJobs(settings, sync_client, app.state.models.pools).run()),
+            asyncio.create_task(StatusSampler(app.state.status_history, app.state.status.snapshot, settings).run()),
         ]
         try:
             yield
@@ -148,6 +153,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(page.router)
     app.include_router(metrics.router)
+    app.include_router(status.router)
     app.include_router(files.router)
     app.include_router(batches.router)
     app.include_router(ollama.router)

@@ -27,7 +27,7 @@ from services.gateway.exceptions import (
     ResourceNotFound,
 )
 from services.gateway.listing import UnknownCursor
-from services.store.exceptions import KeyQueueFull, StorageFull, StorageQuotaExceeded
+from services.store.exceptions import ControlRefused, KeyQueueFull, StorageFull, StorageQuotaExceeded
 from shared.exceptions import JobNotFound, PriorityNotAllowed, PromptTooLong, UnsupportedParameter
 
 
@@ -99,6 +99,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JobNotFound)
     async def _not_found(_: Request, exc: JobNotFound) -> JSONResponse:
         return JSONResponse(error_body(str(exc), "invalid_request_error", "job_not_found"), status_code=404)
+
+    @app.exception_handler(ControlRefused)
+    async def _refused(_: Request, exc: ControlRefused) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), "invalid_request_error", exc.code), status_code=409)
 
     @app.exception_handler(QueueUnavailable)
     async def _unavailable(_: Request, exc: QueueUnavailable) -> JSONResponse:

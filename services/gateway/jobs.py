@@ -19,6 +19,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from services.gateway.backpressure import retry_after_s
+from services.gateway.budget_message import budget_message
 from services.gateway.directory import ModelDirectory, Route
 from services.gateway.exceptions import QueueBusy, QueueUnavailable
 from services.gateway.fanout import EventFanout
@@ -31,8 +32,9 @@ from services.store.scheduler import Priority
 from shared import eventlog, keys
 from shared.apikeys import ApiKeys
 from shared.conversation import conversation_key, model_messages
-from shared.exceptions import JobNotFound
+from shared.exceptions import JobNotFound, UnsupportedParameter
 from shared.schemas import (
+    CONTROL_ACTIONS,
     TERMINAL_EVENT_TYPES,
     ChatMessage,
     JobAccepted,
@@ -203,6 +205,7 @@ class JobService:
             max_tokens=max_tokens,
             max_reasoning_tokens=reasoning_budget(request.max_reasoning_tokens, max_tokens, settings),
             created_at=time.time(),
+            thinking_budget_message=budget_message(request.thinking_budget_message, messages, settings),
             dropped_messages=fitted.dropped,
             conversation=conversation_key(messages) if settings.affinity else None,
             samples=request.samples,
@@ -248,6 +251,22 @@ class JobService:
         await self.require(job_id)
         try:
             return await anyio.to_thread.run_sync(self._store.cancel, job_id)
+        except JobGone as exc:
+            raise JobNotFound(f"no job with id {job_id!r} (it may have expired)") from exc
+
+    async def control(self, job_id: str, action: str) -> JobStatus:
+        """A live control of a running job (`JobStore.control`): `end_reasoning` closes its
+        reasoning at the next token. Raises `UnsupportedParameter` for an unknown action and
+        `ControlRefused` when the job has no reasoning left to end."""
+        if action not in CONTROL_ACTIONS:
+            allowed = ", ".join(repr(a) for a in CONTROL_ACTIONS)
+            shown = action if len(action) <= 40 else action[:40] + "…"
+            raise UnsupportedParameter(
+                "action", f"{shown!r} is not a control; use {allowed} (to cancel a job, send DELETE instead)"
+            )
+        await self.require(job_id)
+        try:
+            return await anyio.to_thread.run_sync(self._store.control, job_id, action)
         except JobGone as exc:
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)") from exc
 

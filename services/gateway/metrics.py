@@ -22,7 +22,7 @@ from rq import Worker
 from rq.worker import WorkerStatus
 
 from services.runtime import heartbeat
-from services.runtime.heartbeat import INFERENCE, POSTPROC, live_workers
+from services.runtime.heartbeat import INFERENCE, POSTPROC, LiveWorker, live_workers
 from services.store.queues import rq_queue
 from services.store.scheduler import Scheduler
 from shared import keys, stats
@@ -46,7 +46,13 @@ class ClusterCollector(Collector):
         up = f"{NAMESPACE}_redis_up"
         try:
             workers = {kind: self._live(kind) for kind in WORKER_KINDS}
-            families = [*self._queues(workers[INFERENCE_KIND]), *self._jobs(), *self._workers(workers)]
+            inference = heartbeat.inference_workers(self._redis, self._settings.worker_ttl_s)
+            families = [
+                *self._queues(workers[INFERENCE_KIND], inference),
+                *self._jobs(),
+                *self._workers(workers),
+                *_worker_load(inference),
+            ]
         except RedisError as exc:
             # A scrape still answers, so the alert is "Redis down", not "gateway down".
             log.warning("metrics: Redis unreachable: %s", exc)
@@ -58,7 +64,7 @@ class ClusterCollector(Collector):
     def _live(self, kind: str) -> list[str]:
         return live_workers(self._redis, kind, self._settings.worker_ttl_s)
 
-    def _queues(self, inference_workers: list[str]) -> Iterator[Metric]:
+    def _queues(self, inference_workers: list[str], holding: list[LiveWorker]) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
             f"{NAMESPACE}_queue_depth",
             "Jobs waiting for a worker of each model, by priority (batch items are `low`).",
@@ -68,7 +74,7 @@ class ClusterCollector(Collector):
             f"{NAMESPACE}_model_workers", "Live inference workers holding each model.", labels=["model"]
         )
         holders: dict[str, int] = {model.name: 0 for model in self._settings.catalog}
-        for live in heartbeat.inference_workers(self._redis, self._settings.worker_ttl_s):
+        for live in holding:
             holders[live.model] = holders.get(live.model, 0) + 1
         scheduler = Scheduler(self._redis, self._settings)
         for pool, count in holders.items():
@@ -136,7 +142,6 @@ class ClusterCollector(Collector):
             labels=["worker", "kind", "model"],
         )
         busy = GaugeMetricFamily(f"{NAMESPACE}_worker_busy", "1 while a worker runs a job.", labels=["worker", "kind"])
-        running = 0
         for kind, ids in workers.items():
             live.add_metric([kind], len(ids))
             with self._redis.pipeline(transaction=False) as pipe:
@@ -147,16 +152,32 @@ class ClusterCollector(Collector):
                 is_busy = self._rq_state(worker_id) == WorkerStatus.BUSY
                 info.add_metric([worker_id, kind, model.decode() if model else ""], 1)
                 busy.add_metric([worker_id, kind], int(is_busy))
-                running += int(is_busy and kind == INFERENCE_KIND)
         yield from (live, info, busy)
-        # An inference worker runs one job at a time, so its busy workers are the running jobs.
-        yield GaugeMetricFamily(f"{NAMESPACE}_jobs_running", "Jobs generating right now.", value=running)
         yield from _worker_counters(stats.read_worker_stats(self._redis, workers[INFERENCE_KIND]))
 
     def _rq_state(self, worker_id: str) -> str | None:
         # The heartbeat's worker id is also the RQ worker's name.
         worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_id, connection=self._redis)
         return worker.get_state() if worker is not None else None
+
+
+def _worker_load(workers: list[LiveWorker]) -> Iterator[Metric]:
+    """What each inference worker's last heartbeat says it does (workers of a version that does
+    not say are left out)."""
+    labels = ["worker", "model"]
+    slots = GaugeMetricFamily(f"{NAMESPACE}_worker_slots", "Jobs each inference worker can run at once.", labels=labels)
+    in_use = GaugeMetricFamily(f"{NAMESPACE}_worker_slots_busy", "Jobs each inference worker runs now.", labels=labels)
+    rate = GaugeMetricFamily(
+        f"{NAMESPACE}_worker_tokens_per_second",
+        "Tokens each inference worker generated per second over its last THINKSTREAM_STATUS_SAMPLE_INTERVAL_S.",
+        labels=labels,
+    )
+    for worker in workers:
+        if worker.load is not None:
+            slots.add_metric([worker.worker_id, worker.model], worker.load.slots)
+            in_use.add_metric([worker.worker_id, worker.model], worker.load.busy)
+            rate.add_metric([worker.worker_id, worker.model], worker.load.tokens_per_s)
+    yield from (slots, in_use, rate)
 
 
 def _worker_counters(figures: dict[str, stats.WorkerStats]) -> Iterator[Metric]:

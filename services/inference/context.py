@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 
 from services.engine.model import ModelInfo
 from services.inference.engine import Engine
 from services.inference.exceptions import NoWorkerContext
+from services.runtime.load import LoadMeter
 from services.store.jobs import JobStore
 from shared.settings import Settings
+
+_DEFAULT_WINDOW_S: float = Settings.model_fields["status_sample_interval_s"].default
 
 
 @dataclass
@@ -28,6 +31,9 @@ class InferenceContext:
     settings: Settings
     worker_id: str
     store: JobStore
+    load: LoadMeter = field(default_factory=lambda: LoadMeter(window_s=_DEFAULT_WINDOW_S))
+    """Its slots and the tokens its jobs send; its heartbeat reports them. (`run_worker` gives it
+    one measuring over the settings' window; the default serves contexts tests build.)"""
 
 
 _current: ContextVar[InferenceContext] = ContextVar("inference_context")

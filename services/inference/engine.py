@@ -31,7 +31,14 @@ class Sampling:
 class Engine(Protocol):
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]: ...
 
-    def tokenize(self, text: str) -> list[int]: ...
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of the worker's own markup (`</think>`): control tokens' texts become them."""
+        ...
+
+    def text_tokens(self, text: str) -> list[int]:
+        """Tokens of plain text (a budget message a request sent): a control token's text stays
+        characters, as in message contents."""
+        ...
 
     def piece(self, token: int) -> bytes:
         """The bytes of one generated token, as `stream` yields them (a multi-byte character may
@@ -85,6 +92,9 @@ class LlamaEngine:
 
     def tokenize(self, text: str) -> list[int]:
         return self._prompt.tokenize(text)
+
+    def text_tokens(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     def piece(self, token: int) -> bytes:
         return self._llm.detokenize([token])

@@ -19,6 +19,7 @@ from shared.schemas import (
     AnswerEvent,
     CanceledEvent,
     ChatMessage,
+    ControlRequest,
     InferenceResult,
     JobSpec,
     JobStatus,
@@ -47,6 +48,8 @@ class InferenceJob:
         self._answer: list[str] = []
         self._deadline = float("inf")
         self._timed_out = False
+        self._generation: Generation | None = None
+        self._round = 0
 
     def run(self) -> str:
         worker_id = self._ctx.worker_id
@@ -69,7 +72,8 @@ class InferenceJob:
             engine.use_adapter(spec.adapter)
             engine.use_owner(owner)
             prompt = engine.prompt_tokens(with_system_prompt(spec.messages, settings.system_prompt))
-            generation = self._generation(spec, prompt)
+            generation = self._generation = self._new_generation(spec, prompt)
+            self._round = spec.round
             if kept is not None and kept.tokens:
                 self._restore(generation, kept)
                 # Exact: evaluated as they were generated, so a greedy job goes on as it would have.
@@ -77,6 +81,7 @@ class InferenceJob:
                 cached = engine.prepare(prompt, replay) if replay else engine.prepare(generation.context)
             else:
                 cached = engine.prepare(prompt)
+            self._read_flags()  # an end of the reasoning asked for while the job waited
             outcome = generation.run(self._publish)
             self._flush()
             engine.remember()
@@ -107,7 +112,7 @@ class InferenceJob:
         self._store.generated(self._job_id, self._run_number, self._ctx.worker_id, result, affinity=affinity)
         return result.finish_reason
 
-    def _generation(self, spec: JobSpec, prompt: list[int]) -> Generation:
+    def _new_generation(self, spec: JobSpec, prompt: list[int]) -> Generation:
         return Generation(
             self._ctx.engine,
             prompt,
@@ -116,6 +121,7 @@ class InferenceJob:
             n_ctx=self._ctx.model.n_ctx,
             sampling=Sampling(spec.params.temperature, spec.params.top_p, spec.params.seed),
             stop=spec.params.stop,
+            budget_message=spec.thinking_budget_message,
         )
 
     def _restore(self, generation: Generation, kept: Kept) -> None:
@@ -132,7 +138,9 @@ class InferenceJob:
 
     def _publish(self, deltas: list[Delta], counts: Outcome) -> bool:
         """Called after every token: batch the text, flush it now and then, and say whether to
-        go on. A cancel is seen within one token: between flushes the flag is read directly."""
+        go on. A cancel is seen within one token: between flushes the flag is read directly.
+        So is a request to end the reasoning, while the job reasons (one read for both)."""
+        self._ctx.load.generated(1)
         self._batch.add(deltas, counts)
         self._answer.extend(d.text for d in deltas if d.kind == "answer")
         now = time.monotonic()
@@ -140,11 +148,28 @@ class InferenceJob:
             self._timed_out = True
             self._flush()
             return False
-        if now - self._last_flush >= self._ctx.settings.stream_flush_ms / 1000:
+        flushed = now - self._last_flush >= self._ctx.settings.stream_flush_ms / 1000
+        if flushed:
             self._flush()
-        elif self._ctx.redis.exists(keys.job_cancel_key(self._job_id)):
+        if (not flushed or self._reasoning) and self._read_flags():
             return False
         return not (self._events.canceled or self._events.closed)
+
+    @property
+    def _reasoning(self) -> bool:
+        return self._generation is not None and self._generation.reasoning
+
+    def _read_flags(self) -> bool:
+        """Read the cancel flag and, while the job reasons, its control; pass an end of the
+        reasoning asked for this round on to the generation. True: the job was cancelled."""
+        if not self._reasoning:
+            return bool(self._ctx.redis.exists(keys.job_cancel_key(self._job_id)))
+        canceled, control = self._ctx.redis.mget(keys.job_cancel_key(self._job_id), keys.job_control_key(self._job_id))
+        if control is not None and self._generation is not None:
+            request = ControlRequest.model_validate_json(control)
+            if request.action == "end_reasoning" and request.round == self._round:
+                self._generation.end_reasoning()
+        return canceled is not None
 
     def _flush(self) -> None:
         for part in self._batch.drain():

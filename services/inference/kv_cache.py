@@ -24,6 +24,9 @@ import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 
+FRESH_TAIL_TOKENS = 2
+"""The prompt's last tokens evaluated again even when the context holds them (`prepare`)."""
+
 
 @dataclass(frozen=True)
 class SavedState:
@@ -110,15 +113,24 @@ class KVReuse:
             self._llm.n_tokens = max(whole, default=0)
 
     def prepare(self, tokens: Sequence[int]) -> int:
-        """How many leading prompt tokens are already evaluated in the context (at most all but
-        the last one, which must be decoded to sample from)."""
+        """How many leading prompt tokens are already evaluated in the context and kept: at
+        most all but the last `FRESH_TAIL_TOKENS`, which are evaluated again together.
+
+        llama.cpp computes a prompt's last token differently when it is evaluated alone than
+        when it is one of several in a batch (the logits differ by up to 2 here), and a greedy
+        text then takes another turn: the same question asked twice, the second time with all
+        but the last token cached, got another answer. With the tail evaluated whole, a cached
+        prompt gives exactly the logits of an uncached one."""
         live = common_prefix(self._llm._input_ids.tolist(), tokens)
         if self._cache is not None:
             saved_len, saved = self._cache.best(tokens, self.scope)
             if saved is not None and saved_len > live:
                 self._load(saved)
                 live = saved_len
-        return min(live, max(len(tokens) - 1, 0))
+        keep = min(live, max(len(tokens) - FRESH_TAIL_TOKENS, 0))
+        # generate() reuses as much of the context as matches: hold it to `keep`.
+        self._llm.n_tokens = min(self._llm.n_tokens, keep)
+        return keep
 
     def replay(self, tokens: Sequence[int], chunks: Sequence[Sequence[int]]) -> int:
         """Bring the context to `tokens` followed by `chunks`, evaluating each chunk on its own:

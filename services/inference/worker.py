@@ -27,6 +27,7 @@ from services.inference.slot_worker import SlotWorker, default_slots
 from services.inference.slots import Batcher
 from services.inference.warmup import warm_up
 from services.runtime.heartbeat import Heartbeat
+from services.runtime.load import LoadMeter
 from services.runtime.logs import job_logging, worker_logging
 from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper, hand_back
@@ -53,7 +54,7 @@ class InferenceWorker(StoppableWorker):
         self.context = context
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        with use_context(self.context), job_logging(job.id, worker=self.name):
+        with use_context(self.context), self.context.load.job(), job_logging(job.id, worker=self.name):
             super().execute_job(job, queue)
 
     def refresh_job_heartbeat(self) -> None:
@@ -101,6 +102,8 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         settings=settings,
         worker_id=worker_id,
         store=JobStore(redis, settings),
+        # One job at a time: one slot. Its tokens/s over the operators' page's sample interval.
+        load=LoadMeter(slots=1, window_s=settings.status_sample_interval_s),
     )
     # Its own queue (conversation affinity) first, then the pool of this model's queues, from
     # which the scheduler picks (priorities, fairness over API keys).
@@ -142,6 +145,7 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         },
         interval_s=settings.heartbeat_interval_s,
         ttl_s=settings.worker_ttl_s,
+        load=context.load,
         during_job=worker.refresh_job_heartbeat,
         housekeeping=Sweeper(redis, settings).sweep,
     )

@@ -1,9 +1,10 @@
 """Worker liveness, independent of RQ's own bookkeeping.
 
 Each worker scores itself in a per-kind sorted set every `interval_s` and keeps a small info hash
-alive with a TTL; `/readyz` and `GET /v1/models` read them. While a job runs, the same thread
-refreshes RQ's worker and job heartbeats, which a non-forking worker would otherwise skip
-during a long generation.
+alive with a TTL; `/readyz`, `GET /v1/models`, `/metrics` and the operators' page read them. An
+inference worker's hash also carries its load (`load`: slots, jobs in them, tokens/s), read
+afresh at each beat. While a job runs, the same thread refreshes RQ's worker and job heartbeats,
+which a non-forking worker would otherwise skip during a long generation.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
+from services.runtime.load import LoadMeter
 from shared import keys
 from shared.models import WorkerModel
 from shared.text import decoded
+from shared.worker_load import WorkerLoad
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,11 @@ async def live_workers_async(redis: AsyncRedis, kind: str, ttl_s: float) -> list
     return [decoded(w) for w in found]
 
 
+def _beats(found: Sequence[tuple[bytes, float]]) -> list[tuple[str, float]]:
+    """Live worker ids, each with its last beat (a `live_workers` query `withscores`)."""
+    return [(decoded(worker_id), float(beat_at)) for worker_id, beat_at in found]
+
+
 @dataclass(frozen=True)
 class LiveWorker:
     """A live inference worker as its heartbeat describes it."""
@@ -51,13 +59,17 @@ class LiveWorker:
     """None for a worker that declares only its model's name (an older version)."""
     adapter: str
     """The adapter scope it computes with now ("" for the base model)."""
+    beat_at: float = 0.0
+    """When it last beat (epoch seconds, its own clock)."""
+    load: WorkerLoad | None = None
+    """Its slots, the jobs in them and its tokens/s at that beat; None from an older version."""
 
 
-_FIELDS = ("model", "declaration", "adapter")
+_FIELDS = ("model", "declaration", "adapter", "load")
 
 
-def _live_worker(worker_id: str, values: Sequence[bytes | None]) -> LiveWorker | None:
-    model, declaration, adapter = (decoded(v) if v is not None else None for v in values)
+def _live_worker(worker_id: str, beat_at: float, values: Sequence[bytes | None]) -> LiveWorker | None:
+    model, declaration, adapter, load = (decoded(v) if v is not None else None for v in values)
     if model is None:  # its hash expired between the two reads
         return None
     try:
@@ -65,27 +77,35 @@ def _live_worker(worker_id: str, values: Sequence[bytes | None]) -> LiveWorker |
     except ValidationError:
         log.warning("worker %s declares its model in a form this version cannot read", worker_id)
         declared = None
-    return LiveWorker(worker_id, model, declared, adapter or "")
+    try:
+        reading = WorkerLoad.model_validate_json(load) if load else None
+    except ValidationError:
+        log.warning("worker %s reports its load in a form this version cannot read", worker_id)
+        reading = None
+    return LiveWorker(worker_id, model, declared, adapter or "", beat_at=beat_at, load=reading)
 
 
 def inference_workers(redis: Redis, ttl_s: float) -> list[LiveWorker]:
-    """The live inference workers and what each holds."""
-    ids = live_workers(redis, INFERENCE, ttl_s)
+    """The live inference workers and what each holds and does."""
+    beats = _beats(redis.zrangebyscore(keys.live_workers_key(INFERENCE), time.time() - ttl_s, "+inf", withscores=True))
     with redis.pipeline(transaction=False) as pipe:
-        for worker_id in ids:
+        for worker_id, _ in beats:
             pipe.hmget(keys.worker_key(worker_id), _FIELDS)
         rows = pipe.execute()
-    return [w for w in (_live_worker(i, row) for i, row in zip(ids, rows, strict=True)) if w is not None]
+    workers = (_live_worker(worker_id, at, row) for (worker_id, at), row in zip(beats, rows, strict=True))
+    return [w for w in workers if w is not None]
 
 
 async def inference_workers_async(redis: AsyncRedis, ttl_s: float) -> list[LiveWorker]:
     """`inference_workers` for the gateway's asynchronous client."""
-    ids = await live_workers_async(redis, INFERENCE, ttl_s)
+    found = await redis.zrangebyscore(keys.live_workers_key(INFERENCE), time.time() - ttl_s, "+inf", withscores=True)
+    beats = _beats(found)
     async with redis.pipeline(transaction=False) as pipe:
-        for worker_id in ids:
+        for worker_id, _ in beats:
             pipe.hmget(keys.worker_key(worker_id), _FIELDS)
         rows = await pipe.execute()
-    return [w for w in (_live_worker(i, row) for i, row in zip(ids, rows, strict=True)) if w is not None]
+    workers = (_live_worker(worker_id, at, row) for (worker_id, at), row in zip(beats, rows, strict=True))
+    return [w for w in workers if w is not None]
 
 
 class Heartbeat:
@@ -101,6 +121,7 @@ class Heartbeat:
         during_job: Callable[[], None] | None = None,
         housekeeping: Callable[[], object] | None = None,
         status: Callable[[], Mapping[str, str | int | float]] | None = None,
+        load: LoadMeter | None = None,
     ) -> None:
         self._redis = redis
         self._kind = kind
@@ -112,6 +133,7 @@ class Heartbeat:
         self._housekeeping = housekeeping
         self._status = status
         """Fields that change while the worker runs (the adapter it computes with), read at each beat."""
+        self._load = load
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{worker_id}", daemon=True)
 
@@ -135,6 +157,8 @@ class Heartbeat:
         with self._redis.pipeline() as pipe:
             pipe.zadd(keys.live_workers_key(self._kind), {self._worker_id: time.time()})
             info = {**self._info, **(self._status() if self._status is not None else {})}
+            if self._load is not None:
+                info["load"] = self._load.reading().model_dump_json()
             pipe.hset(keys.worker_key(self._worker_id), mapping=info)
             pipe.expire(keys.worker_key(self._worker_id), max(1, int(self._ttl_s)))
             pipe.execute()

@@ -60,3 +60,12 @@ class StorageQuotaExceeded(ThinkstreamError):
 
 class StorageFull(ThinkstreamError):
     """Redis is near the memory budget the service keeps for itself; nothing new is stored."""
+
+
+class ControlRefused(ThinkstreamError):
+    """A live control the job cannot take now: it has finished generating, it never reasons, or
+    its reasoning has ended already. `code` says which."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)

@@ -29,14 +29,17 @@ from redis import Redis
 from redis.client import Pipeline
 
 from services.store.batches import BatchLedger
-from services.store.exceptions import JobGone, NotReplicated
+from services.store.exceptions import ControlRefused, JobGone, NotReplicated
 from services.store.queues import Admission, Origin, rq_queue
 from services.store.replicas import Replicas
 from services.store.scheduler import Priority, Scheduler
 from shared import eventlog, keys, stats
 from shared.eventlog import Kept, fold, stamp
 from shared.schemas import (
+    AnswerEvent,
     CanceledEvent,
+    ControlAction,
+    ControlRequest,
     DoneEvent,
     ErrorEvent,
     Finding,
@@ -164,6 +167,8 @@ class JobRecord:
     result: InferenceResult | None
     batch: BatchLink | None
     children: list[str]
+    started_at: float | None = None
+    """When its current run started on a worker (None before the first)."""
 
     @classmethod
     def parse(cls, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -190,6 +195,7 @@ class JobRecord:
             result=InferenceResult.model_validate_json(row["result"]) if row.get("result") else None,
             batch=batch,
             children=json.loads(row["children"]) if row.get("children") else [],
+            started_at=float(row["started_at"]) if row.get("started_at") else None,
         )
 
 
@@ -248,6 +254,14 @@ class JobStore:
 
     def read(self, job_id: str) -> JobRecord:
         return JobRecord.parse(job_id, self._redis.hgetall(keys.job_key(job_id)))
+
+    def read_many(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        """The records of these jobs, in one round trip; those that expired are left out."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(keys.job_key(job_id))
+            rows = pipe.execute()
+        return [JobRecord.parse(job_id, row) for job_id, row in zip(job_ids, rows, strict=True) if row]
 
     def view(self, job_id: str, status: JobStatus | None = None) -> JobView:
         """The job as a client sees it, folded from its events."""
@@ -639,6 +653,45 @@ class JobStore:
             if self.end(job_id, stamp(CanceledEvent), JobStatus.CANCELED):
                 return JobStatus.CANCELED
         return self.read(job_id).status
+
+    def control(self, job_id: str, action: ControlAction) -> JobStatus:
+        """Ask the job's current round, queued or generating, to `end_reasoning`: its worker
+        reads the request between tokens and closes the reasoning after the next one (a queued
+        job answers without reasoning). A self-consistency job passes it to its samples still
+        reasoning. Raises `ControlRefused` when there is no reasoning left to end; returns the
+        status right after the request."""
+        record = self.read(job_id)
+        if record.children:
+            taken = 0
+            for child in record.children:
+                with contextlib.suppress(JobGone, ControlRefused):
+                    self.control(child, action)
+                    taken += 1
+            if not taken:
+                raise ControlRefused("reasoning_over", f"no sample of job {job_id} is still reasoning")
+            return self.read(job_id).status
+        if record.ended or record.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            raise ControlRefused(
+                "job_finished",
+                f"job {job_id} has finished generating (status {record.status.value}): there is no reasoning to end",
+            )
+        if record.spec.max_reasoning_tokens == 0:
+            raise ControlRefused("no_reasoning", f"job {job_id} does not reason (its reasoning budget is 0)")
+        if self._answering(job_id):
+            raise ControlRefused("reasoning_over", f"job {job_id} is already answering: its reasoning has ended")
+        request = ControlRequest(action=action, round=record.spec.round)
+        self._redis.set(keys.job_control_key(job_id), request.model_dump_json(), ex=self.ttl_s(record.origin))
+        return self.read(job_id).status
+
+    def _answering(self, job_id: str) -> bool:
+        """Whether the job's current round has streamed answer text (a revision starts over)."""
+        for raw in reversed(self._redis.lrange(keys.job_events_key(job_id), 0, -1)):
+            event = parse_event(raw)
+            if isinstance(event, RevisionEvent):
+                return False
+            if isinstance(event, AnswerEvent):
+                return True
+        return False
 
     def withdraw(self, job_id: str, code: str, message: str) -> bool:
         """Take a job that is still waiting out of its queue and fail it with `code` and

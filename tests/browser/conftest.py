@@ -40,13 +40,14 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def open_page(browser: Browser, stack: Stack) -> Iterator[OpenPage]:
-    """Factory: a fresh browser context on the stack's page, with the clipboard allowed. Fails the
-    test if the page threw or logged an error, such as a CSP violation. (A refused request also
-    logs one, and some tests refuse requests on purpose, so those are let through.)"""
+    """Factory: a fresh browser context on one of the stack's pages (`path`, the main one unless
+    given), with the clipboard allowed. Fails the test if the page threw or logged an error, such
+    as a CSP violation. (A refused request also logs one, and some tests refuse requests on
+    purpose, so those are let through.)"""
     contexts: list[BrowserContext] = []
     problems: list[str] = []
 
-    def factory(query: str = "max_tokens=200&max_reasoning_tokens=120", **options: object) -> Page:
+    def factory(query: str = "max_tokens=200&max_reasoning_tokens=120", path: str = "/", **options: object) -> Page:
         context = browser.new_context(
             base_url=stack.url,
             viewport=options.pop("viewport", DESKTOP),  # type: ignore[arg-type]
@@ -57,7 +58,7 @@ def open_page(browser: Browser, stack: Stack) -> Iterator[OpenPage]:
         page = context.new_page()
         page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
         page.on("console", lambda msg: _console_problem(msg.type, msg.text, problems))
-        page.goto(f"/?{query}")
+        page.goto(f"{path}?{query}" if query else path)
         return page
 
     yield factory

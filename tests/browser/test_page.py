@@ -590,6 +590,38 @@ def test_page_stop_cancels_a_long_job(open_page: OpenPage, stack: Stack, screens
     assert summary_tokens(turn) == stopped_at
 
 
+def test_page_stop_thinking_ends_the_reasoning_and_the_answer_follows(
+    open_page: OpenPage, stack: Stack, screenshots: Path
+) -> None:
+    page = open_page("max_tokens=300&max_reasoning_tokens=280")
+    expect(page.locator("#stop-thinking")).to_be_hidden()
+    job_id = ask(page, "Write a long essay about the history of mathematics.")
+    turn = last_turn(page)
+    expect(turn.locator(".reasoning.thinking")).to_be_visible(timeout=FINISH_TIMEOUT_MS)
+    deadline = time.monotonic() + 30
+    while summary_tokens(turn) < 10 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+
+    button = page.locator("#stop-thinking")
+    expect(button).to_be_visible()
+    page.screenshot(path=str(screenshots / "stop-thinking-desktop.png"))
+    shown_at = summary_tokens(turn)
+    with page.expect_response(lambda r: r.url.endswith(f"/v1/jobs/{job_id}/control")) as info:
+        button.click()
+    assert info.value.status == 202
+    expect(button).to_be_hidden(timeout=FINISH_TIMEOUT_MS)  # the job answers: nothing left to stop
+    wait_phase(turn, "done")
+    expect(turn.locator(".summary-text")).to_contain_text("stopped when you asked")
+    expect(turn.locator(".answer")).not_to_be_empty()
+
+    result = job(stack, job_id)
+    assert result["reasoning_end"] == "requested"
+    # The page shows tokens a little behind the worker: the reasoning ended a few tokens on.
+    reasoning_tokens = result["usage"]["reasoning_tokens"]  # type: ignore[index]
+    assert shown_at <= reasoning_tokens < shown_at + 30 < 280, (shown_at, reasoning_tokens)
+    assert str(result["answer"]).strip()
+
+
 def test_page_shows_the_wait_in_the_queue(open_page: OpenPage, stack: Stack) -> None:
     long_job = {
         "messages": [{"role": "user", "content": "Count to a thousand."}],

@@ -20,16 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from redis import Redis
-from redis.backoff import ConstantBackoff
-from redis.retry import Retry
 
 from services.cli.main import _parser
 from services.runtime.heartbeat import Heartbeat
-from services.runtime.redis_server import RedisServer, free_port, redis_server_binary
+from services.runtime.redis_server import RedisServer
 from shared import keys
 from shared.settings import Settings
+from tests.support.redis_command import assert_refuses_strangers
 from tests.support.scripts import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -455,27 +453,8 @@ def test_compose_every_process_gets_the_redis_password_and_no_command_line_shows
 
 
 def test_compose_redis_started_as_the_file_says_refuses_clients_without_the_password(tmp_path: Path) -> None:
-    """The redis service's entrypoint and command, run by bash as Docker would run them (the image's
-    docker-entrypoint.sh stood in by one that runs its arguments, redis-server by the real one)."""
+    """The redis service's entrypoint and command, run by bash as Docker would run them."""
     service = compose_config(tmp_path)["services"]["redis"]
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "redis-server").symlink_to(redis_server_binary())
-    stand_in = bin_dir / "docker-entrypoint.sh"
-    stand_in.write_text('#!/bin/sh\nexec "$@"\n')
-    stand_in.chmod(0o755)
-    port = free_port()
     argv = [part.replace("$$", "$") for part in [*service["entrypoint"], *service["command"]]]
     argv = [part for part in argv if part not in ("--maxmemory", "1gb")]  # a test-sized Redis
-    argv += ["--port", str(port), "--dir", str(tmp_path), "--save", ""]
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", **service["environment"]}
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        with Redis(port=port, password=REDIS_PASSWORD, retry=Retry(ConstantBackoff(0.1), 50)) as client:
-            assert client.ping()
-        with pytest.raises(redis.exceptions.AuthenticationError), Redis(port=port) as stranger:
-            stranger.ping()
-        assert REDIS_PASSWORD not in Path(f"/proc/{process.pid}/cmdline").read_text()
-    finally:
-        process.terminate()
-        process.wait(10)
+    assert_refuses_strangers(tmp_path, argv, service["environment"], REDIS_PASSWORD)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -16,18 +15,14 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-import redis
 import yaml
 from pydantic import BaseModel
-from redis import Redis
-from redis.backoff import ConstantBackoff
-from redis.retry import Retry
 
 from services.cli.main import _parser
-from services.runtime.redis_server import free_port, redis_server_binary
 from shared import keys
 from shared.models import ModelSpec
 from shared.settings import EMBEDDED_MODEL_FILE, Settings
+from tests.support.redis_command import assert_refuses_strangers
 from tests.support.scripts import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -609,20 +604,6 @@ def test_k8s_redis_requires_the_password_every_client_reads_from_the_secret(over
 def test_k8s_redis_started_as_the_manifest_says_refuses_clients_without_the_password(tmp_path: Path) -> None:
     (redis_set,) = find(render("dev"), "StatefulSet", "thinkstream-redis")
     (container,) = redis_set["spec"]["template"]["spec"]["containers"]
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "redis-server").symlink_to(redis_server_binary())
-    password, port = "0123abcd" * 8, free_port()
-    options = [o for o in container["args"] if o not in ("--maxmemory", "900mb", "/data")]
-    options = [o for o in options if o != "--dir"] + ["--port", str(port), "--dir", str(tmp_path), "--save", ""]
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "REDIS_PASSWORD": password}
-    process = subprocess.Popen([*container["command"], *options], env=env, stdout=subprocess.DEVNULL)
-    try:
-        with Redis(port=port, password=password, retry=Retry(ConstantBackoff(0.1), 50)) as client:
-            assert client.ping()
-        with pytest.raises(redis.exceptions.AuthenticationError), Redis(port=port) as stranger:
-            stranger.ping()
-        assert password not in Path(f"/proc/{process.pid}/cmdline").read_text()
-    finally:
-        process.terminate()
-        process.wait(10)
+    options = [o for o in container["args"] if o not in ("--maxmemory", "900mb", "--dir", "/data")]
+    password = "0123abcd" * 8
+    assert_refuses_strangers(tmp_path, [*container["command"], *options], {"REDIS_PASSWORD": password}, password)

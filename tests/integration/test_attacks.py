@@ -17,6 +17,7 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from services.inference.kv_cache import FRESH_TAIL_TOKENS
 from shared import keys
 from shared.apikeys import key_entry, new_key
 from tests.support.stack import Stack
@@ -142,13 +143,14 @@ def test_attack_a_second_key_cannot_read_a_prompt_through_the_kv_cache(keyed: St
         finished(alice, secret)  # her prompt is what the worker holds again
         wrong_guess = finished(bob, wrong)["usage"]
         bob_again = finished(bob, secret)["usage"]
-    # Her own next job reuses her whole prompt but the token it samples from.
-    assert again["cached_tokens"] == again["prompt_tokens"] - 1
+    # Her own next job reuses her whole prompt but its last two tokens (evaluated together, so
+    # the text is the one an uncached prompt gets: kv_cache.FRESH_TAIL_TOKENS).
+    assert again["cached_tokens"] == again["prompt_tokens"] - FRESH_TAIL_TOKENS
     # Bob's right guess is served exactly like his wrong one: the template's shared opening only.
     assert right_guess["cached_tokens"] == wrong_guess["cached_tokens"]
     assert right_guess["cached_tokens"] < right_guess["prompt_tokens"] - 20, "it must stop before her text"
     # ...while his own repeat of a prompt he sent reuses it.
-    assert bob_again["cached_tokens"] == bob_again["prompt_tokens"] - 1
+    assert bob_again["cached_tokens"] == bob_again["prompt_tokens"] - FRESH_TAIL_TOKENS
 
 
 def test_attack_stream_caps_and_slow_headers(keyed: Stack) -> None:

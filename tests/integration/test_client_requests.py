@@ -1,6 +1,6 @@
 """What real clients send, replayed against a real stack (real redis-server, the real SmolLM2
 GGUF): Open WebUI's captured requests (tests/fixtures/clients), and the official `openai` client
-reading `reasoning` and setting `reasoning_effort`."""
+reading `reasoning`, setting `reasoning_effort` and a budget that ends with the budget message."""
 
 from __future__ import annotations
 
@@ -145,6 +145,34 @@ def test_openai_client_reasoning_effort_none_answers_without_reasoning(client: o
         reasoning_effort="low",
     )
     assert 0 < low.usage.completion_tokens_details.reasoning_tokens <= Settings().reasoning_effort_low_tokens
+
+
+def test_openai_client_budget_of_16_tokens_ends_with_the_budget_message_and_an_answer(client: openai.OpenAI) -> None:
+    question = [{"role": "user", "content": "Explain step by step how to multiply 37 by 48."}]
+    stream = client.chat.completions.create(
+        model=MODEL, messages=question, max_tokens=96, stream=True, extra_body={"max_reasoning_tokens": 16}
+    )
+    chunks = list(stream)
+    deltas = [chunk.choices[0].delta for chunk in chunks if chunk.choices]
+    reasoning = "".join(d.model_extra.get("reasoning_content") or "" for d in deltas)
+    assert reasoning.endswith("\n\n" + Settings().thinking_budget_message), reasoning
+    assert reasoning == "".join(d.model_extra.get("reasoning") or "" for d in deltas)
+    assert "".join(d.content or "" for d in deltas).strip()  # the model answered after reading it
+    assert chunks[-1].model_extra["thinkstream"]["reasoning_end"] == "budget"
+    own = client.chat.completions.create(
+        model=MODEL,
+        messages=question,
+        max_tokens=96,
+        extra_body={"max_reasoning_tokens": 16, "thinking_budget_message": "Enough: the answer now."},
+    )
+    assert own.choices[0].message.model_extra["reasoning_content"].endswith("\n\nEnough: the answer now.")
+    assert own.choices[0].message.content.strip()
+    assert own.usage.completion_tokens_details.reasoning_tokens == 16  # the message is not generated
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model=MODEL, messages=question, extra_body={"thinking_budget_message": "stop\x00now"}
+        )
+    assert caught.value.body["param"] == "thinking_budget_message"
 
 
 def test_openai_client_unsupported_field_is_400_naming_it(client: openai.OpenAI) -> None:

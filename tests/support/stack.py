@@ -79,6 +79,13 @@ class Stack:
         return process
 
     def start(self) -> Stack:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # a stack that never got ready leaves no process behind
+            raise
+
+    def _start(self) -> Stack:
         if self._own_redis:
             self.redis.start()
         if self._postproc:
@@ -93,7 +100,8 @@ class Stack:
         self.wait_ready()
         return self
 
-    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+    def wait_ready(self, timeout_s: float | None = None) -> None:
+        timeout_s = READY_TIMEOUT_S if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
@@ -105,7 +113,8 @@ class Stack:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"stack not ready after {timeout_s} s; gateway log: {self.log('gateway')[-2000:]}")
+        logs = "".join(f"\n--- {name} log:\n{self.log(name)[-1500:]}" for name in self.processes)
+        raise RuntimeError(f"stack not ready after {timeout_s} s{logs}")
 
     def log(self, name: str) -> str:
         path = self._logs / f"{name}.log"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -75,3 +78,37 @@ def test_ask_prints_an_error_event_literally(capsys: pytest.CaptureFixture[str])
     events = [{"type": "error", "message": "model wrote [/oops]", "code": "x"}]
     assert ask(args(), transport=transport(events)) == 1
     assert "error: model wrote [/oops]" in capsys.readouterr().out
+
+
+def test_ask_ctrl_backslash_while_thinking_asks_for_the_answer_now(capsys: pytest.CaptureFixture[str]) -> None:
+    """The terminal sends SIGQUIT for Ctrl-\\: ask asks the gateway to end the reasoning, and
+    stays to print the answer that follows."""
+    controls: list[dict[str, object]] = []
+    events = [
+        {"type": "reasoning", "text": "Let me count "},
+        {"type": "reasoning", "text": "slowly"},
+        {"type": "answer", "text": "7"},
+        {"type": "done", "result": DONE_RESULT},
+    ]
+
+    def body() -> Iterator[bytes]:
+        for index, event in enumerate(events):
+            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+            if index == 0:
+                os.kill(os.getpid(), signal.SIGQUIT)  # pressed while the model reasons
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/jobs/j1/control":
+            controls.append(json.loads(request.content))
+            return httpx.Response(202, json={"id": "j1", "action": "end_reasoning", "status": "running"})
+        if request.method == "POST":
+            return httpx.Response(202, json={"id": "j1", "events_url": "/v1/jobs/j1/events"})
+        return httpx.Response(200, content=body(), headers={"content-type": "text/event-stream"})
+
+    before = signal.getsignal(signal.SIGQUIT)
+    assert ask(args(), transport=httpx.MockTransport(handle)) == 0
+    assert controls == [{"action": "end_reasoning"}]
+    out = capsys.readouterr().out
+    assert "Ctrl-\\ to stop thinking" in out and "stopping the thinking: the answer follows" in out
+    assert out.index("stopping the thinking") < out.index("Answer") and "7" in out[out.index("Answer") :]
+    assert signal.getsignal(signal.SIGQUIT) == before  # Ctrl-\ quits again after ask

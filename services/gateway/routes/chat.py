@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
-from services.gateway.deps import ChatDep
+from services.gateway.deps import ChatDep, JobsDep
 from services.gateway.streams import stream_slot
 from shared.chat_api import ChatCompletion, ChatCompletionRequest
+from shared.schemas import JobControlAccepted, JobControlRequest
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
@@ -48,3 +49,28 @@ async def chat_completions(body: ChatCompletionRequest, chat: ChatDep) -> ChatCo
             headers={"X-Thinkstream-Job": job.accepted.id},
         )
     return await chat.complete(job)
+
+
+CompletionId = Annotated[
+    str,
+    Path(pattern=r"^chatcmpl-[0-9a-f]{32}$", description="The `id` of the completion (or of its chunks)"),
+]
+
+
+@router.post(
+    "/chat/completions/{completion_id}/control",
+    status_code=202,
+    response_model=JobControlAccepted,
+    responses={
+        400: {"description": "Not a control: the message lists the actions"},
+        404: {"description": "No such completion"},
+        409: {"description": "The completion has no reasoning left to end"},
+    },
+)
+async def control_completion(completion_id: CompletionId, body: JobControlRequest, jobs: JobsDep) -> JobControlAccepted:
+    """The live control of `POST /v1/jobs/{id}/control` for a completion still being written,
+    by the `id` of its chunks: `{"action": "end_reasoning"}` closes the reasoning at the next
+    token and the answer follows in the same stream."""
+    job_id = completion_id.removeprefix("chatcmpl-")
+    status = await jobs.control(job_id, body.action)
+    return JobControlAccepted(id=completion_id, action="end_reasoning", status=status)

@@ -11,7 +11,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from services.gateway.deps import JobsDep, MetricsDep
 from services.gateway.exceptions import BadCursor, NothingMoreToStream
 from services.gateway.streams import stream_slot
-from shared.schemas import JobAccepted, JobCancel, JobRequest, JobView
+from shared.schemas import JobAccepted, JobCancel, JobControlAccepted, JobControlRequest, JobRequest, JobView
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -41,6 +41,25 @@ async def cancel_job(job_id: JobId, jobs: JobsDep) -> JobCancel:
     """Stop a job: a queued job never runs, a running one stops generating within a token and its
     stream ends with `canceled`. Cancelling a finished job changes nothing."""
     return JobCancel(id=job_id, status=await jobs.cancel(job_id))
+
+
+@router.post(
+    "/{job_id}/control",
+    status_code=202,
+    response_model=JobControlAccepted,
+    responses={
+        **_ERRORS,
+        400: {"description": "Not a control: the message lists the actions"},
+        409: {"description": "The job has no reasoning left to end (finished, answering, or never reasons)"},
+    },
+)
+async def control_job(job_id: JobId, body: JobControlRequest, jobs: JobsDep) -> JobControlAccepted:
+    """A live control of a queued or running job. `{"action": "end_reasoning"}` closes its
+    reasoning at the next token and lets the model answer from what it has (the result's
+    `reasoning_end` says `requested`); asked while the job waits, it answers without reasoning.
+    Cancelling stays `DELETE`."""
+    status = await jobs.control(job_id, body.action)
+    return JobControlAccepted(id=job_id, action="end_reasoning", status=status)
 
 
 async def _existing_job(job_id: JobId, jobs: JobsDep) -> str:

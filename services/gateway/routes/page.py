@@ -1,4 +1,5 @@
-"""The web page at `/` and its assets, all served by the gateway (no CDN: intranets have no internet)."""
+"""The web pages at `/` and `/status` and their assets, all served by the gateway (no CDN:
+intranets have no internet)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,12 @@ def _asset(name: str) -> FileResponse:
 @router.get("/")
 async def index() -> FileResponse:
     return _asset("index.html")
+
+
+@router.get("/status")
+async def status_page() -> FileResponse:
+    """The operators' page: workers, queues and the last 15 minutes (its data: GET /v1/status)."""
+    return _asset("status.html")
 
 
 @router.get("/docs")

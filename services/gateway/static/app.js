@@ -12,6 +12,7 @@
   const input = $("question");
   const sendButton = $("send");
   const stopButton = $("stop");
+  const stopThinkingButton = $("stop-thinking");
   const conversation = $("conversation");
   const banner = $("banner");
   const emptyNote = $("empty");
@@ -196,6 +197,38 @@
     }
   }
 
+  // "Stop thinking": the job closes its reasoning at its next token and answers. A 409 means
+  // the reasoning ended meanwhile (the model closed it, or the job finished): nothing to do.
+  async function endReasoning(turn) {
+    if (!turn.jobId || turn.endRequested) return;
+    turn.endRequested = true;
+    schedule(turn);
+    const key = ApiKey.get();
+    let response;
+    try {
+      response = await fetch(`/v1/jobs/${turn.jobId}/control`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json", ...ApiKey.header(key) },
+        body: JSON.stringify({ action: "end_reasoning" }),
+      });
+    } catch {
+      turn.endRequested = false;
+      showBanner("Can't reach the gateway to stop the thinking.");
+      schedule(turn);
+      return;
+    }
+    if (response.status === 401) {
+      turn.endRequested = false;
+      ApiKey.refused(key, () => {
+        if (turn.phase === "thinking") endReasoning(turn);
+      });
+    } else if (!response.ok && response.status !== 409) {
+      turn.endRequested = false;
+      showBanner(`Couldn't stop the thinking: ${await describeRefusal(response)}`);
+    }
+    schedule(turn);
+  }
+
   async function cancel(turn) {
     turn.stopRequested = true;
     schedule(turn);
@@ -233,10 +266,17 @@
     input.focus();
   }
 
+  // "Stop thinking" is offered only while the job reasons (not while it waits, nor once it answers).
+  function showControls(turn) {
+    stopThinkingButton.hidden = turn.phase !== "thinking" || turn.stopRequested;
+    stopThinkingButton.disabled = turn.endRequested;
+  }
+
   function setBusy(busy) {
     sendButton.hidden = busy;
     stopButton.hidden = !busy;
     stopButton.disabled = false;
+    if (!busy) stopThinkingButton.hidden = true;
     if (busy && !ticker) {
       ticker = setInterval(() => active && schedule(active), TICK_MS);
     } else if (!busy && ticker) {
@@ -254,6 +294,7 @@
       turn.frame = 0;
       const stick = nearBottom();
       View.render(turn);
+      if (turn === active) showControls(turn);
       if (stick && turn === turns[turns.length - 1]) window.scrollTo(0, document.body.scrollHeight);
     });
   }
@@ -289,6 +330,9 @@
     if (!active) return;
     stopButton.disabled = true;
     cancel(active);
+  });
+  stopThinkingButton.addEventListener("click", () => {
+    if (active) endReasoning(active);
   });
   $("clear").addEventListener("click", clearConversation);
   ApiKey.setup(() => input.focus());

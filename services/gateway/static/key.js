@@ -121,5 +121,7 @@ const ApiKey = (() => {
     });
   }
 
-  return { setup, header, get, refused };
+  // `ask(message)`: open the form with a message of the caller's (the status page's "not an
+  // operator's key"), without forgetting the saved key.
+  return { setup, header, get, refused, ask: open };
 })();

@@ -33,6 +33,7 @@ const Turns = (() => {
       error: null,
       notice: null,
       stopRequested: false,
+      endRequested: false, // "Stop thinking" was pressed
       highlight: null, // {field, start, end}
       collapsedOnce: false,
       frame: 0,

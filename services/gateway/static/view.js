@@ -120,6 +120,7 @@ const View = (() => {
     if (!Turns.isOver(turn)) {
       if (turn.notice) return turn.notice;
       if (turn.stopRequested) return "Stopping…";
+      if (turn.endRequested && turn.phase === "thinking") return "Ending the reasoning; the answer follows…";
     }
     const waited = (performance.now() - turn.submittedAt) / 1000;
     switch (turn.phase) {
@@ -149,6 +150,7 @@ const View = (() => {
     let text = `Thought for ${seconds(Turns.reasoningSeconds(turn))} · ${count}`;
     const end = turn.result?.reasoning_end;
     if (end === "budget") text += " · stopped at the reasoning budget";
+    else if (end === "requested") text += " · stopped when you asked";
     else if (end === "length") text += " · cut off at the token limit";
     else if (turn.phase === "canceled" && !turn.answer) text += " · stopped";
     return text;

@@ -1,5 +1,7 @@
 """Question: when the question itself writes out the computation ("What is 17 + 9?", 计算：
-(3 + 9) × 8), compute it exactly and compare the answer's final value with it.
+(3 + 9) × 8), or says it in words that make up the whole question ("Multiply 9 by 8.", "the sum
+of 123 and 77", 6和15的积; `phrasing.py`), compute it exactly and compare the answer's final
+value with it.
 
 The strongest check there is: it does not depend on the model's reasoning at all. A right value
 confirms the answer on its own; a firmly stated wrong one is an error that quotes the right value.
@@ -15,6 +17,7 @@ import sympy
 
 from services.postproc.checks.base import Check, CheckResult, Trace
 from services.postproc.checks.numbers import Normalized, Token, fmt, normalize, parse, runs
+from services.postproc.checks.phrasing import phrased_expression
 from services.postproc.checks.reading import asked, items, read
 from shared.schemas import Span
 
@@ -40,7 +43,8 @@ def _is_computation(tokens: list[Token]) -> bool:
 
 
 def explicit_expression(question: str) -> Expression | None:
-    """The one computation the question asks for, or None (none, several, or not asked for)."""
+    """The one computation the question asks for, in symbols or in words, or None (none,
+    several, or not asked for)."""
     norm: Normalized = normalize(question)
     found = []
     for run in runs(norm.text):
@@ -53,7 +57,12 @@ def explicit_expression(question: str) -> Expression | None:
         if _ASKS_BEFORE.search(norm.text[max(0, start - 20) : start]) or _ASKS_AFTER.match(norm.text[end:]):
             o_start, o_end = norm.span(start, end)
             found.append(Expression(value, " ".join(question[o_start:o_end].split())))
-    return found[0] if len(found) == 1 else None
+    if found:
+        return found[0] if len(found) == 1 else None
+    phrased = phrased_expression(question)
+    if phrased is None:
+        return None
+    return Expression(phrased.value, " ".join(question[phrased.start : phrased.end].split()))
 
 
 class QuestionExpression(Check):

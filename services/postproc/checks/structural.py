@@ -37,6 +37,11 @@ class ReasoningClosed(Check):
         if trace.reasoning_end == "eos":
             msg = "The model stopped in the middle of its reasoning; the server closed it and asked for the answer."
             return CheckResult([self.finding("warning", msg, span)])
+        if trace.reasoning_end == "requested":
+            # The person asked for the answer now: worth saying, not a fault (and no reason to
+            # revise, which would reason again).
+            msg = "The reasoning was ended on request (stop thinking); the answer rests on what it had so far."
+            return CheckResult([self.finding("info", msg, span)])
         if trace.reasoning_end == "length":
             msg = (
                 "The reasoning was cut off by max_tokens before any answer; "

@@ -16,7 +16,11 @@ SHIPPED = load_questions(DEFAULT_QUESTIONS)
 WORD_PROBLEMS = load_questions(DEFAULT_QUESTIONS.parent / "questions.jsonl")
 FRESH_FILE = DEFAULT_QUESTIONS.parent / "fresh_questions.jsonl"
 FRESH = load_questions(FRESH_FILE)
-EVERY = SHIPPED + WORD_PROBLEMS + FRESH
+FRESH2_FILE = DEFAULT_QUESTIONS.parent / "fresh2_questions.jsonl"
+FRESH2 = load_questions(FRESH2_FILE)
+FRESH3_FILE = DEFAULT_QUESTIONS.parent / "fresh3_questions.jsonl"
+FRESH3 = load_questions(FRESH3_FILE)
+EVERY = SHIPPED + WORD_PROBLEMS + FRESH + FRESH2 + FRESH3
 
 
 def test_questions_shipped_set_is_bilingual_and_large_enough() -> None:
@@ -53,6 +57,33 @@ def test_questions_fresh_file_is_what_its_script_writes() -> None:
     written = [json.loads(line) for line in FRESH_FILE.read_text(encoding="utf-8").splitlines()]
     assert written == module.fresh()
     assert Counter(q.lang for q in FRESH) == {"en": 64, "zh": 64}
+
+
+def test_questions_fresh2_file_is_what_its_script_writes() -> None:
+    # The second fresh set, kept unseen for the next measurement: the file is its script's output.
+    spec = importlib.util.spec_from_file_location("make_fresh2", FRESH2_FILE.parent / "make_fresh2.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = [json.loads(line) for line in FRESH2_FILE.read_text(encoding="utf-8").splitlines()]
+    assert written == module.fresh2()
+    assert Counter(q.lang for q in FRESH2) == {"en": 64, "zh": 64}
+    assert not {q.question for q in FRESH2} & {q.question for q in FRESH}
+
+
+def test_questions_fresh3_file_is_what_its_script_writes() -> None:
+    # The third fresh set (one-step arithmetic, where the embedded model earns passes).
+    spec = importlib.util.spec_from_file_location("make_fresh3", FRESH3_FILE.parent / "make_fresh3.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = [json.loads(line) for line in FRESH3_FILE.read_text(encoding="utf-8").splitlines()]
+    assert written == module.fresh3()
+    assert Counter(q.lang for q in FRESH3) == {"en": 48, "zh": 48}
+    assert len({q.question for q in FRESH3}) == 96
+    ladder_and_fresh = {q.question for q in SHIPPED + FRESH + FRESH2}
+    assert not {q.question for q in FRESH3} & ladder_and_fresh
+    assert module.chinese(105) == "一百零五" and module.chinese(110) == "一百一十" and module.chinese(37) == "三十七"
 
 
 def test_questions_shipped_set_alternates_languages_so_a_limit_gets_both() -> None:

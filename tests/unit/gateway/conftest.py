@@ -17,6 +17,7 @@ from services.inference.context import InferenceContext
 from services.inference.worker import InferenceWorker
 from services.postproc.context import PostprocContext
 from services.postproc.worker import PostprocWorker
+from services.runtime.load import LoadMeter
 from services.store.jobs import JobStore
 from services.store.queues import rq_queue
 from services.store.scheduler import Scheduler, pool_queue_class
@@ -64,17 +65,22 @@ class Harness:
             drain=self.drain,
         )
 
-    def run_worker(self, engine: ScriptedEngine, pool: str | None = None) -> None:
+    def run_worker(
+        self, engine: ScriptedEngine, pool: str | None = None, n_ctx: int = 64, load: LoadMeter | None = None
+    ) -> None:
         """Serve every queued inference job of model `pool` (default: the default model) with
-        the scripted engine, then every check job."""
+        the scripted engine, then every check job. `n_ctx`: the worker's context size (the
+        scripted engine's prompts and the worker's own text are a token per character); `load`:
+        the worker's load meter."""
         store = JobStore(self.redis, self.settings)
         context = InferenceContext(
             redis=self.redis,
             engine=engine,
-            model=ModelInfo(name="fake", path=Path("fake.gguf"), n_ctx=64, n_ctx_train=64),
+            model=ModelInfo(name="fake", path=Path("fake.gguf"), n_ctx=n_ctx, n_ctx_train=n_ctx),
             settings=self.settings,
             worker_id="test-worker",
             store=store,
+            load=load or LoadMeter(window_s=5),
         )
         pool_class = pool_queue_class(store.scheduler)
         queues = [rq_queue(keys.pool_queue(pool or self.pool), self.redis, cls=pool_class)]

@@ -8,7 +8,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.gateway.metrics import GatewayMetrics
+from services.runtime.heartbeat import Heartbeat
+from services.runtime.load import LoadMeter
 from shared import keys, stats
+from shared.models import WorkerModel
 from shared.schemas import CheckReport, InferenceResult, Timings, Usage
 from tests.support.fake_engine import ScriptedEngine
 from tests.unit.gateway.conftest import Harness
@@ -125,3 +128,34 @@ def test_metrics_answer_when_redis_is_down(
     samples = scrape(client)
     assert value(samples, "thinkstream_redis_up") == 0
     assert not any(name.startswith("thinkstream_queue") for name, _ in samples)
+
+
+def test_metrics_report_each_workers_load_from_its_heartbeat(client: TestClient, harness: Harness) -> None:
+    meter = LoadMeter(slots=4, window_s=5)
+    declared = WorkerModel(name="smol", file="/models/smol.gguf", n_ctx=64)
+    beat = Heartbeat(
+        harness.redis,
+        kind="inference",
+        worker_id="w-batch",
+        info={"model": "smol", "declaration": declared.model_dump_json()},
+        interval_s=60,
+        ttl_s=10,
+        load=meter,
+    )
+    alive(harness, "w-old")  # a worker of a version that reports no load
+    with meter.job(), meter.job(), meter.job():
+        meter.generated(300)
+        beat.beat()
+
+    samples = scrape(client)
+    assert value(samples, "thinkstream_worker_slots", worker="w-batch", model="smol") == 4
+    assert value(samples, "thinkstream_worker_slots_busy", worker="w-batch", model="smol") == 3
+    assert value(samples, "thinkstream_worker_tokens_per_second", worker="w-batch", model="smol") > 0
+    assert ("thinkstream_worker_slots", frozenset({("worker", "w-old"), ("model", "smol")})) not in samples
+
+
+def test_metrics_declare_each_family_once(client: TestClient, harness: Harness) -> None:
+    """Prometheus refuses a scrape that declares a metric twice."""
+    alive(harness, "w1")
+    declared = [line.split()[2] for line in client.get("/metrics").text.splitlines() if line.startswith("# TYPE")]
+    assert sorted(declared) == sorted(set(declared))

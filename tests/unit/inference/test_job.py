@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from services.engine.model import ModelInfo
 from services.inference.context import InferenceContext
+from services.inference.generation import BUDGET_MESSAGE_SEPARATOR, FORCED_CLOSE
 from services.inference.job import InferenceJob
 from services.store.jobs import JobStore, NewJob, samples_of
 from services.store.queues import Origin
@@ -73,8 +74,15 @@ class Cluster:
         self.after_close = list(after_close)
         self.engines: list[ScriptedModel] = []
 
-    def run(self, job_id: str, run: int, worker: str, kill_after: int | None = None) -> str | None:
-        engine = ScriptedModel(self.script, self.after_close, kill_after=kill_after)
+    def run(
+        self,
+        job_id: str,
+        run: int,
+        worker: str,
+        kill_after: int | None = None,
+        before_token: Callable[[int], None] | None = None,
+    ) -> str | None:
+        engine = ScriptedModel(self.script, self.after_close, kill_after=kill_after, before_token=before_token)
         self.engines.append(engine)
         context = InferenceContext(
             redis=self.redis,
@@ -175,6 +183,25 @@ def test_job_killed_after_budget_forcing_goes_on_in_the_answer(redis: fakeredis.
     assert cluster.engines[-1].generated == 3  # the answer's first two tokens were kept
 
 
+@pytest.mark.parametrize("kill_after", [2, 3, 5], ids=["before the budget", "at the message", "in the answer"])
+def test_job_killed_around_the_budget_message_writes_it_once_and_answers_as_uninterrupted(
+    redis: fakeredis.FakeRedis, tmp_path: Path, kill_after: int
+) -> None:
+    script, after_close = ["a", " b", " c", " d", " e"], ["The", " answer", " is", " 4", "."]
+    job = spec("job", max_reasoning_tokens=3, thinking_budget_message="Out of budget.")
+    expected = reference(tmp_path, job, script, after_close)
+    assert expected == ("a b c" + BUDGET_MESSAGE_SEPARATOR + "Out of budget.", "The answer is 4.")
+    cluster = Cluster(redis, tmp_path, script, after_close)
+    cluster.store.submit([NewJob(job)], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    assert cluster.run("job", 1, "w1", kill_after=kill_after) is None
+    assert cluster.run("job", 2, "w2") == "stop"
+    assert streamed(redis, "job") == expected  # the message once, the same answer
+    last = cluster.engines[-1]
+    if kill_after >= 3:  # the model read the message again before the closing tag, as it was evaluated
+        closing = last.text_tokens(BUDGET_MESSAGE_SEPARATOR + "Out of budget.") + last.tokenize(FORCED_CLOSE)
+        assert last.replayed[0][2][1:] == closing
+
+
 def test_job_revision_in_flight_resumes_within_its_own_round(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
     cluster = Cluster(redis, tmp_path, SCRIPT, [])
     job = spec("job", revise=1)
@@ -224,3 +251,68 @@ def test_job_resumed_runs_for_its_owner_after_the_operators_system_prompt(
     assert resumed.prompts == first.prompts
     assert resumed.prompts[0][0] == ChatMessage(role="system", content="Be brief.")
     assert streamed(redis, "job") == reference(tmp_path, spec("ref"), SCRIPT)
+
+
+# ---------------------------------------------------------------------------------------------
+# "Stop thinking now": a client's `end_reasoning` while the job generates.
+
+CONTROL_ANSWER = ["So", " it", " is", " 4", "."]
+
+
+def test_job_end_reasoning_closes_within_one_token_and_the_answer_follows(
+    redis: fakeredis.FakeRedis, tmp_path: Path
+) -> None:
+    cluster = Cluster(redis, tmp_path, SCRIPT, CONTROL_ANSWER)
+    cluster.store.submit([NewJob(spec("job"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+
+    def press(n: int) -> None:
+        if n == 4:  # the client asks while the worker generates its 4th token
+            cluster.store.control("job", "end_reasoning")
+
+    assert cluster.run("job", 1, "w1", before_token=press) == "stop"
+    reasoning, answer = streamed(redis, "job")
+    assert reasoning == "".join(REASONING[:4]) and answer == "So it is 4."
+    result = cluster.store.read("job").result
+    assert result is not None and result.reasoning_end == "requested"
+    assert (result.usage.reasoning_tokens, result.usage.answer_tokens) == (4, 5)
+    close = next(e["forced_close"] for e in events(redis, "job") if e.get("forced_close"))
+    assert close == {"at_token": 4, "reason": "requested"}
+
+
+def test_job_end_reasoning_asked_while_queued_answers_without_reasoning(
+    redis: fakeredis.FakeRedis, tmp_path: Path
+) -> None:
+    cluster = Cluster(redis, tmp_path, SCRIPT, CONTROL_ANSWER)
+    cluster.store.submit([NewJob(spec("job"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    cluster.store.control("job", "end_reasoning")
+    assert cluster.run("job", 1, "w1") == "stop"
+    assert streamed(redis, "job") == ("", "So it is 4.")
+    assert cluster.engines[0].generated == len(CONTROL_ANSWER)
+
+
+def test_job_killed_after_a_requested_close_goes_on_in_the_answer(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
+    cluster = Cluster(redis, tmp_path, SCRIPT, CONTROL_ANSWER)
+    cluster.store.submit([NewJob(spec("job"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+
+    def press(n: int) -> None:
+        if n == 3:
+            cluster.store.control("job", "end_reasoning")
+
+    assert cluster.run("job", 1, "w1", kill_after=5, before_token=press) is None  # 3 reasoning, 2 answer
+    assert cluster.run("job", 2, "w2") == "stop"
+    assert streamed(redis, "job") == ("".join(REASONING[:3]), "So it is 4.")
+    result = cluster.store.read("job").result
+    assert result is not None and result.reasoning_end == "requested"
+    assert cluster.engines[-1].generated == 3  # the answer's first two tokens were kept
+
+
+def test_job_end_reasoning_does_not_carry_over_to_a_revision(redis: fakeredis.FakeRedis, tmp_path: Path) -> None:
+    cluster = Cluster(redis, tmp_path, SCRIPT, CONTROL_ANSWER)
+    job = spec("job", revise=1)
+    cluster.store.submit([NewJob(job)], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    cluster.store.control("job", "end_reasoning")
+    assert cluster.run("job", 1, "w1") == "stop"
+    finding = Finding(check="arithmetic", severity="error", message="2 + 2 is not 5")
+    assert cluster.store.revise("job", 1, job.model_copy(update={"round": 1}), job, [finding])
+    assert cluster.run("job", 2, "w2") == "stop"
+    assert cluster.store.view("job").reasoning == "".join(REASONING)  # the revision reasons in full

@@ -32,10 +32,16 @@ def reuse(held: list[int], owner: str = "alice") -> tuple[KVReuse, HeldContext]:
     return kv, llm
 
 
-def test_the_same_owner_reuses_its_whole_prompt() -> None:
-    kv, _ = reuse([1, 2, 3, 4, 50, 51, 52])
+def test_the_same_owner_reuses_its_whole_prompt_but_the_last_two_tokens() -> None:
+    # The last two are evaluated together, never the last one alone (it would round otherwise).
+    kv, llm = reuse([1, 2, 3, 4, 50, 51, 52])
     kv.switch_owner("alice")
-    assert kv.prepare([1, 2, 3, 4, 50, 51, 52, 60]) == 7
+    assert kv.prepare([1, 2, 3, 4, 50, 51, 52, 60]) == 6
+    assert llm.n_tokens == 6, "generate() must find only what is kept"
+    kv, llm = reuse([1, 2, 3, 4, 50, 51, 52, 60, 70, 71])  # the same prompt again, and its answer
+    assert kv.prepare([1, 2, 3, 4, 50, 51, 52, 60]) == 6 and llm.n_tokens == 6
+    kv, llm = reuse([1, 2, 3, 4, 50])
+    assert kv.prepare([1, 2, 3, 4, 50, 51, 52, 60, 61]) == 5 and llm.n_tokens == 5
 
 
 def test_another_owner_reuses_only_the_shared_prefix_even_when_its_guess_is_right() -> None:

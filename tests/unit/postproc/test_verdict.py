@@ -187,3 +187,13 @@ def test_verdict_no_answer_contradicting_its_reasoning_passes(
 
 def test_verdict_the_family_is_large_and_covers_both_languages() -> None:
     assert len(FAMILY) >= 300 and {f[0] for f in FAMILY} == {"en", "zh"}
+
+
+def test_verdict_reasoning_ended_on_request_is_said_but_not_held_against_the_answer() -> None:
+    """A person pressed "stop thinking": the report says so, and a grounded answer still passes
+    (a failed verdict would queue a revision that reasons all over again)."""
+    trace = Trace(APPLES_3X4, "3 × 4 = 12. So he has 12 apples.", "He has 12 apples.", reasoning_end="requested")
+    report = run_checks(trace)
+    assert report.verdict == "pass", report.findings
+    (said,) = [f for f in report.findings if f.check == "reasoning_closed"]
+    assert said.severity == "info" and "on request" in said.message

@@ -1,0 +1,50 @@
+"""The inference worker's load, where it takes effect: a job fills a slot while it runs, and every
+token it generates is counted, as it comes, for the heartbeat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from services.inference.engine import Sampling
+from services.runtime.load import LoadMeter
+from shared.worker_load import WorkerLoad
+from tests.support.fake_engine import ScriptedEngine
+from tests.unit.gateway.conftest import Harness
+
+SCRIPT = ["Six ", "sevens", " are", " 42.", "</think>", "\n\n", "42"]
+
+
+class WatchedEngine(ScriptedEngine):
+    """Takes a reading of the worker's load after the third token of each script."""
+
+    def __init__(self, load: LoadMeter, *scripts: Sequence[str]) -> None:
+        super().__init__(*scripts)
+        self.load = load
+        self.during: list[WorkerLoad] = []
+
+    def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, str]]:
+        for index, token in enumerate(super().stream(tokens, sampling)):
+            if index == 3:
+                self.during.append(self.load.reading())
+            yield token
+
+
+def test_worker_load_counts_its_running_job_and_every_streamed_token(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, stream_flush_ms=0)
+    load = LoadMeter(slots=1, window_s=5)
+    engine = WatchedEngine(load, SCRIPT, SCRIPT)
+    with TestClient(harness.app) as client:
+        ids = [client.post("/v1/jobs", json={"prompt": prompt}).json()["id"] for prompt in ("6 x 7?", "7 x 6?")]
+        harness.run_worker(engine, load=load)
+        jobs = [client.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
+
+    assert [job["status"] for job in jobs] == ["succeeded", "succeeded"]
+    assert [(r.slots, r.busy) for r in engine.during] == [(1, 1), (1, 1)], "each job was in the slot while it ran"
+    after = load.reading()
+    assert after.busy == 0
+    streamed = sum(job["usage"]["reasoning_tokens"] + job["usage"]["answer_tokens"] for job in jobs)
+    assert after.generated_tokens == streamed == 2 * len(SCRIPT)
+    assert [r.generated_tokens for r in engine.during] == [3, len(SCRIPT) + 3], "counted as they come"
