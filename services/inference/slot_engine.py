@@ -77,6 +77,9 @@ class SlotEngine:
     def tokenize(self, text: str) -> list[int]:
         return self._pool.prompt.tokenize(text)
 
+    def text_tokens(self, text: str) -> list[int]:
+        return self._pool.prompt.text_tokens(text)
+
     def piece(self, token: int) -> bytes:
         return self._pool.backend.piece(token)
 

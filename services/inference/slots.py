@@ -36,7 +36,7 @@ from typing import Protocol
 
 from services.inference.engine import Sampling
 from services.inference.exceptions import SlotError
-from services.inference.kv_cache import common_prefix
+from services.inference.kv_cache import FRESH_TAIL_TOKENS, common_prefix
 
 log = logging.getLogger(__name__)
 
@@ -304,8 +304,9 @@ class Batcher:
                 plan = [(context[keep:head], False)] if keep < head else []
                 plan += [(piece, True) for piece in pieces]
             else:
-                # Keep the shared prefix, but evaluate at least the last token: it is sampled from.
-                keep = min(common_prefix(slot.kv, context), len(context) - 1)
+                # Keep the shared prefix, but evaluate the last tokens together: the last is
+                # sampled from, and evaluated alone it would round otherwise (as kv_cache.prepare).
+                keep = min(common_prefix(slot.kv, context), max(len(context) - FRESH_TAIL_TOKENS, 0))
                 plan = [(context[keep:], False)]
             if keep < len(slot.kv):
                 with self.lock:
@@ -372,6 +373,8 @@ class Batcher:
         self._prompt_turn = False
         tokens, whole = joining.plan[0]
         take = tokens if whole else tokens[: min(self._chunk, self.backend.n_batch)]
+        if len(tokens) - len(take) == 1 and len(take) > 1:
+            take = take[:-1]  # the prompt's last token is never left to a piece of its own
         done = len(take) == len(tokens) and len(joining.plan) == 1
         return [Row(joining.seq, len(joining.kv), take, sample=done)]
 

@@ -126,3 +126,13 @@ def test_slot_engine_a_job_gives_its_sequence_back_however_it_ends(make_pool) ->
     run_job(pool, Job("cancelled", cancel_after=3))
     run_job(pool, Job("next"))  # would find no free sequence if the first kept it
     assert pool.batcher.busy() == 0
+
+
+def test_slot_engine_has_every_method_of_the_engine_protocol() -> None:
+    # A job runs the same generation code on either engine (budget forcing needed text_tokens).
+    from services.inference.engine import Engine, LlamaEngine
+    from services.inference.slot_engine import SlotEngine
+
+    wanted = {name for name in vars(Engine) if not name.startswith("_")}
+    assert wanted - set(dir(SlotEngine)) == set()
+    assert wanted - set(dir(LlamaEngine)) == set()

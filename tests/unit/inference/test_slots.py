@@ -153,7 +153,9 @@ def test_slots_a_new_stream_on_the_same_sequence_keeps_the_shared_prefix(make_ba
     assert token == alone(forced, limit=1)[0]
     assert backend.kv[seq][: len(forced)] == forced
     first_row = next(row for rows in backend.steps[before:] for row in rows if row.seq == seq)
-    assert first_row.pos == len(first) + 5 and first_row.tokens == [42, 43]
+    # Only what it did not hold: the fifth token may or may not have been evaluated when the
+    # first stream closed (the decoder runs ahead of the job).
+    assert first_row.pos in (len(first) + 4, len(first) + 5) and first_row.tokens == forced[first_row.pos :]
 
 
 def test_slots_pieces_are_evaluated_one_per_step_for_an_exact_resume(make_batcher) -> None:
@@ -237,3 +239,15 @@ def test_slots_another_owner_reuses_only_a_shared_prefix_held_whole() -> None:
         batcher.release(again)
     finally:
         batcher.close()
+
+
+def test_slots_a_prompts_last_token_is_never_evaluated_alone(make_batcher) -> None:
+    # llama.cpp computes a token evaluated alone differently from one of several; the sampled
+    # one then differs from what the uncached prompt gives (kv_cache.FRESH_TAIL_TOKENS).
+    batcher, backend = make_batcher(chunk_tokens=4)
+    question = [200, 5, 1, 2, 3, 4, 5, 6, 7]  # 9 tokens: chunks of 4 would leave the last one alone
+    first = generate(batcher, question, limit=3)
+    again = generate(batcher, question, limit=3)  # the sequence holds all of it now
+    assert again == first
+    prompt_rows = [row for rows in backend.steps for row in rows if row.pos < len(question)]
+    assert [len(row.tokens) for row in prompt_rows] == [4, 3, 2, 2], "chunks 4 + 3 + 2, then the cached tail of 2"
