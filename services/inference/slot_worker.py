@@ -78,7 +78,7 @@ class SlotWorker(StoppableWorker):
         engine = self.pool.engine()
         context = dataclasses.replace(self.context, engine=engine)
         try:
-            with use_context(context), job_logging(job.id, worker=self.name):
+            with use_context(context), context.load.job(), job_logging(job.id, worker=self.name):
                 self.perform_job(job, queue, execution)
         except Exception:  # perform_job records a job's failure itself; this is a bug of ours
             log.exception("slot thread of job %s failed", job.id)

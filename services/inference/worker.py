@@ -102,8 +102,8 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         settings=settings,
         worker_id=worker_id,
         store=JobStore(redis, settings),
-        # One job at a time: one slot. Its tokens/s over the operators' page's sample interval.
-        load=LoadMeter(slots=1, window_s=settings.status_sample_interval_s),
+        # Its slots in use and tokens/s over the operators' page's sample interval.
+        load=LoadMeter(slots=slots, window_s=settings.status_sample_interval_s),
     )
     # Its own queue (conversation affinity) first, then the pool of this model's queues, from
     # which the scheduler picks (priorities, fairness over API keys).
