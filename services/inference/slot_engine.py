@@ -17,7 +17,7 @@ from services.inference.adapters import Adapters
 from services.inference.batched_llama import LlamaBackend
 from services.inference.engine import Sampling
 from services.inference.exceptions import SlotError, UnknownAdapter
-from services.inference.kv_cache import PrefixStateCache, SavedState
+from services.inference.kv_cache import FRESH_TAIL_TOKENS, PrefixStateCache, SavedState
 from services.inference.slots import Batcher
 from shared.models import LoraChoice
 from shared.schemas import ChatMessage
@@ -115,7 +115,7 @@ class SlotEngine:
                 self._batcher.replace(seq, saved.tokens, lambda: self._pool.backend.load(seq, data))
                 live = saved_len
         self._pieces = [list(chunk) for chunk in replay]
-        return min(live, len(tokens)) if replay else min(live, max(len(tokens) - 1, 0))
+        return min(live, len(tokens)) if replay else min(live, max(len(tokens) - FRESH_TAIL_TOKENS, 0))
 
     def stream(self, tokens: Sequence[int], sampling: Sampling) -> Iterator[tuple[int, bytes]]:
         if self._seq is None:

@@ -184,3 +184,39 @@ def test_slots_a_sequences_logits_do_not_depend_on_the_others_in_its_steps() -> 
     assert len(alone) == len(with_some) == len(with_others) == 25
     for step, (a, b, c) in enumerate(zip(alone, with_some, with_others, strict=True)):
         assert np.array_equal(a, b) and np.array_equal(a, c), f"step {step}: the logits changed with the others"
+
+
+def test_slots_up_runs_one_batching_worker_by_default(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from services.inference.slot_worker import default_slots
+    from services.runtime.redis_server import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "THINKSTREAM_SLOTS"}
+    env["THINKSTREAM_DATA_DIR"] = str(tmp_path / "data")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "is ready at" in line or len(lines) > 400:
+                break
+        assert "batching" in lines[-1], "".join(lines)
+        url = (tmp_path / "data" / "redis" / "redis.url").read_text().strip()
+        import redis
+
+        client = redis.Redis.from_url(url)
+        (worker_id,) = client.zrange(keys.live_workers_key("inference"), 0, -1)
+        slots = int(client.hget(keys.worker_key(worker_id.decode()), "slots") or 0)
+        assert slots == default_slots(os.cpu_count() or 1, 4096) and slots > 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
