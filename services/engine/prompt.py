@@ -106,6 +106,10 @@ class ChatPrompt:
     def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
+    def text_tokens(self, text: str) -> list[int]:
+        """Plain text's tokens: a control token's text stays characters, as in message contents."""
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
 
 def _template_message(message: ChatMessage, content: str) -> dict[str, Any]:
     """A message as chat templates expect it (Hugging Face's convention: call arguments as an

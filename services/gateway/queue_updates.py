@@ -135,24 +135,31 @@ class QueueUpdates:
         table = self._redis.hgetall(keys.RUNNING_JOBS).items()
         return {job.decode(): worker.decode() for job, worker in table if worker.decode() in pool_workers}
 
-    def _pool_workers(self, pool: str) -> list[str]:
+    def _pool_workers(self, pool: str) -> dict[str, int]:
+        """The pool's live workers and how many jobs each runs at once (its slots)."""
         alive = live_workers(self._redis, INFERENCE, self._settings.worker_ttl_s)
         with self._redis.pipeline(transaction=False) as pipe:
             for worker_id in alive:
-                pipe.hget(keys.worker_key(worker_id), "model")
-            models = pipe.execute()
-        return [worker for worker, model in zip(alive, models, strict=True) if model == pool.encode()]
+                pipe.hmget(keys.worker_key(worker_id), ["model", "slots"])
+            replies = pipe.execute()
+        return {
+            worker: max(int(slots or 1), 1)
+            for worker, (model, slots) in zip(alive, replies, strict=True)
+            if model == pool.encode()
+        }
 
     def _workers(self, pool: str, running: Mapping[str, str], fill: float, now: float) -> list[Worker]:
         """The pool's live workers with their pace and when each comes free: a busy one when its
-        job has used its expected share of its budget (past that, half way to the rest).
+        job has used its expected share of its budget (past that, half way to the rest). A
+        worker with K slots (continuous batching) is K lanes, each running one job.
 
         A job costs a worker a start (prompt evaluation: the mean so far) plus its tokens at the
         worker's decode pace: its generated tokens over its busy time less those starts. (One
         pace per busy second, starts included, would make short jobs look slow and long ones
-        overestimated.)"""
-        worker_ids = self._pool_workers(pool)
-        figures = stats.read_worker_stats(self._redis, worker_ids)
+        overestimated.) A batched worker's figures add up each job's own time, so its pace is
+        one sequence's, at the load it ran at."""
+        pool_workers = self._pool_workers(pool)
+        figures = stats.read_worker_stats(self._redis, list(pool_workers))
         start_s = stats.mean_prompt_s(self._redis) or 0.0
         paces = {
             worker_id: figure.generated_tokens / (figure.busy_seconds - figure.jobs * start_s)
@@ -161,20 +168,24 @@ class QueueUpdates:
         }
         fallback = sum(paces.values()) / len(paces) if paces else stats.mean_decode_rate(self._redis) or 0.0
         started = self._started_at(running)
-        jobs_of = {worker_id: job_id for job_id, worker_id in running.items()}
+        jobs_of: dict[str, list[str]] = {}
+        for job_id, worker_id in running.items():
+            jobs_of.setdefault(worker_id, []).append(job_id)
         workers = []
-        for worker_id in worker_ids:
+        for worker_id, slots in pool_workers.items():
             pace = paces.get(worker_id, fallback)
-            free_at = now
-            job_id = jobs_of.get(worker_id)
-            if job_id is not None and pace > 0:
-                elapsed_s = now - started.get(job_id, now)
-                budget = self._budgets.get(job_id, self._settings.default_max_tokens)
-                left_s = start_s + fill * budget / pace - elapsed_s
-                if left_s <= 0:
-                    left_s = max(start_s + budget / pace - elapsed_s, 0.0) / 2
-                free_at = now + left_s
-            workers.append(Worker(worker_id, pace, free_at, start_s))
+            busy = jobs_of.get(worker_id, [])
+            for lane in range(max(slots, len(busy))):
+                free_at = now
+                if lane < len(busy) and pace > 0:
+                    job_id = busy[lane]
+                    elapsed_s = now - started.get(job_id, now)
+                    budget = self._budgets.get(job_id, self._settings.default_max_tokens)
+                    left_s = start_s + fill * budget / pace - elapsed_s
+                    if left_s <= 0:
+                        left_s = max(start_s + budget / pace - elapsed_s, 0.0) / 2
+                    free_at = now + left_s
+                workers.append(Worker(worker_id if lane == 0 else f"{worker_id}#{lane}", pace, free_at, start_s))
         return workers
 
     def _started_at(self, running: Mapping[str, str]) -> dict[str, float]:

@@ -20,10 +20,12 @@ from shared.models import AdapterSpec, LoraChoice
 
 
 class Adapters:
-    def __init__(self, llm: Llama, specs: Sequence[AdapterSpec]) -> None:
+    def __init__(self, llm: Llama, specs: Sequence[AdapterSpec], ctx: llama_cpp.llama_context_p | None = None) -> None:
         """Load every adapter in `specs` for `llm`'s model; raises `ModelLoadError` naming the
-        adapter that cannot be loaded (a missing file, or one made for another model)."""
+        adapter that cannot be loaded (a missing file, or one made for another model). `ctx`:
+        the context they are applied to (default: `llm`'s own; a batched worker's is another)."""
         self._llm = llm
+        self._ctx = ctx if ctx is not None else llm._ctx.ctx
         self._loaded: dict[str, llama_cpp.llama_adapter_lora_p] = {}
         self.active: LoraChoice | None = None
         try:
@@ -49,7 +51,7 @@ class Adapters:
         """Make the context compute with `choice` (None: the base model alone)."""
         if choice == self.active:
             return
-        ctx = self._llm._ctx.ctx
+        ctx = self._ctx
         if choice is None:
             status = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
         else:
@@ -68,7 +70,7 @@ class Adapters:
 
     def close(self) -> None:
         if self._loaded and self.active is not None:
-            llama_cpp.llama_set_adapters_lora(self._llm._ctx.ctx, None, 0, None)
+            llama_cpp.llama_set_adapters_lora(self._ctx, None, 0, None)
         for adapter in self._loaded.values():
             llama_cpp.llama_adapter_lora_free(adapter)
         self._loaded.clear()

@@ -94,7 +94,7 @@ class LlamaEngine:
         return self._prompt.tokenize(text)
 
     def text_tokens(self, text: str) -> list[int]:
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return self._prompt.text_tokens(text)
 
     def piece(self, token: int) -> bytes:
         return self._llm.detokenize([token])

