@@ -417,6 +417,7 @@ def run_point(plane: Plane, workers: int, clients: int, rate: float, duration_s:
     refused: Counter[str] = Counter()
     for row in client_rows:
         refused.update(row["refused"])
+    delivered = sum(row["events"] for row in client_rows) * measured_s / window_s
     appends_ms = [row["append_p99_ms"] for row in writer_rows if row["append_p99_ms"] is not None]
     return {
         "workers": workers,
@@ -436,6 +437,7 @@ def run_point(plane: Plane, workers: int, clients: int, rate: float, duration_s:
         "healthz_p50_ms": round(probes[len(probes) // 2], 1) if probes else None,
         "healthz_p99_ms": round(probes[int(len(probes) * 0.99)], 1) if probes else None,
         "cpu_pct": {name: round(100 * (after[name] - before[name]) / measured_s) for name in pids},
+        "gateway_us_per_event": round(1e6 * (after["gateway"] - before["gateway"]) / max(delivered, 1)),
         "clients_cpu_s": round(sum(row["cpu_s"] for row in client_rows), 1),
     }
 
@@ -447,7 +449,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = (
         f"{'curve':>7} {'workers':>7} {'clients':>7} {'conn':>5} {'app/s':>12} {'deliv/s':>14} "
         f"{'p50 ms':>7} {'p99 ms':>8} {'hz p99':>7} {'gw%':>4} {'redis%':>6} {'ev.r%':>5} "
-        f"{'wr%':>4} {'cl%':>4} {'order':>5}"
+        f"{'wr%':>4} {'cl%':>4} {'gw us/ev':>8} {'order':>5}"
     )
     lines = [head]
     for row in rows:
@@ -459,7 +461,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{row['delay_p50_ms'] if row['delay_p50_ms'] is not None else '-':>7} "
             f"{row['delay_p99_ms'] if row['delay_p99_ms'] is not None else '-':>8} "
             f"{row['healthz_p99_ms']:>7} {cpu['gateway']:>4} {cpu['redis']:>6} {cpu['events_redis']:>5} "
-            f"{cpu['writers']:>4} {cpu['clients']:>4} {row['out_of_order']:>5}"
+            f"{cpu['writers']:>4} {cpu['clients']:>4} {row['gateway_us_per_event']:>8} {row['out_of_order']:>5}"
         )
     return "\n".join(lines)
 
@@ -519,7 +521,8 @@ def main() -> None:
     print(
         "\napp/s: appended/asked; deliv/s: delivered/asked (events/s); p50/p99: append-to-receipt delay;"
         " hz p99: /healthz round trip (event-loop lag); CPU in % of one core (gw: gateway, ev.r: event"
-        " plane's redis, wr: writers, cl: clients); order: events out of order (must be 0)"
+        " plane's redis, wr: writers, cl: clients); gw us/ev: gateway CPU per delivered event;"
+        " order: events out of order (must be 0)"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"label": args.label, "args": {k: str(v) for k, v in vars(args).items()}, "cpu_count": os.cpu_count()}

@@ -24,6 +24,7 @@ from services.gateway.drain import Drain
 from services.gateway.errors import install_error_handlers
 from services.gateway.fanout import EventFanout
 from services.gateway.files import FileStore
+from services.gateway.frames import stream_item
 from services.gateway.jobs import JobService
 from services.gateway.memory import MemoryBudget
 from services.gateway.metrics import GatewayMetrics
@@ -68,7 +69,7 @@ def create_app(
             (lambda _: counter) if counter is not None else (lambda spec: VocabPromptCounter(spec, settings.n_ctx)),
         )
         await app.state.models.load()
-        fanout = EventFanout(async_client)
+        fanout = EventFanout(async_client, stream_item)
         budget = MemoryBudget(async_client, settings)
         app.state.jobs = JobService(
             settings, async_client, sync_client, app.state.models, fanout, budget, api_keys=api_keys

@@ -13,7 +13,7 @@ from services.gateway.fanout import EventFanout
 def test_fanout_first_listener_gets_what_is_published_right_after_it_subscribed() -> None:
     async def scenario() -> list[bytes | None]:
         server = fakeredis.FakeServer()
-        fanout = EventFanout(fakeredis.FakeAsyncRedis(server=server))
+        fanout = EventFanout(fakeredis.FakeAsyncRedis(server=server), bytes)
         publisher = fakeredis.FakeAsyncRedis(server=server)
         got: list[bytes | None] = []
         try:
