@@ -392,6 +392,7 @@ def run_point(plane: Plane, workers: int, clients: int, rate: float, duration_s:
     go_at.value = time.time() + 0.5
     time.sleep(go_at.value + WARMUP_S - time.time())
     before = {name: sum(cpu_s(pid) for pid in group) for name, group in pids.items()}
+    nodes_before = [cpu_s(pid) for pid in plane.events_pids]
     measure_start = time.time()
     probes: list[float] = []
     with httpx.Client(base_url=f"http://127.0.0.1:{plane.port}", timeout=30) as http:
@@ -402,6 +403,10 @@ def run_point(plane: Plane, workers: int, clients: int, rate: float, duration_s:
             time.sleep(0.2)
     measured_s = time.time() - measure_start
     after = {name: sum(cpu_s(pid) for pid in group) for name, group in pids.items()}
+    nodes = [
+        round(100 * (cpu_s(pid) - start) / measured_s)
+        for pid, start in zip(plane.events_pids, nodes_before, strict=True)
+    ]
     writer_rows: list[dict[str, Any]] = []
     client_rows: list[dict[str, Any]] = []
     while len(writer_rows) < len(writers) or len(client_rows) < len(readers):
@@ -439,6 +444,7 @@ def run_point(plane: Plane, workers: int, clients: int, rate: float, duration_s:
         "cpu_pct": {name: round(100 * (after[name] - before[name]) / measured_s) for name in pids},
         "gateway_us_per_event": round(1e6 * (after["gateway"] - before["gateway"]) / max(delivered, 1)),
         "clients_cpu_s": round(sum(row["cpu_s"] for row in client_rows), 1),
+        "events_redis_node_cpu_pct": nodes,
     }
 
 

@@ -67,13 +67,17 @@ class JobService:
         fanout: EventFanout[StreamItem] | None = None,
         budget: MemoryBudget | None = None,
         api_keys: ApiKeys | None = None,
+        events: AsyncRedis | None = None,
+        sync_events: Redis | None = None,
     ) -> None:
+        """`events`, `sync_events`: the event plane's clients, when it has its own Redis."""
         self._settings = settings
         self._redis = redis
         self._sync = sync_redis
-        self._store = JobStore(sync_redis, settings)
-        self._events = redis
-        self._fanout = fanout or EventFanout(redis, stream_item)
+        self._store = JobStore(sync_redis, settings, sync_events)
+        self._events = events or redis
+        """Where the jobs' records are."""
+        self._fanout = fanout or EventFanout(self._events, stream_item)
         self._budget = budget or MemoryBudget(redis, settings)
         self._models = models
         self._owner: str | None = None
@@ -229,10 +233,10 @@ class JobService:
         return None
 
     async def get(self, job_id: str) -> JobView:
-        status, created_at, owner = await self._redis.hmget(keys.job_key(job_id), ["status", "created_at", "owner"])
+        status, created_at, owner = await self._events.hmget(keys.job_key(job_id), ["status", "created_at", "owner"])
         if status is None or not self._visible(owner):
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)")
-        raw_events = await self._redis.lrange(keys.job_events_key(job_id), 0, -1)
+        raw_events = await self._events.lrange(keys.job_events_key(job_id), 0, -1)
         return eventlog.fold(
             job_id, JobStatus(status.decode()), float(created_at), (parse_event(raw) for raw in raw_events)
         )
@@ -263,13 +267,13 @@ class JobService:
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)") from exc
 
     async def require(self, job_id: str) -> None:
-        status, owner = await self._redis.hmget(keys.job_key(job_id), ["status", "owner"])
+        status, owner = await self._events.hmget(keys.job_key(job_id), ["status", "owner"])
         if status is None or not self._visible(owner):
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)")
 
     async def ended_at(self, job_id: str) -> int | None:
         """The seq of the job's terminal event, or None while it runs."""
-        raw = await self._redis.hget(keys.job_key(job_id), "ended")
+        raw = await self._events.hget(keys.job_key(job_id), "ended")
         return int(raw) if raw is not None else None
 
     async def follow(self, job_id: str, after_seq: int = 0) -> AsyncIterator[StreamItem]:

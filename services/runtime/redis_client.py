@@ -32,6 +32,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from shared.redis_url import CLUSTER_SCHEME, SENTINEL_SCHEME, SentinelUrl, parse_cluster_url, parse_sentinel_url
+from shared.settings import Settings
 
 WORKER_RETRIES = 40
 """With backoff doubling from 0.05 s up to 2 s: about 75 s without Redis before giving up."""
@@ -69,6 +70,12 @@ class _AsyncFollowingConnection(AsyncSentinelConnection):  # type: ignore[misc] 
         if self.connection_pool.is_master:
             self.host, self.port = await self.connection_pool.get_master_address()
         await super()._connect()
+
+
+def connect_events(settings: Settings, *, retries: int = WORKER_RETRIES) -> Redis | None:
+    """A client of the event plane when it has a Redis of its own (`events_redis_url`), else None
+    (the job store then uses the queues' Redis)."""
+    return None if settings.events_redis_url is None else connect(settings.events_redis_url, retries=retries)
 
 
 def connect(url: str, *, retries: int = WORKER_RETRIES) -> Redis:
