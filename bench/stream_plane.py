@@ -52,7 +52,7 @@ from typing import Any
 
 import httpx
 
-from services.runtime.redis_client import connect
+from services.runtime.redis_client import connect, connect_events
 from services.runtime.redis_server import RedisServer, free_port
 from services.store.jobs import JobStore, NewJob
 from services.store.queues import Origin
@@ -105,7 +105,7 @@ def writer_main(
     """Start `count` jobs, then append one token event per job every 1/`rate` s until the end of
     the point; end each job with `canceled` (a terminal event, so its clients stop)."""
     settings = bench_settings(redis_url, events_url)
-    store = JobStore(connect(redis_url), settings)
+    store = JobStore(connect(redis_url), settings, connect_events(settings))
     worker_id = f"bench-{uuid.uuid4().hex[:8]}"
     writers = []
     for _ in range(count):

@@ -10,6 +10,7 @@ create` would.
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +19,7 @@ from urllib.parse import quote
 from redis import Redis
 from redis.exceptions import RedisError
 
-from services.runtime.redis_server import ACL_RULES, USER, RedisServer
+from services.runtime.redis_server import ACL_RULES, USER, RedisServer, free_port
 
 SLOTS = 16384
 READY_TIMEOUT_S = 20.0
@@ -26,9 +27,27 @@ ADMIN = "admin"
 LAYOUT_RULES = "+cluster|slots +cluster|nodes +cluster|info +cluster|shards +cluster|myid +readonly +asking"
 
 
+BUS_OFFSET = 10000
+"""A node also listens on its port + 10000 (the cluster bus)."""
+
+
+def cluster_port() -> int:
+    """A free port whose bus port is free too (an ephemeral port above 55535 has none)."""
+    while True:
+        port = free_port()
+        if port + BUS_OFFSET > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + BUS_OFFSET))
+            except OSError:
+                continue
+        return port
+
+
 class ClusterNode(RedisServer):
     def __init__(self, data_dir: Path, *, password: str, admin_password: str) -> None:
-        super().__init__(data_dir, password=password)
+        super().__init__(data_dir, password=password, port=cluster_port())
         self._admin_password = admin_password
 
     def config(self) -> str:
