@@ -52,7 +52,7 @@ from typing import Any
 
 import httpx
 
-from services.runtime.redis_client import connect, connect_events
+from services.runtime.redis_client import connect
 from services.runtime.redis_server import RedisServer, free_port
 from services.store.jobs import JobStore, NewJob
 from services.store.queues import Origin
@@ -105,7 +105,9 @@ def writer_main(
     """Start `count` jobs, then append one token event per job every 1/`rate` s until the end of
     the point; end each job with `canceled` (a terminal event, so its clients stop)."""
     settings = bench_settings(redis_url, events_url)
-    store = JobStore(connect(redis_url), settings, connect_events(settings))
+    # Only with an event plane of its own, so that this script also runs on a tree from before it
+    # (the baseline the README's figures compare with).
+    store = JobStore(connect(redis_url), settings, *([connect(events_url)] if events_url else []))
     worker_id = f"bench-{uuid.uuid4().hex[:8]}"
     writers = []
     for _ in range(count):
@@ -354,7 +356,7 @@ class Plane:
 def run_point(plane: Plane, workers: int, clients: int, rate: float, duration_s: float) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     out: MpQueue[Any] = ctx.Queue()
-    go_at: Synchronized[float] = ctx.Value("d", 0.0)  # type: ignore[assignment]
+    go_at: Synchronized[float] = ctx.Value("d", 0.0)
     writers = []
     for first in range(0, workers, JOBS_PER_WRITER):
         count = min(JOBS_PER_WRITER, workers - first)
@@ -423,6 +425,8 @@ def run_point(plane: Plane, workers: int, clients: int, rate: float, duration_s:
     for row in client_rows:
         refused.update(row["refused"])
     delivered = sum(row["events"] for row in client_rows) * measured_s / window_s
+    appended = sum(row["appended"] for row in writer_rows)
+    redis_s = sum(after[name] - before[name] for name in ("redis", "events_redis"))
     appends_ms = [row["append_p99_ms"] for row in writer_rows if row["append_p99_ms"] is not None]
     return {
         "workers": workers,
@@ -443,6 +447,7 @@ def run_point(plane: Plane, workers: int, clients: int, rate: float, duration_s:
         "healthz_p99_ms": round(probes[int(len(probes) * 0.99)], 1) if probes else None,
         "cpu_pct": {name: round(100 * (after[name] - before[name]) / measured_s) for name in pids},
         "gateway_us_per_event": round(1e6 * (after["gateway"] - before["gateway"]) / max(delivered, 1)),
+        "redis_us_per_append": round(1e6 * redis_s / max(appended * measured_s / window_s, 1)),
         "clients_cpu_s": round(sum(row["cpu_s"] for row in client_rows), 1),
         "events_redis_node_cpu_pct": nodes,
     }
@@ -455,7 +460,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = (
         f"{'curve':>7} {'workers':>7} {'clients':>7} {'conn':>5} {'app/s':>12} {'deliv/s':>14} "
         f"{'p50 ms':>7} {'p99 ms':>8} {'hz p99':>7} {'gw%':>4} {'redis%':>6} {'ev.r%':>5} "
-        f"{'wr%':>4} {'cl%':>4} {'gw us/ev':>8} {'order':>5}"
+        f"{'wr%':>4} {'cl%':>4} {'gw us/ev':>8} {'rd us/ap':>8} {'order':>5}"
     )
     lines = [head]
     for row in rows:
@@ -467,7 +472,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{row['delay_p50_ms'] if row['delay_p50_ms'] is not None else '-':>7} "
             f"{row['delay_p99_ms'] if row['delay_p99_ms'] is not None else '-':>8} "
             f"{row['healthz_p99_ms']:>7} {cpu['gateway']:>4} {cpu['redis']:>6} {cpu['events_redis']:>5} "
-            f"{cpu['writers']:>4} {cpu['clients']:>4} {row['gateway_us_per_event']:>8} {row['out_of_order']:>5}"
+            f"{cpu['writers']:>4} {cpu['clients']:>4} {row['gateway_us_per_event']:>8} "
+            f"{row['redis_us_per_append']:>8} {row['out_of_order']:>5}"
         )
     return "\n".join(lines)
 
@@ -528,7 +534,7 @@ def main() -> None:
         "\napp/s: appended/asked; deliv/s: delivered/asked (events/s); p50/p99: append-to-receipt delay;"
         " hz p99: /healthz round trip (event-loop lag); CPU in % of one core (gw: gateway, ev.r: event"
         " plane's redis, wr: writers, cl: clients); gw us/ev: gateway CPU per delivered event;"
-        " order: events out of order (must be 0)"
+        " rd us/ap: Redis CPU (all nodes) per append; order: events out of order (must be 0)"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"label": args.label, "args": {k: str(v) for k, v in vars(args).items()}, "cpu_count": os.cpu_count()}
