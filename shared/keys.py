@@ -65,30 +65,40 @@ def live_workers_key(kind: str) -> str:
     return f"{PREFIX}:workers:{kind}"
 
 
+# A job's own records (its hash, its event log and channel, its cancel and control flags) carry
+# the job id as a hash tag, `{<id>}`: on a Redis Cluster (the event plane's, when it has its own)
+# they all land on one shard, so every script over one job runs there. Nothing else is tagged.
+
+
+def job_tag(job_id: str) -> str:
+    """The hash tag of a job's records: the part of their names a cluster hashes."""
+    return f"{{{job_id}}}"
+
+
 def job_key(job_id: str) -> str:
     """Hash holding a job's request, status and inference result."""
-    return f"{PREFIX}:job:{job_id}"
+    return f"{PREFIX}:job:{job_tag(job_id)}"
 
 
 def job_events_key(job_id: str) -> str:
     """List of the job's events in `seq` order: the replay log."""
-    return f"{PREFIX}:job:{job_id}:events"
+    return f"{PREFIX}:job:{job_tag(job_id)}:events"
 
 
 def job_events_channel(job_id: str) -> str:
     """Pub/sub channel on which each event is published as it is appended."""
-    return f"{PREFIX}:job:{job_id}:live"
+    return f"{PREFIX}:job:{job_tag(job_id)}:live"
 
 
 def job_cancel_key(job_id: str) -> str:
     """Set when a client cancels the job; the worker checks it between tokens."""
-    return f"{PREFIX}:job:{job_id}:cancel"
+    return f"{PREFIX}:job:{job_tag(job_id)}:cancel"
 
 
 def job_control_key(job_id: str) -> str:
     """A client's live control of the running job (`ControlRequest` JSON, e.g. end the
     reasoning now); the worker reads it between tokens, next to the cancel flag."""
-    return f"{PREFIX}:job:{job_id}:control"
+    return f"{PREFIX}:job:{job_tag(job_id)}:control"
 
 
 def worker_key(worker_id: str) -> str:
@@ -131,6 +141,10 @@ def rq_worker_key(worker_id: str) -> str:
 RUNNING_JOBS = f"{PREFIX}:running"
 """Hash of job id → id of the inference worker running it; the sweeper requeues the jobs of
 workers whose heartbeat stopped."""
+PENDING_REQUEUES = f"{PREFIX}:requeues"
+"""Hash of job id → `PendingRequeue` JSON: a new run of the job about to be queued, written before
+the job's record moves to that run when the event plane has its own Redis (so a crash between
+the two writes is finished by the sweeper; services/store/jobs.py)."""
 
 
 def file_key(file_id: str) -> str:

@@ -6,6 +6,9 @@
   listed Sentinels name for SERVICE, followed through failovers. USER and PASSWORD log in to the
   primary (and replicas); `?sentinel_username=U&sentinel_password=P` to the Sentinels
   themselves, when they require it. A Sentinel without a port is on 26379.
+- `redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]`: a Redis Cluster, found from any of
+  the listed nodes (only for the event plane, `THINKSTREAM_EVENTS_REDIS_URL`). A node without a
+  port is on 6379.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_PORT = 26379
 SENTINEL_OPTIONS = ("sentinel_username", "sentinel_password")
 EXAMPLE = "redis+sentinel://USER:PASSWORD@HOST:26379,HOST:26379,HOST:26379/SERVICE/0"
+CLUSTER_SCHEME = "redis+cluster"
+CLUSTER_PORT = 6379
+CLUSTER_EXAMPLE = "redis+cluster://USER:PASSWORD@HOST:6379,HOST:6379,HOST:6379"
+
+
+@dataclass(frozen=True)
+class ClusterUrl:
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,19 +60,41 @@ def with_password(url: str, password: str) -> str:
     return f"{scheme}{sep}{userinfo}:{quote(password, safe='')}@{rest[len(userinfo) + len(at) :]}"
 
 
-def check_redis_url(url: str) -> str:
-    """`url` if thinkstream can use it; else ValueError saying what to fix."""
+def check_redis_url(url: str, *, cluster: bool = False) -> str:
+    """`url` if thinkstream can use it; else ValueError saying what to fix. `cluster`: a
+    `redis+cluster://` URL is accepted too (the event plane's)."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme == SENTINEL_SCHEME:
+    if scheme == CLUSTER_SCHEME:
+        if not cluster:
+            raise ValueError(
+                f"a Redis Cluster ({CLUSTER_SCHEME}://) can hold only the event plane "
+                "(THINKSTREAM_EVENTS_REDIS_URL); the queues need one Redis (redis:// or redis+sentinel://)"
+            )
+        parse_cluster_url(url)
+    elif scheme == SENTINEL_SCHEME:
         parse_sentinel_url(url)
     elif scheme not in SERVER_SCHEMES:
         # Never echo the URL itself: it may hold a password.
         got = f"{scheme}://" if scheme else "no scheme"
         raise ValueError(
             f"a Redis URL starts with redis://, rediss://, unix:// or {SENTINEL_SCHEME}:// (got {got}), "
-            f"e.g. redis://HOST:6379/0 or {EXAMPLE}"
+            f"e.g. redis://HOST:6379/0 or {EXAMPLE}" + (f" or {CLUSTER_EXAMPLE}" if cluster else "")
         )
     return url
+
+
+def parse_cluster_url(url: str) -> ClusterUrl:
+    parts = urlsplit(url)
+    if parts.scheme.lower() != CLUSTER_SCHEME:
+        raise ValueError(f"not a {CLUSTER_SCHEME}:// URL")
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
+    nodes = tuple(_host_port(member, CLUSTER_PORT, CLUSTER_EXAMPLE) for member in hosts.split(",") if member.strip())
+    if not nodes:
+        raise ValueError(f"a cluster URL lists one or more of its nodes as HOST:PORT,HOST:PORT: {CLUSTER_EXAMPLE}")
+    if parts.path.strip("/") or parts.query:
+        raise ValueError(f"a cluster URL has no database and no options (a cluster has one): {CLUSTER_EXAMPLE}")
+    return ClusterUrl(nodes=nodes, username=unquote(username) or None, password=unquote(password) or None)
 
 
 def parse_sentinel_url(url: str) -> SentinelUrl:
@@ -68,7 +103,7 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
         raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
     userinfo, _, hosts = parts.netloc.rpartition("@")
     username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
-    sentinels = tuple(_host_port(member) for member in hosts.split(",") if member.strip())
+    sentinels = tuple(_host_port(member, SENTINEL_PORT, EXAMPLE) for member in hosts.split(",") if member.strip())
     if not sentinels:
         raise ValueError(f"a Sentinel URL lists the Sentinels as HOST:PORT,HOST:PORT: {EXAMPLE}")
     path = [segment for segment in parts.path.split("/") if segment]
@@ -92,7 +127,7 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     )
 
 
-def _host_port(member: str) -> tuple[str, int]:
+def _host_port(member: str, default_port: int, example: str) -> tuple[str, int]:
     member = member.strip()
     host, port = member, ""
     if member.startswith("["):  # [IPv6]:PORT
@@ -101,7 +136,7 @@ def _host_port(member: str) -> tuple[str, int]:
     elif member.count(":") == 1:
         host, port = member.split(":")
     if not host:
-        raise ValueError(f"a Sentinel address without a host ({member!r}): {EXAMPLE}")
+        raise ValueError(f"an address without a host ({member!r}): {example}")
     if port and not (port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"a Sentinel address with a bad port ({member!r}): {EXAMPLE}")
-    return host, int(port) if port else SENTINEL_PORT
+        raise ValueError(f"an address with a bad port ({member!r}): {example}")
+    return host, int(port) if port else default_port

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     redis_url: Annotated[str | None, AfterValidator(lambda url: url if url is None else check_redis_url(url))] = None
     """Redis to use (`redis://`, or `redis+sentinel://` for a Sentinel-managed primary: see
     `shared/redis_url.py`); `thinkstream up` starts a private one when this is unset."""
+    events_redis_url: Annotated[
+        str | None, AfterValidator(lambda url: url if url is None else check_redis_url(url, cluster=True))
+    ] = None
+    """Where the event plane lives, when not on the queues' Redis: every job's record, event log,
+    live channel and cancel/control flags (the high-volume part), e.g. a Redis Cluster
+    (`redis+cluster://USER:PASSWORD@HOST:PORT,...`; see services/store/jobs.py). Unset: the one
+    Redis of `redis_url`, as before."""
     redis_password: SecretStr | None = None
     """The Redis password, when the URL carries none (THINKSTREAM_REDIS_PASSWORD; Compose and
     Kubernetes set it from a secret). Kept out of the URL a person types or a manifest shows."""

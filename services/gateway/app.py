@@ -24,6 +24,7 @@ from services.gateway.drain import Drain
 from services.gateway.errors import install_error_handlers
 from services.gateway.fanout import EventFanout
 from services.gateway.files import FileStore
+from services.gateway.frames import stream_item
 from services.gateway.jobs import JobService
 from services.gateway.memory import MemoryBudget
 from services.gateway.metrics import GatewayMetrics
@@ -35,7 +36,7 @@ from services.gateway.status_history import StatusHistory, StatusSampler
 from services.gateway.streams import StreamSlots
 from services.gateway.tokens import PromptCounter, VocabPromptCounter
 from services.gateway.unserved import UnservedJobs
-from services.runtime.redis_client import GATEWAY_RETRIES, connect, connect_async
+from services.runtime.redis_client import GATEWAY_RETRIES, connect, connect_async, connect_events, ready
 from services.store.batches import BatchLedger
 from services.store.usage import StorageUsage
 from shared.apikeys import ApiKeys
@@ -68,10 +69,24 @@ def create_app(
             (lambda _: counter) if counter is not None else (lambda spec: VocabPromptCounter(spec, settings.n_ctx)),
         )
         await app.state.models.load()
-        fanout = EventFanout(async_client)
+        # The event plane, when it has a Redis of its own: the streams read and follow it.
+        events = connect_async(settings.events_redis_url) if settings.events_redis_url else None
+        sync_events = connect_events(settings, retries=GATEWAY_RETRIES)
+        if events is not None:
+            with contextlib.suppress(RedisError):  # it may come later; the streams retry
+                await ready(events)
+        fanout = EventFanout(events or async_client, stream_item)
         budget = MemoryBudget(async_client, settings)
         app.state.jobs = JobService(
-            settings, async_client, sync_client, app.state.models, fanout, budget, api_keys=api_keys
+            settings,
+            async_client,
+            sync_client,
+            app.state.models,
+            fanout,
+            budget,
+            api_keys=api_keys,
+            events=events,
+            sync_events=sync_events,
         )
         chat_options = ChatOptions(
             effort_budgets=settings.effort_budgets,
@@ -105,7 +120,7 @@ def create_app(
         app.state.status_history = StatusHistory(sync_client, settings)
         background = [
             asyncio.create_task(QueueUpdates(app.state.jobs.store, settings, app.state.models.pools).run()),
-            asyncio.create_task(UnservedJobs(settings, sync_client, app.state.models.pools).run()),
+            asyncio.create_task(UnservedJobs(settings, sync_client, app.state.models.pools, events=sync_events).run()),
             asyncio.create_task(StatusSampler(app.state.status_history, app.state.status.snapshot, settings).run()),
         ]
         try:
@@ -116,6 +131,10 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await fanout.close()
+            if events is not None:
+                await events.aclose()
+            if sync_events is not None:
+                sync_events.close()
             if redis is None:
                 await async_client.aclose()
             if sync_redis is None:

@@ -3,7 +3,8 @@
 A stream asks for a job's channel and gets a local queue; the first listener of a channel
 subscribes, the last one unsubscribes. However many clients follow jobs, the gateway holds one
 subscriber connection, and a slow client only fills its own bounded queue (it then resyncs from
-the job's log, like any follower that missed a message).
+the job's log, like any follower that missed a message). Each message is decoded once (`decode`),
+and every listener of its channel gets the same object.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Generic, TypeVar
 
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import PubSub
@@ -22,12 +24,14 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 """Messages kept for one slow listener; past that it drops and re-reads the log."""
 RECONNECT_S = 1.0
+T = TypeVar("T")
 
 
-class EventFanout:
-    def __init__(self, redis: AsyncRedis) -> None:
+class EventFanout(Generic[T]):
+    def __init__(self, redis: AsyncRedis, decode: Callable[[bytes], T]) -> None:
         self._redis = redis
-        self._listeners: dict[str, set[asyncio.Queue[bytes | None]]] = {}
+        self._decode = decode
+        self._listeners: dict[str, set[asyncio.Queue[T | None]]] = {}
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -36,9 +40,10 @@ class EventFanout:
         self._closing = False
 
     @contextlib.asynccontextmanager
-    async def listen(self, channel: str) -> AsyncIterator[asyncio.Queue[bytes | None]]:
-        """A queue of the channel's messages; `None` in it means messages may have been lost."""
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_SIZE)
+    async def listen(self, channel: str) -> AsyncIterator[asyncio.Queue[T | None]]:
+        """A queue of the channel's messages, decoded; `None` in it means messages may have been
+        lost."""
+        queue: asyncio.Queue[T | None] = asyncio.Queue(QUEUE_SIZE)
         async with self._lock:
             pubsub = await self._ensure_started()
             first = channel not in self._listeners
@@ -104,10 +109,17 @@ class EventFanout:
                 continue
             if message is None or message.get("type") != "message":
                 continue
-            channel = message["channel"].decode()
-            for queue in tuple(self._listeners.get(channel, ())):
+            listeners = self._listeners.get(message["channel"].decode())
+            if not listeners:
+                continue
+            try:
+                item = self._decode(message["data"])
+            except ValueError:
+                log.exception("event fan-out dropped a message it could not decode")
+                continue
+            for queue in tuple(listeners):
                 try:
-                    queue.put_nowait(message["data"])
+                    queue.put_nowait(item)
                 except asyncio.QueueFull:
                     _replace_with_gap(queue)
 
@@ -128,7 +140,7 @@ class EventFanout:
                 _replace_with_gap(queue)
 
 
-def _replace_with_gap(queue: asyncio.Queue[bytes | None]) -> None:
+def _replace_with_gap(queue: asyncio.Queue[T | None]) -> None:
     """Empty the queue and leave one `None`: the listener re-reads the log."""
     while not queue.empty():
         queue.get_nowait()

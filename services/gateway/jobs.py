@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
-import json
 import logging
 import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import anyio
 from redis import Redis
@@ -24,6 +22,7 @@ from services.gateway.directory import ModelDirectory, Route
 from services.gateway.exceptions import QueueBusy, QueueUnavailable
 from services.gateway.fanout import EventFanout
 from services.gateway.fitting import fit_conversation
+from services.gateway.frames import StreamItem, stream_item
 from services.gateway.memory import MemoryBudget
 from services.store.exceptions import JobGone, NotReplicated, QueueFull
 from services.store.jobs import JobStore, NewJob, samples_of
@@ -58,14 +57,6 @@ IDLE_RESYNC_S = 5.0
 """How long a follower waits on pub/sub before re-reading the log (covers a dropped message)."""
 
 
-@dataclass(frozen=True)
-class StreamItem:
-    seq: int
-    type: str
-    data: str
-    """The event exactly as stored: JSON with `seq`, `ts`, `type` and the payload."""
-
-
 class JobService:
     def __init__(
         self,
@@ -73,15 +64,20 @@ class JobService:
         redis: AsyncRedis,
         sync_redis: Redis,
         models: ModelDirectory,
-        fanout: EventFanout | None = None,
+        fanout: EventFanout[StreamItem] | None = None,
         budget: MemoryBudget | None = None,
         api_keys: ApiKeys | None = None,
+        events: AsyncRedis | None = None,
+        sync_events: Redis | None = None,
     ) -> None:
+        """`events`, `sync_events`: the event plane's clients, when it has its own Redis."""
         self._settings = settings
         self._redis = redis
         self._sync = sync_redis
-        self._store = JobStore(sync_redis, settings)
-        self._fanout = fanout or EventFanout(redis)
+        self._store = JobStore(sync_redis, settings, sync_events)
+        self._events = events or redis
+        """Where the jobs' records are."""
+        self._fanout = fanout or EventFanout(self._events, stream_item)
         self._budget = budget or MemoryBudget(redis, settings)
         self._models = models
         self._owner: str | None = None
@@ -237,10 +233,10 @@ class JobService:
         return None
 
     async def get(self, job_id: str) -> JobView:
-        status, created_at, owner = await self._redis.hmget(keys.job_key(job_id), ["status", "created_at", "owner"])
+        status, created_at, owner = await self._events.hmget(keys.job_key(job_id), ["status", "created_at", "owner"])
         if status is None or not self._visible(owner):
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)")
-        raw_events = await self._redis.lrange(keys.job_events_key(job_id), 0, -1)
+        raw_events = await self._events.lrange(keys.job_events_key(job_id), 0, -1)
         return eventlog.fold(
             job_id, JobStatus(status.decode()), float(created_at), (parse_event(raw) for raw in raw_events)
         )
@@ -271,13 +267,13 @@ class JobService:
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)") from exc
 
     async def require(self, job_id: str) -> None:
-        status, owner = await self._redis.hmget(keys.job_key(job_id), ["status", "owner"])
+        status, owner = await self._events.hmget(keys.job_key(job_id), ["status", "owner"])
         if status is None or not self._visible(owner):
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)")
 
     async def ended_at(self, job_id: str) -> int | None:
         """The seq of the job's terminal event, or None while it runs."""
-        raw = await self._redis.hget(keys.job_key(job_id), "ended")
+        raw = await self._events.hget(keys.job_key(job_id), "ended")
         return int(raw) if raw is not None else None
 
     async def follow(self, job_id: str, after_seq: int = 0) -> AsyncIterator[StreamItem]:
@@ -286,14 +282,22 @@ class JobService:
         If Redis goes away (a restart), the stream waits and resumes where it was, for up to
         `STREAM_OUTAGE_S`; the events written meanwhile are in the log.
         """
+        async for batch in self.follow_batches(job_id, after_seq):
+            for item in batch:
+                yield item
+
+    async def follow_batches(self, job_id: str, after_seq: int = 0) -> AsyncIterator[list[StreamItem]]:
+        """`follow`, in batches: each holds the events ready at once (a client that fell behind
+        gets them in one write), and an empty one every `IDLE_RESYNC_S` without events."""
         last = after_seq
         lost_at: float | None = None
         while True:
             try:
-                async for item in self._follow_once(job_id, last):
-                    last, lost_at = item.seq, None
-                    yield item
-                    if item.type in TERMINAL_EVENT_TYPES:
+                async for batch in self._follow_once(job_id, last):
+                    if batch:
+                        last, lost_at = batch[-1].seq, None
+                    yield batch
+                    if batch and batch[-1].type in TERMINAL_EVENT_TYPES:
                         return
                 return
             except RedisError as exc:
@@ -303,33 +307,54 @@ class JobService:
                 log.warning("stream of job %s lost Redis (%s); resuming after seq %d", job_id, exc, last)
                 await anyio.sleep(1.0)
 
-    async def _follow_once(self, job_id: str, last: int) -> AsyncIterator[StreamItem]:
+    async def _follow_once(self, job_id: str, last: int) -> AsyncIterator[list[StreamItem]]:
         """Subscribes before reading the log, so nothing published in between is missed;
-        pub/sub messages already covered by the log are skipped by `seq`."""
+        pub/sub messages already covered by the log are skipped by `seq`. A batch ends at a
+        terminal event."""
         async with self._fanout.listen(keys.job_events_channel(job_id)) as messages:
             while True:
-                for raw in await self._redis.lrange(keys.job_events_key(job_id), last, -1):
-                    item = _item(raw)
+                batch: list[StreamItem] = []
+                for raw in await self._events.lrange(keys.job_events_key(job_id), last, -1):
+                    item = stream_item(raw)
                     last = item.seq
-                    yield item
+                    batch.append(item)
                     if item.type in TERMINAL_EVENT_TYPES:
+                        yield batch
                         return
+                if batch:
+                    yield batch
                 while True:
-                    try:
-                        data = await asyncio.wait_for(messages.get(), IDLE_RESYNC_S)
-                    except TimeoutError:
-                        break  # idle: re-read the log in case a message was dropped
-                    if data is None:
-                        break  # the fan-out dropped messages: the log has them
-                    item = _item(data)
-                    if item.seq <= last:
-                        continue
-                    if item.seq > last + 1:
-                        break  # a gap: the log has what we missed
-                    last = item.seq
-                    yield item
-                    if item.type in TERMINAL_EVENT_TYPES:
-                        return
+                    if messages.empty():
+                        try:
+                            async with asyncio.timeout(IDLE_RESYNC_S):
+                                data = await messages.get()
+                        except TimeoutError:
+                            yield []
+                            break  # idle: re-read the log in case a message was dropped
+                    else:
+                        data = messages.get_nowait()
+                    batch = []
+                    resync = False
+                    while True:
+                        if data is None:
+                            resync = True  # the fan-out dropped messages: the log has them
+                            break
+                        if data.seq > last + 1:
+                            resync = True  # a gap: the log has what we missed
+                            break
+                        if data.seq == last + 1:
+                            last = data.seq
+                            batch.append(data)
+                            if data.type in TERMINAL_EVENT_TYPES:
+                                yield batch
+                                return
+                        if messages.empty():
+                            break
+                        data = messages.get_nowait()
+                    if batch:
+                        yield batch
+                    if resync:
+                        break
 
 
 def accepted(spec: JobSpec, position: int) -> JobAccepted:
@@ -353,9 +378,3 @@ def reasoning_budget(requested: int | None, max_tokens: int, settings: Settings)
         return requested
     answer_room = -(-max_tokens // ANSWER_SHARE)
     return max(0, min(settings.default_max_reasoning_tokens, max_tokens - answer_room))
-
-
-def _item(raw: bytes | str) -> StreamItem:
-    data = raw.decode() if isinstance(raw, bytes) else raw
-    head = json.loads(data)
-    return StreamItem(seq=head["seq"], type=head["type"], data=data)

@@ -41,6 +41,8 @@ class QueueUpdates:
         model when a worker declares it)."""
         self._store = store
         self._redis: Redis = store.redis
+        self._records: Redis = store.events
+        """The jobs' own records (on the event plane)."""
         self._settings = settings
         self._pools = pools
         self._holder = uuid.uuid4().hex
@@ -104,7 +106,7 @@ class QueueUpdates:
         return self._announce(slots, now)
 
     def _announce(self, slots: Sequence[Slot], now: float) -> int:
-        with self._redis.pipeline(transaction=False) as pipe:
+        with self._records.pipeline(transaction=False) as pipe:
             for slot in slots:
                 job_id, _ = job_of(slot.rq_id)
                 pipe.hmget(keys.job_key(job_id), ["line_position", "line_start_at"])
@@ -189,7 +191,7 @@ class QueueUpdates:
         return workers
 
     def _started_at(self, running: Mapping[str, str]) -> dict[str, float]:
-        with self._redis.pipeline(transaction=False) as pipe:
+        with self._records.pipeline(transaction=False) as pipe:
             for job_id in running:
                 pipe.hget(keys.job_key(job_id), "started_at")
             replies = pipe.execute()
@@ -198,7 +200,7 @@ class QueueUpdates:
     def _learn_budgets(self, job_ids: Sequence[str]) -> None:
         wanted = [job_id for job_id in dict.fromkeys(job_ids) if job_id not in self._budgets]
         if wanted:
-            with self._redis.pipeline(transaction=False) as pipe:
+            with self._records.pipeline(transaction=False) as pipe:
                 for job_id in wanted:
                     pipe.hget(keys.job_key(job_id), "spec")
                 for job_id, raw in zip(wanted, pipe.execute(), strict=True):

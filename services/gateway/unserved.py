@@ -38,12 +38,13 @@ class UnservedJobs:
         redis: Redis,
         pools: Callable[[], Iterable[str]],
         clock: Callable[[], float] = time.time,
+        events: Redis | None = None,
     ) -> None:
         """`pools`: the models whose queues to watch (the configured ones and any this gateway
-        queued jobs for)."""
+        queued jobs for); `events`: the event plane's client, when it has its own Redis."""
         self._settings = settings
         self._redis = redis
-        self._store = JobStore(redis, settings)
+        self._store = JobStore(redis, settings, events)
         self._pools = pools
         self._clock = clock
         self._seen: dict[str, float] = {}

@@ -163,8 +163,11 @@ class InferenceJob:
         """Read the cancel flag and, while the job reasons, its control; pass an end of the
         reasoning asked for this round on to the generation. True: the job was cancelled."""
         if not self._reasoning:
-            return bool(self._ctx.redis.exists(keys.job_cancel_key(self._job_id)))
-        canceled, control = self._ctx.redis.mget(keys.job_cancel_key(self._job_id), keys.job_control_key(self._job_id))
+            return bool(self._store.events.exists(keys.job_cancel_key(self._job_id)))
+        # One slot (the job's hash tag): one round trip on a cluster too.
+        canceled, control = self._store.events.mget(
+            keys.job_cancel_key(self._job_id), keys.job_control_key(self._job_id)
+        )
         if control is not None and self._generation is not None:
             request = ControlRequest.model_validate_json(control)
             if request.action == "end_reasoning" and request.round == self._round:

@@ -29,6 +29,7 @@ from services.inference.warmup import warm_up
 from services.runtime.heartbeat import Heartbeat
 from services.runtime.load import LoadMeter
 from services.runtime.logs import job_logging, worker_logging
+from services.runtime.redis_client import connect_events
 from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper, hand_back
 from services.store.jobs import JobStore
@@ -67,6 +68,7 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
     """Load the model (`settings.worker_spec()`) and its adapters once, then serve that model's
     inference jobs until stopped (SIGINT/SIGTERM)."""
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    events = connect_events(settings)
     spec = settings.worker_spec()
     n_ctx = spec.n_ctx or settings.n_ctx
     slots = settings.slots or default_slots(os.cpu_count() or 1, n_ctx)
@@ -101,7 +103,7 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         model=info,
         settings=settings,
         worker_id=worker_id,
-        store=JobStore(redis, settings),
+        store=JobStore(redis, settings, events),
         # Its slots in use and tokens/s over the operators' page's sample interval.
         load=LoadMeter(slots=slots, window_s=settings.status_sample_interval_s),
     )
@@ -147,7 +149,7 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
         ttl_s=settings.worker_ttl_s,
         load=context.load,
         during_job=worker.refresh_job_heartbeat,
-        housekeeping=Sweeper(redis, settings).sweep,
+        housekeeping=Sweeper(redis, settings, events).sweep,
     )
     with worker_logging(worker_id), heartbeat:
         try:

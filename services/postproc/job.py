@@ -85,7 +85,7 @@ def conclude_samples(store: JobStore, job_id: str) -> str:
     record = store.read(job_id)
     if record.ended:
         return "ended"
-    redis = store.redis
+    records = store.events
     writer = store.writer(job_id, 0, record.origin)
     samples = store.view(job_id).samples
     outcome = tally(samples)
@@ -93,9 +93,9 @@ def conclude_samples(store: JobStore, job_id: str) -> str:
         store.fail(job_id, "no_answer", "no sample produced an answer")
         return "error"
     winner = next(s for s in samples if s.index == outcome.winner)
-    child_events = [parse_event(raw) for raw in redis.lrange(keys.job_events_key(winner.job_id), 0, -1)]
+    child_events = [parse_event(raw) for raw in records.lrange(keys.job_events_key(winner.job_id), 0, -1)]
     child = fold(winner.job_id, JobStatus.SUCCEEDED, 0.0, child_events)
-    results = [redis.hget(keys.job_key(s.job_id), "result") for s in samples if s.verdict != "error"]
+    results = [records.hget(keys.job_key(s.job_id), "result") for s in samples if s.verdict != "error"]
     usage = [InferenceResult.model_validate_json(raw).usage for raw in results if raw is not None]
     done = next(e for e in reversed(child_events) if isinstance(e, DoneEvent))
     total = done.result.usage.model_copy(
@@ -120,7 +120,7 @@ def _record(store: JobStore, job_id: str, result: InferenceResult, report: Check
     """Count the job for `/metrics` before `done` goes out, so a client that saw `done` finds it
     counted. Figures are not worth failing a good answer for: a failure here is only logged."""
     try:
-        worker = store.redis.hget(keys.job_key(job_id), "worker")
+        worker = store.events.hget(keys.job_key(job_id), "worker")
         worker_id = worker.decode() if worker else "unknown"
         budget = store.read(job_id).spec.max_tokens  # the queue's estimates learn what share of it jobs use
         stats.record_job(

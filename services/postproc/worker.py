@@ -15,6 +15,7 @@ from services.postproc.context import PostprocContext, use_context
 from services.postproc.warmup import warm_up
 from services.runtime.heartbeat import Heartbeat
 from services.runtime.logs import job_logging, worker_logging
+from services.runtime.redis_client import connect_events
 from services.runtime.serving import StoppableWorker, serve
 from services.runtime.sweeper import Sweeper
 from services.store.jobs import JobStore
@@ -47,7 +48,8 @@ def run_postproc(settings: Settings, redis: Redis, *, burst: bool = False) -> No
     """Serve check jobs until stopped. Checks are quick and CPU-light, so jobs run in-process."""
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}-check"
     queue = rq_queue(keys.POSTPROC_QUEUE, redis)
-    context = PostprocContext(store=JobStore(redis, settings), settings=settings)
+    events = connect_events(settings)
+    context = PostprocContext(store=JobStore(redis, settings, events), settings=settings)
     worker = PostprocWorker(
         [queue], connection=redis, name=worker_id, context=context, job_class=TaskJob, serializer=SERIALIZER
     )
@@ -60,7 +62,7 @@ def run_postproc(settings: Settings, redis: Redis, *, burst: bool = False) -> No
         info={"pid": os.getpid(), "host": socket.gethostname()},
         interval_s=settings.heartbeat_interval_s,
         ttl_s=settings.worker_ttl_s,
-        housekeeping=Sweeper(redis, settings).sweep,
+        housekeeping=Sweeper(redis, settings, events).sweep,
     )
     with worker_logging(worker_id), heartbeat:
         serve(worker, redis, burst=burst, logging_level=settings.log_level)

@@ -19,16 +19,20 @@ from typing import Any
 from redis import Redis
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.asyncio.sentinel import SentinelManagedConnection as AsyncSentinelConnection
 from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
 
-from shared.redis_url import SENTINEL_SCHEME, SentinelUrl, parse_sentinel_url
+from shared.redis_url import CLUSTER_SCHEME, SENTINEL_SCHEME, SentinelUrl, parse_cluster_url, parse_sentinel_url
+from shared.settings import Settings
 
 WORKER_RETRIES = 40
 """With backoff doubling from 0.05 s up to 2 s: about 75 s without Redis before giving up."""
@@ -68,8 +72,26 @@ class _AsyncFollowingConnection(AsyncSentinelConnection):  # type: ignore[misc] 
         await super()._connect()
 
 
+def connect_events(settings: Settings, *, retries: int = WORKER_RETRIES) -> Redis | None:
+    """A client of the event plane when it has a Redis of its own (`events_redis_url`), else None
+    (the job store then uses the queues' Redis)."""
+    return None if settings.events_redis_url is None else connect(settings.events_redis_url, retries=retries)
+
+
 def connect(url: str, *, retries: int = WORKER_RETRIES) -> Redis:
+    """A client of the Redis at `url`; for a `redis+cluster://` URL (the event plane only), a
+    cluster client, which has the same commands for keys of one slot."""
     retry = Retry(BACKOFF, retries, _ERRORS)
+    if _is_cluster(url):
+        layout = parse_cluster_url(url)
+        cluster: Redis = RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in layout.nodes],
+            username=layout.username,
+            password=layout.password,
+            retry=retry,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+        )
+        return cluster
     if not _is_sentinel(url):
         return Redis.from_url(url, retry=retry, health_check_interval=15)
     target = parse_sentinel_url(url)
@@ -95,7 +117,20 @@ class _BlockingSentinelPool(AsyncSentinelPool, BlockingConnectionPool):  # type:
 
 
 def connect_async(url: str, *, retries: int = GATEWAY_RETRIES) -> AsyncRedis:
+    """An asyncio client of the Redis at `url` (a cluster client for `redis+cluster://`: call
+    `ready` before its first pub/sub)."""
     retry = AsyncRetry(BACKOFF, retries, _ERRORS)
+    if _is_cluster(url):
+        layout = parse_cluster_url(url)
+        cluster: AsyncRedis = AsyncRedisCluster(
+            startup_nodes=[AsyncClusterNode(host, port) for host, port in layout.nodes],
+            username=layout.username,
+            password=layout.password,
+            retry=retry,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            max_connections=GATEWAY_CONNECTIONS,
+        )
+        return cluster
     if not _is_sentinel(url):
         pool = BlockingConnectionPool.from_url(
             url, max_connections=GATEWAY_CONNECTIONS, timeout=POOL_WAIT_S, retry=retry, health_check_interval=15
@@ -113,6 +148,16 @@ def connect_async(url: str, *, retries: int = GATEWAY_RETRIES) -> AsyncRedis:
         health_check_interval=15,
         **_primary_options(target),
     )
+
+
+async def ready(client: AsyncRedis) -> None:
+    """A cluster client learns the cluster's layout before its first use (its pub/sub needs it)."""
+    if isinstance(client, AsyncRedisCluster):
+        await client.initialize()
+
+
+def _is_cluster(url: str) -> bool:
+    return url.lower().startswith(f"{CLUSTER_SCHEME}://")
 
 
 def _is_sentinel(url: str) -> bool:

@@ -29,17 +29,19 @@ log = logging.getLogger(__name__)
 
 
 class Sweeper:
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    def __init__(self, redis: Redis, settings: Settings, events: Redis | None = None) -> None:
+        """`events`: the event plane's client, when it has its own Redis."""
         self._redis = redis
         self._settings = settings
-        self._store = JobStore(redis, settings)
+        self._store = JobStore(redis, settings, events)
 
     def sweep(self) -> list[str]:
-        """Requeue (or fail) the jobs of dead inference workers; returns the ids of the jobs handled."""
+        """Requeue (or fail) the jobs of dead inference workers, and finish the new runs a dead
+        process left between the two planes; returns the ids of the jobs handled."""
+        handled = self._store.finish_requeues(self._settings.worker_ttl_s) if self._settings.events_redis_url else []
         dead = self._dead_workers()
         if not dead:
-            return []
-        handled = []
+            return handled
         for raw_job, raw_worker in self._redis.hgetall(keys.RUNNING_JOBS).items():
             worker_id = raw_worker.decode()
             if worker_id not in dead:

@@ -13,6 +13,32 @@ Ends. A job ends exactly once (`done`, `error` or `canceled`; the event log refu
 after). What must follow an end happens here, whoever ended it: a self-consistency sample
 reports to its parent (and the last report queues the vote), and a batch item is collected into
 its batch.
+
+Two planes. A job's own records (its hash, event log, live channel, cancel and control flags:
+the high-volume part, one write per streamed token) form the event plane; the queues, the
+scheduler, admission, the running-jobs table, batches and the rest form the queue plane. By
+default both are the one Redis and every step below is as atomic as it reads. With
+`events_redis_url` the event plane has a Redis of its own, e.g. a Redis Cluster: a job's records
+are hash-tagged by its id (shared/keys.py), so every script over one job still runs on one shard
+and a status change is still one atomic step with the event that announces it. What crosses the
+planes is only the queue bookkeeping around a transition, written in an order that a crash
+between the two writes cannot turn into a lost or doubled job:
+
+- submit: the records first, then the queue entries (a crash between leaves a record nobody was
+  told about; it expires);
+- start: the running-jobs entry first, taken only if free (HSETNX), then the record's `started`
+  (a crash between leaves an entry of a dead worker: the sweeper claims the job as usual); a
+  refused start gives the entry back;
+- claim and revise (a new run): a pending-requeue note on the queue plane first
+  (`keys.PENDING_REQUEUES`, in the same script that takes the job from a dead worker), then the
+  record's move to the new run, then the queue entry with the note removed in one transaction.
+  The sweeper finishes notes older than a worker's TTL (`finish_requeues`): it queues the run if
+  the record moved, redoes a claim that did not, and drops a note whose transition never
+  happened. Starting twice is refused by the run fence, so finishing twice is harmless.
+- the rest (generated, cancel, end) was two steps already and stays in the same order.
+
+Not covered with an events URL: `accept_replicas` waits for the queue Redis's replicas only in the
+one-Redis layout (the records are then on the event plane, replicated by its own setup).
 """
 
 from __future__ import annotations
@@ -27,6 +53,7 @@ from typing import Literal
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.exceptions import WatchError
 
 from services.store.batches import BatchLedger
 from services.store.exceptions import ControlRefused, JobGone, NotReplicated
@@ -81,6 +108,22 @@ redis.call('PUBLISH', KEYS[2], msg)
 return {1, seq}
 """
 
+# The event plane's half of START_SCRIPT, when it has its own Redis (the running-jobs entry and
+# the waiting sets are written around it by `start`).  KEYS: events, channel, job hash, cancel
+# flag.  ARGV and returns: as START_SCRIPT's.
+START_EVENTS_SCRIPT = """
+if redis.call('HEXISTS', KEYS[3], 'ended') == 1 then return {0, 0} end
+local run = redis.call('HGET', KEYS[3], 'run') or '1'
+if run ~= ARGV[2] or redis.call('HGET', KEYS[3], 'started_run') == ARGV[2] then return {-1, 0} end
+if redis.call('EXISTS', KEYS[4]) == 1 then return {-2, 0} end
+redis.call('HSET', KEYS[3], 'status', 'running', 'started_run', ARGV[2], 'started_at', ARGV[5], 'worker', ARGV[4])
+local seq = redis.call('RPUSH', KEYS[1], '')
+local msg = '{"seq":' .. seq .. ',' .. ARGV[1]
+redis.call('LSET', KEYS[1], seq - 1, msg)
+redis.call('PUBLISH', KEYS[2], msg)
+return {1, seq}
+"""
+
 # KEYS: running-jobs hash.  ARGV: job id, worker id.  Removes the entry only if it is still the
 # worker's (a newer worker may have claimed the job since).
 RELEASE_SCRIPT = """
@@ -107,6 +150,50 @@ redis.call('PUBLISH', KEYS[4], msg)
 return seq
 """
 
+# The queue plane's half of CLAIM_SCRIPT.  KEYS: running-jobs hash, pending requeues.  ARGV: job
+# id, dead worker id, the `PendingRequeue` JSON.  Takes the job from the dead worker and notes the
+# run about to be queued, at once; 0 if someone else took it first.
+TAKE_SCRIPT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+# The event plane's half.  KEYS: job hash, events, channel.  ARGV: the run the dead worker was
+# running, `retry` event JSON (without "{" and seq), now, the queue of the next run.  Returns the
+# event's seq, or 0 if the job ended or moved on meanwhile.
+CLAIM_EVENTS_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'ended') == 1 then return 0 end
+if (redis.call('HGET', KEYS[1], 'run') or '1') ~= ARGV[1] then return 0 end
+local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '1') + 1
+redis.call('HSET', KEYS[1], 'run', tonumber(ARGV[1]) + 1, 'attempt', attempt, 'status', 'queued',
+  'enqueued_at', ARGV[3], 'queue', ARGV[4])
+local seq = redis.call('RPUSH', KEYS[2], '')
+local msg = '{"seq":' .. seq .. ',' .. ARGV[2]
+redis.call('LSET', KEYS[2], seq - 1, msg)
+redis.call('PUBLISH', KEYS[3], msg)
+return seq
+"""
+
+# A sample's report to its parent, on an event plane of its own (a cluster runs no script in a
+# transaction): APPEND_SCRIPT, then the count of reports, in one step.  Returns {code, seq,
+# reports so far} (-1 reports when the append was refused).
+REPORT_SCRIPT = (
+    "local function append()\n"
+    + eventlog.APPEND_SCRIPT
+    + """
+end
+local result = append()
+if result[1] == 1 then
+  result[3] = redis.call('HINCRBY', KEYS[3], 'samples_reported', 1)
+else
+  result[3] = -1
+end
+return result
+"""
+)
+
 # KEYS: events, channel, job hash, cancel flag.  ARGV: `queued` event JSON (without "{" and seq),
 # run, position, expected start (epoch seconds, or ""), now, least seconds between two updates.
 # Appends a queue update for a job still waiting in that run, at most once per interval; returns
@@ -123,6 +210,25 @@ redis.call('LSET', KEYS[1], seq - 1, msg)
 redis.call('PUBLISH', KEYS[2], msg)
 return seq
 """
+
+
+@dataclass(frozen=True)
+class PendingRequeue:
+    """A new run of a job about to be queued (`keys.PENDING_REQUEUES`), with an event plane of
+    its own: what the sweeper needs to finish it if whoever wrote it died."""
+
+    run: int
+    kind: Literal["claim", "revise"]
+    at: float
+    reason: str = ""
+
+    def dump(self) -> str:
+        return json.dumps({"run": self.run, "kind": self.kind, "at": self.at, "reason": self.reason})
+
+    @classmethod
+    def load(cls, raw: bytes) -> PendingRequeue:
+        row = json.loads(raw)
+        return cls(run=int(row["run"]), kind=row["kind"], at=float(row["at"]), reason=row.get("reason", ""))
 
 
 @dataclass(frozen=True)
@@ -221,14 +327,24 @@ class Start:
 
 
 class JobStore:
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    def __init__(self, redis: Redis, settings: Settings, events: Redis | None = None) -> None:
+        """`redis`: the queue plane; `events`: the event plane's client when it has its own
+        Redis (`settings.events_redis_url`), else None (the same Redis)."""
+        if events is None and settings.events_redis_url is not None:
+            raise ValueError("THINKSTREAM_EVENTS_REDIS_URL is set: the job store needs a client of the event plane")
         self._redis = redis
+        self._events = redis if events is None else events
+        self._split = events is not None and events is not redis
         self._settings = settings
-        self._append = redis.register_script(eventlog.APPEND_SCRIPT)
+        self._append = self._events.register_script(eventlog.APPEND_SCRIPT)
         self._start = redis.register_script(START_SCRIPT)
         self._release = redis.register_script(RELEASE_SCRIPT)
         self._claim = redis.register_script(CLAIM_SCRIPT)
-        self._queue_update = redis.register_script(QUEUE_UPDATE_SCRIPT)
+        self._queue_update = self._events.register_script(QUEUE_UPDATE_SCRIPT)
+        self._start_events = self._events.register_script(START_EVENTS_SCRIPT)
+        self._take = redis.register_script(TAKE_SCRIPT)
+        self._claim_events = self._events.register_script(CLAIM_EVENTS_SCRIPT)
+        self._report = self._events.register_script(REPORT_SCRIPT)
         self.admission = Admission(redis, settings)
         self.batches = BatchLedger(redis, settings)
         self.scheduler = Scheduler(redis, settings)
@@ -236,7 +352,13 @@ class JobStore:
 
     @property
     def redis(self) -> Redis:
+        """The queue plane."""
         return self._redis
+
+    @property
+    def events(self) -> Redis:
+        """The event plane: where every job's records are (the queue plane's Redis by default)."""
+        return self._events
 
     @property
     def settings(self) -> Settings:
@@ -253,11 +375,11 @@ class JobStore:
     # Reading
 
     def read(self, job_id: str) -> JobRecord:
-        return JobRecord.parse(job_id, self._redis.hgetall(keys.job_key(job_id)))
+        return JobRecord.parse(job_id, self._events.hgetall(keys.job_key(job_id)))
 
     def read_many(self, job_ids: Sequence[str]) -> list[JobRecord]:
         """The records of these jobs, in one round trip; those that expired are left out."""
-        with self._redis.pipeline(transaction=False) as pipe:
+        with self._events.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
                 pipe.hgetall(keys.job_key(job_id))
             rows = pipe.execute()
@@ -266,7 +388,7 @@ class JobStore:
     def view(self, job_id: str, status: JobStatus | None = None) -> JobView:
         """The job as a client sees it, folded from its events."""
         record = self.read(job_id)
-        events = (parse_event(raw) for raw in self._redis.lrange(keys.job_events_key(job_id), 0, -1))
+        events = (parse_event(raw) for raw in self._events.lrange(keys.job_events_key(job_id), 0, -1))
         return fold(job_id, status or record.status, record.created_at, events)
 
     # -----------------------------------------------------------------------------------------
@@ -291,47 +413,79 @@ class JobStore:
         position = self.admission.admit(running, origin, owner) if running else 0
         ttl_s = self.ttl_s(origin)
         now = time.time()
+        records = [(job, self._fields(job, now, owner, origin, pool, priority, queue_name)) for job in jobs]
+        queued = stamp(QueuedEvent, position=position)
         try:
+            if self._split:
+                self._create(records, queued, ttl_s)
             with self._redis.pipeline(transaction=True) as pipe:
                 pipe.multi()
-                for job in jobs:
-                    job_pool = job.pool or pool
-                    fields: dict[str, str | int | float] = {
-                        "spec": job.spec.model_dump_json(),
-                        "status": JobStatus.QUEUED.value,
-                        "created_at": job.spec.created_at,
-                        "enqueued_at": now,
-                        "owner": owner or "",
-                        "origin": origin.value,
-                        "pool": job_pool,
-                        "priority": priority.value,
-                        "queue": queue_name or keys.owner_queue(job_pool, priority.value, owner),
-                        "run": 1,
-                        "attempt": 1,
-                    }
-                    if job.batch is not None:
-                        fields.update(batch=job.batch.batch_id, batch_line=job.batch.line)
-                    if job.children:
-                        fields["children"] = json.dumps(list(job.children))
-                    job_key = keys.job_key(job.spec.job_id)
-                    pipe.hset(job_key, mapping=fields)
-                    pipe.expire(job_key, ttl_s)
-                    queued = stamp(QueuedEvent, position=position)
-                    self._append(
-                        keys=eventlog.append_keys(job.spec.job_id),
-                        args=eventlog.append_args(queued, ttl_s),
-                        client=pipe,
-                    )
-                    pipe.expire(keys.job_events_key(job.spec.job_id), ttl_s)
+                for job, fields in records:
+                    if not self._split:
+                        job_key = keys.job_key(job.spec.job_id)
+                        pipe.hset(job_key, mapping=fields)
+                        pipe.expire(job_key, ttl_s)
+                        self._append(
+                            keys=eventlog.append_keys(job.spec.job_id),
+                            args=eventlog.append_args(queued, ttl_s),
+                            client=pipe,
+                        )
+                        pipe.expire(keys.job_events_key(job.spec.job_id), ttl_s)
                     if job.runs:
+                        job_pool = job.pool or pool
                         self._enqueue_run(pipe, job.spec.job_id, 1, job_pool, priority, owner, queue_name=queue_name)
                 pipe.execute()
         except Exception:
             if running:
                 self.admission.leave(running, origin, owner)
             raise
-        self._replicated(jobs, ttl_s)
+        if not self._split:
+            self._replicated(jobs, ttl_s)
         return position
+
+    def _fields(
+        self,
+        job: NewJob,
+        now: float,
+        owner: str | None,
+        origin: Origin,
+        pool: str,
+        priority: Priority,
+        queue_name: str | None,
+    ) -> dict[str, str | int | float]:
+        """A new job's hash."""
+        job_pool = job.pool or pool
+        fields: dict[str, str | int | float] = {
+            "spec": job.spec.model_dump_json(),
+            "status": JobStatus.QUEUED.value,
+            "created_at": job.spec.created_at,
+            "enqueued_at": now,
+            "owner": owner or "",
+            "origin": origin.value,
+            "pool": job_pool,
+            "priority": priority.value,
+            "queue": queue_name or keys.owner_queue(job_pool, priority.value, owner),
+            "run": 1,
+            "attempt": 1,
+        }
+        if job.batch is not None:
+            fields.update(batch=job.batch.batch_id, batch_line=job.batch.line)
+        if job.children:
+            fields["children"] = json.dumps(list(job.children))
+        return fields
+
+    def _create(
+        self, records: Sequence[tuple[NewJob, dict[str, str | int | float]]], queued: QueuedEvent, ttl_s: int
+    ) -> None:
+        """The jobs' records on an event plane of its own, before anything is queued: a worker
+        never takes a job whose record is not there yet. (A cluster runs no script in a
+        pipeline: one job after the other.)"""
+        for job, fields in records:
+            job_key = keys.job_key(job.spec.job_id)
+            self._events.hset(job_key, mapping=fields)
+            self._events.expire(job_key, ttl_s)
+            self._append(keys=eventlog.append_keys(job.spec.job_id), args=eventlog.append_args(queued, ttl_s))
+            self._events.expire(keys.job_events_key(job.spec.job_id), ttl_s)
 
     def _replicated(self, jobs: Sequence[NewJob], ttl_s: int) -> None:
         """Return once the jobs are on a replica (when replicas are online), so that losing the
@@ -392,8 +546,13 @@ class JobStore:
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.multi()
             name = self._enqueue_run(pipe, job_id, run, record.pool, record.priority, record.owner, at_front=True)
-            pipe.hset(keys.job_key(job_id), "queue", name)
+            if not self._split:
+                pipe.hset(keys.job_key(job_id), "queue", name)
             pipe.execute()
+        if self._split:
+            # After the entry: a crash between only leaves `queue` naming the gone worker's queue,
+            # where a cancel finds nothing to remove (the run then starts, sees the flag and ends).
+            self._events.hset(keys.job_key(job_id), "queue", name)
         return True
 
     def update_place(
@@ -448,32 +607,56 @@ class JobStore:
             if kept is None
             else stamp(ResumedEvent, worker=worker_id, attempt=record.attempt, tokens_kept=len(kept.tokens))
         )
-        code, seq = self._start(
-            keys=[
-                *eventlog.append_keys(job_id),
-                keys.RUNNING_JOBS,
-                keys.waiting_key(record.origin.value),
-                keys.owner_waiting_key(record.origin.value, record.owner),
-            ],
-            args=[started.model_dump_json(exclude={"seq"})[1:], run, job_id, worker_id, time.time()],
-        )
+        args: list[str | int | float] = [
+            started.model_dump_json(exclude={"seq"})[1:],
+            run,
+            job_id,
+            worker_id,
+            time.time(),
+        ]
+        if self._split:
+            code, seq = self._start_split(record, args)
+        else:
+            code, seq = self._start(
+                keys=[
+                    *eventlog.append_keys(job_id),
+                    keys.RUNNING_JOBS,
+                    keys.waiting_key(record.origin.value),
+                    keys.owner_waiting_key(record.origin.value, record.owner),
+                ],
+                args=args,
+            )
         if code == -2:
             self.end(job_id, stamp(CanceledEvent), JobStatus.CANCELED)
             return Start("canceled", record)
         outcome: Literal["started", "ended", "stale"] = {1: "started", 0: "ended"}.get(int(code), "stale")  # type: ignore[assignment]
         return Start(outcome, record, seq=int(seq), waited_s=waited_s, kept=kept)
 
+    def _start_split(self, record: JobRecord, args: list[str | int | float]) -> tuple[int, int]:
+        """START_SCRIPT across two planes: the running-jobs entry first, and only if no worker
+        holds the job (a duplicate delivery must not take it from the one running it); a start
+        the record refuses gives it back."""
+        job_id, worker_id = record.job_id, str(args[3])
+        if not self._redis.hsetnx(keys.RUNNING_JOBS, job_id, worker_id):
+            return -1, 0
+        code, seq = self._start_events(keys=eventlog.append_keys(job_id), args=args)
+        if int(code) == 1:
+            self.admission.leave([job_id], record.origin, record.owner)
+        else:
+            self.release(job_id, worker_id)
+        return int(code), int(seq)
+
     def _kept(self, job_id: str) -> Kept:
         """What the job's current generation streamed before its worker was lost. The lost
         run's writes are fenced off by now, so this cannot change under the new run."""
-        return eventlog.kept(parse_event(raw) for raw in self._redis.lrange(keys.job_events_key(job_id), 0, -1))
+        return eventlog.kept(parse_event(raw) for raw in self._events.lrange(keys.job_events_key(job_id), 0, -1))
 
     def writer(
         self, job_id: str, run: int, origin: Origin = Origin.INTERACTIVE, after_seq: int = 0
     ) -> eventlog.EventWriter:
         """Appends the events of one run; refused once the job has moved to another run.
         `after_seq`: the run's `started` event (its writer then repairs events Redis lost)."""
-        return eventlog.EventWriter(self._redis, job_id, self.ttl_s(origin), run=run, after_seq=after_seq)
+        return eventlog.EventWriter(self._events, job_id, self.ttl_s(origin), run=run, after_seq=after_seq)
 
     def generated(
         self,
@@ -545,6 +728,15 @@ class JobStore:
 
     def _requeue(self, record: JobRecord, run: int, event: RevisionEvent, fields: dict[str, str | int | float]) -> bool:
         ttl_s = self.ttl_s(record.origin)
+        if self._split:
+            pending = PendingRequeue(run + 1, "revise", time.time())
+            self._redis.hset(keys.PENDING_REQUEUES, record.job_id, pending.dump())
+            fields = {**fields, "queue": record_queue(record)}
+            code, _, _ = self._append(
+                keys=eventlog.append_keys(record.job_id), args=eventlog.append_args(event, ttl_s, run, fields)
+            )
+            self._queue_pending(record, run + 1, queue=int(code) == 1)
+            return int(code) == 1
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.multi()
             self._append(
@@ -562,6 +754,60 @@ class JobStore:
         name = self._enqueue_run(pipe, record.job_id, run, record.pool, record.priority, record.owner, at_front=True)
         pipe.hset(keys.job_key(record.job_id), "queue", name)
 
+    def _queue_pending(self, record: JobRecord, run: int, *, queue: bool) -> None:
+        """The last step of a new run across two planes: its queue entry (`queue`: the record
+        moved to the run) and the pending note's removal, in one transaction."""
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            if queue:
+                self._enqueue_run(pipe, record.job_id, run, record.pool, record.priority, record.owner, at_front=True)
+            pipe.hdel(keys.PENDING_REQUEUES, record.job_id)
+            pipe.execute()
+
+    def finish_requeues(self, older_than_s: float) -> list[str]:
+        """Finish the new runs whose writer died between the planes (notes older than
+        `older_than_s`): queue the run when the record moved to it, redo a claim that did not
+        move it, drop the note of a transition that never happened. Returns the ids of the jobs
+        queued. Only with an event plane of its own (nothing is ever pending otherwise)."""
+        queued = []
+        for raw_job, raw in self._redis.hgetall(keys.PENDING_REQUEUES).items():
+            job_id, pending = raw_job.decode(), PendingRequeue.load(raw)
+            if time.time() - pending.at < older_than_s:
+                continue
+            try:
+                record = self.read(job_id)
+            except JobGone:
+                self._redis.hdel(keys.PENDING_REQUEUES, job_id)
+                continue
+            if pending.kind == "claim" and record.run == pending.run - 1 and not record.ended:
+                # The dead worker's entry is gone, its record still says running: move it now.
+                event = stamp(RetryEvent, attempt=record.attempt + 1, reason=pending.reason)
+                if self._claim_events(
+                    keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.job_events_channel(job_id)],
+                    args=[record.run, event.model_dump_json(exclude={"seq"})[1:], time.time(), record_queue(record)],
+                ):
+                    record = self.read(job_id)
+            moved = record.run == pending.run and record.status is JobStatus.QUEUED and not record.ended
+            with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    # Unless its writer finished it meanwhile.
+                    pipe.watch(keys.PENDING_REQUEUES)
+                    if pipe.hget(keys.PENDING_REQUEUES, job_id) != raw:
+                        continue
+                    pipe.multi()
+                    if moved:
+                        self._enqueue_run(
+                            pipe, job_id, record.run, record.pool, record.priority, record.owner, at_front=True
+                        )
+                    pipe.hdel(keys.PENDING_REQUEUES, job_id)
+                    pipe.execute()
+                except WatchError:
+                    continue
+            if moved:
+                log.warning("job %s: queued run %d, left half done by a writer that died", job_id, record.run)
+                queued.append(job_id)
+        return queued
+
     def claim(self, job_id: str, dead_worker: str, reason: str) -> Literal["retried", "failed", "skipped"]:
         """Take the job of a dead worker: its next run goes to the front of its owner's queue
         with a `retry` event; a job lost `max_attempts` times is failed instead. "skipped" when
@@ -577,6 +823,8 @@ class JobStore:
             )
             return "failed" if self.fail(job_id, "worker_lost", message) else "skipped"
         event = stamp(RetryEvent, attempt=record.attempt + 1, reason=reason)
+        if self._split:
+            return self._claim_split(record, dead_worker, event)
         job_keys = [
             keys.RUNNING_JOBS,
             keys.job_key(job_id),
@@ -594,6 +842,20 @@ class JobStore:
             self._requeue_run(pipe, record, record.run + 1)
             seq, *_ = pipe.execute()
         return "retried" if int(seq) else "skipped"
+
+    def _claim_split(self, record: JobRecord, dead_worker: str, event: RetryEvent) -> Literal["retried", "skipped"]:
+        """CLAIM_SCRIPT across two planes: take the job from the dead worker and note the new
+        run (queue plane), move the record to it (event plane), queue it (queue plane)."""
+        job_id, run = record.job_id, record.run + 1
+        pending = PendingRequeue(run, "claim", time.time(), event.reason)
+        if not self._take(keys=[keys.RUNNING_JOBS, keys.PENDING_REQUEUES], args=[job_id, dead_worker, pending.dump()]):
+            return "skipped"
+        seq = self._claim_events(
+            keys=[keys.job_key(job_id), keys.job_events_key(job_id), keys.job_events_channel(job_id)],
+            args=[record.run, event.model_dump_json(exclude={"seq"})[1:], time.time(), record_queue(record)],
+        )
+        self._queue_pending(record, run, queue=bool(seq))
+        return "retried" if seq else "skipped"
 
     # -----------------------------------------------------------------------------------------
     # Ending
@@ -644,7 +906,7 @@ class JobStore:
         for child in record.children:
             with contextlib.suppress(JobGone):
                 self.cancel(child)
-        self._redis.set(keys.job_cancel_key(job_id), 1, ex=self.ttl_s(record.origin))
+        self._events.set(keys.job_cancel_key(job_id), 1, ex=self.ttl_s(record.origin))
         if record.status is JobStatus.QUEUED:
             rq_id = rq_id_of(job_id, record.run)
             if record.queue:
@@ -680,12 +942,12 @@ class JobStore:
         if self._answering(job_id):
             raise ControlRefused("reasoning_over", f"job {job_id} is already answering: its reasoning has ended")
         request = ControlRequest(action=action, round=record.spec.round)
-        self._redis.set(keys.job_control_key(job_id), request.model_dump_json(), ex=self.ttl_s(record.origin))
+        self._events.set(keys.job_control_key(job_id), request.model_dump_json(), ex=self.ttl_s(record.origin))
         return self.read(job_id).status
 
     def _answering(self, job_id: str) -> bool:
         """Whether the job's current round has streamed answer text (a revision starts over)."""
-        for raw in reversed(self._redis.lrange(keys.job_events_key(job_id), 0, -1)):
+        for raw in reversed(self._events.lrange(keys.job_events_key(job_id), 0, -1)):
             event = parse_event(raw)
             if isinstance(event, RevisionEvent):
                 return False
@@ -728,11 +990,14 @@ class JobStore:
             log.warning("sample %s finished after its parent %s expired", record.job_id, parent)
             return
         ttl_s = self.ttl_s(parent_record.origin)
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.multi()
-            self._append(keys=eventlog.append_keys(parent), args=eventlog.append_args(event, ttl_s), client=pipe)
-            pipe.hincrby(keys.job_key(parent), "samples_reported", 1)
-            _, reported = pipe.execute()
+        if self._split:
+            _, _, reported = self._report(keys=eventlog.append_keys(parent), args=eventlog.append_args(event, ttl_s))
+        else:
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.multi()
+                self._append(keys=eventlog.append_keys(parent), args=eventlog.append_args(event, ttl_s), client=pipe)
+                pipe.hincrby(keys.job_key(parent), "samples_reported", 1)
+                _, reported = pipe.execute()
         if int(reported) == parent_record.spec.samples:
             rq_queue(keys.POSTPROC_QUEUE, self._redis).enqueue_call(
                 VOTE_FUNC,
@@ -760,6 +1025,11 @@ def samples_of(spec: JobSpec, seeds: Sequence[int], temperature: float, new_id: 
         )
         for index, (seed, job_id) in enumerate(zip(seeds, new_id, strict=True))
     ]
+
+
+def record_queue(record: JobRecord) -> str:
+    """The queue a job's next run goes to: its owner's, at its priority, for its model."""
+    return keys.owner_queue(record.pool, record.priority.value, record.owner)
 
 
 def rq_id_of(job_id: str, run: int) -> str:

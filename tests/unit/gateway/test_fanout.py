@@ -8,18 +8,19 @@ import asyncio
 import fakeredis
 
 from services.gateway.fanout import EventFanout
+from shared import keys
 
 
 def test_fanout_first_listener_gets_what_is_published_right_after_it_subscribed() -> None:
     async def scenario() -> list[bytes | None]:
         server = fakeredis.FakeServer()
-        fanout = EventFanout(fakeredis.FakeAsyncRedis(server=server))
+        fanout = EventFanout(fakeredis.FakeAsyncRedis(server=server), bytes)
         publisher = fakeredis.FakeAsyncRedis(server=server)
         got: list[bytes | None] = []
         try:
-            async with fanout.listen("ts:job:j1:live") as messages:
+            async with fanout.listen(keys.job_events_channel("j1")) as messages:
                 for n in range(3):
-                    await publisher.publish("ts:job:j1:live", f"event {n}")
+                    await publisher.publish(keys.job_events_channel("j1"), f"event {n}")
                     got.append(await asyncio.wait_for(messages.get(), 0.5))
         finally:
             await fanout.close()

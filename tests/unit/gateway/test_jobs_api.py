@@ -5,6 +5,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from shared import keys
 from tests.support.fake_engine import ScriptedEngine
 from tests.unit.gateway.conftest import Harness
 
@@ -97,9 +98,9 @@ def test_jobs_cancel_queued_job_never_runs(client: TestClient, harness: Harness)
 
 def test_jobs_cancel_running_job_stops_generation(client: TestClient, harness: Harness) -> None:
     job = submit(client)
-    harness.redis.hset(f"ts:job:{job['id']}", "status", "running")  # as if a worker had it
+    harness.redis.hset(keys.job_key(job["id"]), "status", "running")  # as if a worker had it
     assert client.delete(f"/v1/jobs/{job['id']}").json()["status"] == "running"
-    harness.redis.hset(f"ts:job:{job['id']}", "status", "queued")
+    harness.redis.hset(keys.job_key(job["id"]), "status", "queued")
     engine = ScriptedEngine([f"word{i} " for i in range(30)])
     harness.run_worker(engine)
     assert [e["event"] for e in read_sse(client, job["events_url"])][-1] == "canceled"

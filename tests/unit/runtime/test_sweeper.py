@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import fakeredis
 import pytest
 
 from services.runtime.sweeper import Sweeper
-from services.store.jobs import JobStore, NewJob
+from services.store.jobs import JobStore, NewJob, PendingRequeue
 from services.store.queues import Origin, rq_queue
 from services.store.scheduler import Priority
 from shared import keys
@@ -136,3 +137,29 @@ def test_a_lost_sample_past_its_attempts_lets_its_parent_vote_without_it(
     report = events(redis, "parent")[-1]
     assert report["type"] == "sample" and report["index"] == 1 and report["verdict"] == "error"
     assert rq_queue(keys.POSTPROC_QUEUE, redis).get_job_ids() == ["parent-vote"]
+
+
+def test_sweeper_finishes_a_claim_a_dead_sweeper_left_between_the_planes(
+    redis: fakeredis.FakeRedis, tmp_path: Path
+) -> None:
+    events_plane = fakeredis.FakeRedis()
+    split = settings(tmp_path, events_redis_url="redis://events")
+    store = JobStore(redis, split, events_plane)
+    store.submit([NewJob(spec("j"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    store.scheduler.pick(POOL)
+    assert store.start("j", 1, "w1").outcome == "started"
+    redis.zadd(keys.live_workers_key("inference"), {"w1": time.time() - 60})
+
+    def died(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the sweeper's process stopped here")
+
+    store._queue_pending = died  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        store.claim("j", "w1", "worker w1 stopped responding")  # the record moved; the queue entry is not there
+    assert "j-2" not in queued(redis)
+    note = PendingRequeue.load(redis.hget(keys.PENDING_REQUEUES, "j"))
+    redis.hset(keys.PENDING_REQUEUES, "j", replace(note, at=note.at - 60).dump())  # older than a worker's TTL
+
+    assert Sweeper(redis, split, events_plane).sweep() == ["j"]
+    assert "j-2" in queued(redis) and not redis.hlen(keys.PENDING_REQUEUES)
+    assert [e["type"] for e in events(events_plane, "j")][-1] == "retry"

@@ -7,7 +7,14 @@ import pytest
 from pydantic import ValidationError
 from redis import Redis
 
-from shared.redis_url import SentinelUrl, check_redis_url, parse_sentinel_url, with_password
+from shared.redis_url import (
+    ClusterUrl,
+    SentinelUrl,
+    check_redis_url,
+    parse_cluster_url,
+    parse_sentinel_url,
+    with_password,
+)
 from shared.settings import Settings
 
 GOOD = [
@@ -88,3 +95,29 @@ def test_the_password_setting_reaches_the_connection() -> None:
     )
     with pytest.raises(ValueError, match="THINKSTREAM_REDIS_URL"):
         Settings(redis_password="x")
+
+
+def test_redis_url_a_cluster_holds_the_event_plane_only() -> None:
+    url = "redis+cluster://thinkstream:s%3Acret@10.0.0.1:7000,10.0.0.2,[::1]:7002"
+    assert parse_cluster_url(url) == ClusterUrl(
+        nodes=(("10.0.0.1", 7000), ("10.0.0.2", 6379), ("::1", 7002)), username="thinkstream", password="s:cret"
+    )
+    assert Settings(redis_url="redis://q:6379/0", events_redis_url=url).events_redis_url == url
+    with pytest.raises(ValidationError) as refused:
+        Settings(redis_url=url)
+    assert "THINKSTREAM_EVENTS_REDIS_URL" in str(refused.value) and "s%3Acret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+cluster://u:secret@", "lists one or more of its nodes"),
+        ("redis+cluster://u:secret@h:7000/0", "no database"),
+        ("redis+cluster://u:secret@h:70000", "bad port"),
+        ("memcached://u:secret@h", "redis+cluster://"),
+    ],
+)
+def test_redis_url_a_bad_events_url_says_what_to_fix(url: str, message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(events_redis_url=url)
+    assert message in str(refused.value) and "secret" not in str(refused.value)

@@ -18,12 +18,24 @@ def redis() -> fakeredis.FakeRedis:
     return fakeredis.FakeRedis()
 
 
+@pytest.fixture(params=["one-redis", "own-event-plane"])
+def events(request: pytest.FixtureRequest, redis: fakeredis.FakeRedis) -> fakeredis.FakeRedis | None:
+    """Every store test runs twice: with the event plane on the queues' Redis (the default), and
+    on a Redis of its own (`events_redis_url`), where no step may reach the other plane's keys."""
+    return None if request.param == "one-redis" else fakeredis.FakeRedis()
+
+
 @pytest.fixture
-def make_store(redis: fakeredis.FakeRedis, tmp_path: Path) -> Callable[..., JobStore]:
+def make_store(
+    redis: fakeredis.FakeRedis, events: fakeredis.FakeRedis | None, tmp_path: Path
+) -> Callable[..., JobStore]:
     """A job store over fakeredis; keyword arguments override settings."""
 
     def make(**overrides: Any) -> JobStore:
-        return JobStore(redis, Settings(redis_url="redis://fake", data_dir=tmp_path, **overrides))
+        if events is not None:
+            overrides.setdefault("events_redis_url", "redis://fake-events")
+        settings = Settings(redis_url="redis://fake", data_dir=tmp_path, **overrides)
+        return JobStore(redis, settings, events=events)
 
     return make
 

@@ -42,14 +42,14 @@ def result() -> InferenceResult:
 def test_store_status_changes_with_the_event_that_announces_it(make_store: StoreFactory) -> None:
     store = make_store()
     store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
-    assert store.read("j1").status is JobStatus.QUEUED and events(store.redis, "j1")[-1]["type"] == "queued"
+    assert store.read("j1").status is JobStatus.QUEUED and events(store.events, "j1")[-1]["type"] == "queued"
     assert store.start("j1", 1, "w1").outcome == "started"
-    assert store.read("j1").status is JobStatus.RUNNING and events(store.redis, "j1")[-1]["type"] == "started"
+    assert store.read("j1").status is JobStatus.RUNNING and events(store.events, "j1")[-1]["type"] == "started"
     assert store.generated("j1", 1, "w1", result())
     assert store.read("j1").status is JobStatus.CHECKING
     assert rq_queue(keys.POSTPROC_QUEUE, store.redis).get_job_ids() == ["j1-check-1"]
     assert store.end("j1", stamp(DoneEvent, result=result()), JobStatus.SUCCEEDED, run=1)
-    assert store.read("j1").status is JobStatus.SUCCEEDED and events(store.redis, "j1")[-1]["type"] == "done"
+    assert store.read("j1").status is JobStatus.SUCCEEDED and events(store.events, "j1")[-1]["type"] == "done"
     # Ended once: a second end changes nothing.
     assert not store.fail("j1", "late", "too late")
     assert store.read("j1").status is JobStatus.SUCCEEDED
@@ -68,9 +68,9 @@ def test_bug1_a_retry_waits_from_its_own_enqueue_not_the_first_acceptance(make_s
 def test_bug1_a_job_that_really_waited_too_long_fails_with_queue_timeout(make_store: StoreFactory) -> None:
     store = make_store(max_queue_wait_s=60)
     store.submit([NewJob(make_spec("slow"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
-    store.redis.hset(keys.job_key("slow"), "enqueued_at", time.time() - 120)
+    store.events.hset(keys.job_key("slow"), "enqueued_at", time.time() - 120)
     assert store.start("slow", 1, "w1").outcome == "expired"
-    last = events(store.redis, "slow")[-1]
+    last = events(store.events, "slow")[-1]
     assert last["type"] == "error" and last["code"] == "queue_timeout"
     assert store.read("slow").status is JobStatus.FAILED
 
@@ -127,7 +127,7 @@ def test_bug3_a_sample_that_fails_reports_to_its_parent(make_store: StoreFactory
     assert rq_queue(keys.POSTPROC_QUEUE, store.redis).count == 0
     # The other sample's checks raised: it fails, and still reports, so its parent votes.
     store.fail("s1", "check_failed", "checking the answer failed: boom")
-    reports = [e for e in events(store.redis, "p") if e["type"] == "sample"]
+    reports = [e for e in events(store.events, "p") if e["type"] == "sample"]
     assert [(r["index"], r["verdict"]) for r in reports] == [(0, "pass"), (1, "error")]
     assert rq_queue(keys.POSTPROC_QUEUE, store.redis).get_job_ids() == ["p-vote"]
 

@@ -11,6 +11,7 @@ from services.store.jobs import JobStore, NewJob, rq_id_of
 from services.store.lineup import Line, Worker, forecast, job_of, read_line
 from services.store.queues import Origin
 from services.store.scheduler import Priority
+from shared import keys
 from shared.schemas import QueuedEvent, parse_event
 from tests.unit.store.conftest import POOL, make_spec
 
@@ -117,7 +118,7 @@ def test_update_place_only_while_the_run_waits_and_once_per_interval(make_store:
     assert store.update_place("waiting", 1, 3, time.time() + 12, min_interval_s=1.0)
     assert not store.update_place("waiting", 1, 2, None, min_interval_s=1.0), "a second update within the interval"
     assert not store.update_place("waiting", 2, 2, None, min_interval_s=0.0), "a run that is not the job's"
-    events = [parse_event(raw) for raw in store.redis.lrange("ts:job:waiting:events", 0, -1)]
+    events = [parse_event(raw) for raw in store.events.lrange(keys.job_events_key("waiting"), 0, -1)]
     update = events[-1]
     assert isinstance(update, QueuedEvent) and update.position == 3
     assert update.eta_s is not None and 11 <= update.eta_s <= 12

@@ -31,6 +31,13 @@ class FakeInfo:
         return {"role": "master", "connected_slaves": len(self.states), **replicas}
 
 
+@pytest.fixture
+def events() -> None:
+    """One Redis: with an event plane of its own, a job's record is not on the Redis whose
+    replicas this waits for (services/store/jobs.py says so)."""
+    return None
+
+
 class Acks(Replicas):
     """Replicas that acknowledge (or not) without a real WAIT, which fakeredis lacks."""
 
