@@ -238,7 +238,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="decode threads per server")
     parser.add_argument("--n-ctx", type=int, default=4096, help="context window per job")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--skip", default="", help="comma-separated layouts to leave out")
+    parser.add_argument(
+        "--skip", action="append", default=[], help="a layout to leave out, by its name (repeat for several)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     k, threads, n_ctx = args.concurrency, args.threads, args.n_ctx
@@ -252,7 +254,10 @@ def main() -> None:
         f"thinkstream {k} workers, 1 slot, 1 thread": lambda: thinkstream(k, 1, 1, n_ctx),
         "thinkstream 1 worker, 1 slot, 1 thread": lambda: thinkstream(1, 1, 1, n_ctx),
     }
-    skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    skip = set(args.skip)  # names hold commas ("1 worker, 4 slots"): one name per option
+    unknown = skip - set(layouts)
+    if unknown:
+        parser.error(f"no layout named {sorted(unknown)}; the layouts are: {'; '.join(layouts)}")
     results: dict[str, Result] = {}
     for name, start in layouts.items():
         if name in skip:
