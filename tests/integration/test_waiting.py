@@ -77,7 +77,12 @@ def test_waiting_queue_updates_arrive_with_falling_positions(client: httpx.Clien
         ask(client, "Count from one to ninety in words.", max_tokens=320, max_reasoning_tokens=260),
     ]
     wait_running(client, busy)
-    ahead = [ask(client, f"Name a colour ({n}).", max_tokens=48, max_reasoning_tokens=24) for n in range(2)]
+    # Jobs ahead long enough (about 2 s each) that each step of the line outlasts the least
+    # interval between two updates of one job: a 48-token one ended before its step was sent.
+    ahead = [
+        ask(client, f"Count from one to thirty in words ({n}).", max_tokens=192, max_reasoning_tokens=128)
+        for n in range(2)
+    ]
     mine = ask(client, "What is 2 + 2?", **TINY)
     seen = events(client, mine, "started")
     updates = [e for e in seen if e["type"] == "queued"][1:]  # after the place given at acceptance
