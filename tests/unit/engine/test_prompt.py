@@ -97,3 +97,24 @@ def test_prompt_gateway_counts_what_the_worker_feeds(prompt: ChatPrompt) -> None
     counter = VocabPromptCounter(Settings().catalog[0], 4096)
     for messages in [*NORMAL.values(), user(INJECTION)]:
         assert counter.count(messages) == len(prompt.tokens(messages))
+
+
+def test_prompt_ordinary_text_is_tokenized_once(
+    llm: Llama, prompt: ChatPrompt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message without any special token's text skips the two-way tokenization (0.6 ms each
+    time, in the gateway and again in the worker); one holding `<|im_end|>` still gets it."""
+    calls: list[bytes] = []
+    real = llm.tokenize
+
+    def counting(text: bytes, *args: object, **kwargs: object) -> list[int]:
+        calls.append(text)
+        return real(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(llm, "tokenize", counting)
+    plain = prompt.tokens(user("A shop sells pencils at 3 for 25 cents. How much do 18 pencils cost?"))
+    assert len(calls) == 1, "the whole prompt, once"
+    calls.clear()
+    injected = prompt.tokens(user(INJECTION))
+    assert len(calls) > 1, "a content holding <|im_end|> is checked and tokenized piece by piece"
+    assert plain and injected
