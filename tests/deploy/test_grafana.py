@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 from collections import defaultdict
@@ -28,6 +27,7 @@ from shared import keys, stats
 from shared.models import WorkerModel
 from shared.schemas import CheckReport, InferenceResult, Timings, Usage
 from shared.settings import Settings
+from tests.support.kubectl import kubectl as find_kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "k8s" / "components" / "grafana-dashboard"
@@ -167,9 +167,7 @@ def test_grafana_dashboard_check_finds_misspelt_metrics_and_labels(exported: dic
 
 
 def test_grafana_dashboard_component_renders_it_into_a_labelled_config_map() -> None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed (it carries kustomize v5)")
+    kubectl = find_kubectl()
     done = subprocess.run(
         [kubectl, "kustomize", str(ROOT / "k8s" / "overlays" / "prod")], capture_output=True, text=True, timeout=60
     )

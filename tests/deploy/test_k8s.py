@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import json
 import shlex
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from services.cli.main import _parser
 from shared import keys
 from shared.models import ModelSpec
 from shared.settings import EMBEDDED_MODEL_FILE, Settings
+from tests.support.kubectl import kubectl as find_kubectl
 from tests.support.redis_command import assert_refuses_strangers
 from tests.support.scripts import run_script
 
@@ -39,9 +39,7 @@ Doc = dict[str, Any]
 
 @functools.cache
 def render(overlay: str) -> tuple[Doc, ...]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed (it carries kustomize v5; Debian's kubernetes-client is too old)")
+    kubectl = find_kubectl()
     done = subprocess.run(
         [kubectl, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=60
     )
