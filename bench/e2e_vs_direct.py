@@ -91,7 +91,13 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    llm = load_model(settings.model_path, settings.n_ctx, n_threads=args.threads, n_batch=settings.n_batch)
+    llm = load_model(
+        settings.model_path,
+        settings.n_ctx,
+        n_threads=args.threads,
+        n_batch=settings.n_batch,
+        flash_attn=settings.flash_attn,
+    )
     prompt = ChatPrompt(llm)
     direct, e2e = [], []
     with (

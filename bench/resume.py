@@ -122,7 +122,9 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    llm = load_model(settings.model_path, 2048, n_threads=args.threads, n_batch=settings.n_batch)
+    llm = load_model(
+        settings.model_path, 2048, n_threads=args.threads, n_batch=settings.n_batch, flash_attn=settings.flash_attn
+    )
     worker = Worker(LlamaEngine(llm), args.max_tokens, 2048)
     rng = random.Random(args.seed)
     asked = questions(args.questions)

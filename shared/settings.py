@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     n_threads: Annotated[int | None, Field(ge=1)] = None
     """Decode threads per inference worker; default: the cores divided among the workers."""
     n_batch: Annotated[int, Field(ge=8)] = 512
+    flash_attn: bool = True
+    """Compute attention with llama.cpp's fused kernel, as llama-server does by default (`-fa
+    auto` on a CPU): decoding several jobs at once goes faster (`bench.concurrency`). False: the
+    plain kernels."""
     slots: Annotated[int, Field(ge=0, le=64)] = 1
     """Jobs one inference worker runs at once (THINKSTREAM_SLOTS), decoded together in one batch
     per token (continuous batching); each slot has its own KV cache of `n_ctx` tokens. 1: one

@@ -21,7 +21,13 @@ class ModelInfo:
 
 
 def load_model(
-    path: Path, n_ctx: int, *, n_threads: int | None = None, n_batch: int = 512, vocab_only: bool = False
+    path: Path,
+    n_ctx: int,
+    *,
+    n_threads: int | None = None,
+    n_batch: int = 512,
+    flash_attn: bool = False,
+    vocab_only: bool = False,
 ) -> Llama:
     try:
         return Llama(
@@ -30,6 +36,7 @@ def load_model(
             n_threads=n_threads or os.cpu_count() or 1,
             n_threads_batch=n_threads or os.cpu_count() or 1,
             n_batch=n_batch,
+            flash_attn=flash_attn,
             vocab_only=vocab_only,
             verbose=False,
         )

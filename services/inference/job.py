@@ -137,9 +137,10 @@ class InferenceJob:
         log.info("job %s resumes after %d streamed tokens", self._job_id, len(kept.tokens))
 
     def _publish(self, deltas: list[Delta], counts: Outcome) -> bool:
-        """Called after every token: batch the text, flush it now and then, and say whether to
-        go on. A cancel is seen within one token: between flushes the flag is read directly.
-        So is a request to end the reasoning, while the job reasons (one read for both)."""
+        """Called after every token: batch the text, flush it now and then (the first token at
+        once), and say whether to go on. A cancel is seen within one token: between flushes the
+        flag is read directly. So is a request to end the reasoning, while the job reasons (one
+        read for both)."""
         self._ctx.load.generated(1)
         self._batch.add(deltas, counts)
         self._answer.extend(d.text for d in deltas if d.kind == "answer")
@@ -148,12 +149,18 @@ class InferenceJob:
             self._timed_out = True
             self._flush()
             return False
-        flushed = now - self._last_flush >= self._ctx.settings.stream_flush_ms / 1000
+        flushed = now - self._last_flush >= self._flush_interval_s()
         if flushed:
             self._flush()
         if (not flushed or self._reasoning) and self._read_flags():
             return False
         return not (self._events.canceled or self._events.closed)
+
+    def _flush_interval_s(self) -> float:
+        """`THINKSTREAM_STREAM_FLUSH_MS` for each job the worker runs now: a worker sends about
+        as many events per second with K jobs in its slots as with one, so the gateway, Redis
+        and the clients take no more of the cores that decode for all K."""
+        return self._ctx.settings.stream_flush_ms / 1000 * max(self._ctx.load.busy, 1)
 
     @property
     def _reasoning(self) -> bool:

@@ -129,7 +129,13 @@ class Batcher:
         self._chunk = max(1, chunk_tokens)
         self._lookahead = max(1, lookahead)
         self._slots = [_Slot(seq) for seq in range(backend.n_seq)]
-        self._cond = threading.Condition()
+        mutex = threading.RLock()
+        self._cond = threading.Condition(mutex)
+        """The decode thread waits here for work, and jobs for their sequence to be idle or for
+        an adapter."""
+        self._ready = [threading.Condition(mutex) for _ in self._slots]
+        """A job waits here for its sequence's next token: a step wakes only the jobs it gave a
+        token (on two cores, every thread woken in vain takes a core from decoding)."""
         self.lock = threading.RLock()
         """Held around every use of the backend's context (steps, saving and loading states)."""
         self._closed = False
@@ -158,6 +164,8 @@ class Batcher:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            for ready in self._ready:
+                ready.notify_all()
         self._thread.join(timeout=10)
 
     # Adapters: llama.cpp applies a LoRA adapter to the whole context, so all sequences in flight
@@ -268,16 +276,17 @@ class Batcher:
         if not context:
             raise SlotError("a stream needs at least one context token")
         stream_id = self._open(seq, list(context), sampling, [list(p) for p in pieces])
-        slot = self._slots[seq]
+        slot, ready = self._slots[seq], self._ready[seq]
         try:
             while True:
                 with self._cond:
                     while not slot.out:
                         if self._closed:
                             raise SlotError("the batched decoder was closed")
-                        self._cond.wait()
+                        ready.wait()
                     item = slot.out.popleft()
-                    self._cond.notify_all()  # room in the lookahead
+                    if len(slot.out) == self._lookahead - 1:
+                        self._cond.notify_all()  # room in the lookahead: the decode thread may wait for it
                 if isinstance(item, _End):
                     return
                 if isinstance(item, BaseException):
@@ -356,7 +365,8 @@ class Batcher:
                 self.steps += 1
                 for row in rows:
                     self._apply(row, streams[row.seq], sampled.get(row.seq), pieces.get(row.seq), failure)
-                self._cond.notify_all()
+                    self._ready[row.seq].notify_all()
+                self._cond.notify_all()  # the sequences are idle again
 
     def _next_rows(self) -> list[Row]:
         """The next step: a piece of the prompt of the sequence leased first among those

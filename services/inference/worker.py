@@ -74,7 +74,9 @@ def run_worker(settings: Settings, redis: Redis, *, burst: bool = False) -> None
     slots = settings.slots or default_slots(os.cpu_count() or 1, n_ctx)
     # A batched worker computes in a context of its own: the model's needs only a token of room.
     own_ctx = n_ctx if slots == 1 else LLAMA_OBJECT_CTX
-    llm = load_model(spec.path, own_ctx, n_threads=settings.n_threads, n_batch=settings.n_batch)
+    llm = load_model(
+        spec.path, own_ctx, n_threads=settings.n_threads, n_batch=settings.n_batch, flash_attn=settings.flash_attn
+    )
     info = model_info(llm, spec.name, spec.path, n_ctx)
     cache = PrefixStateCache(settings.kv_cache_mb << 20) if settings.kv_cache_mb else None
     slot_pool = _slot_pool(settings, llm, info, spec.adapters, cache, slots) if slots > 1 else None

@@ -42,6 +42,12 @@ class LoadMeter:
             with self._lock:
                 self._busy -= 1
 
+    @property
+    def busy(self) -> int:
+        """Jobs in the worker's slots now."""
+        with self._lock:
+            return self._busy
+
     def generated(self, tokens: int) -> None:
         """Count tokens a job has just sent."""
         with self._lock:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 
 from fastapi.testclient import TestClient
 
 from services.inference.engine import Sampling
+from services.runtime.load import LoadMeter
 from shared import keys
 from tests.support.fake_engine import ScriptedEngine
 from tests.unit.gateway.conftest import Harness
@@ -82,3 +84,27 @@ def test_batch_items_may_wait_past_the_queue_limit(client: TestClient, harness: 
     engine = ScriptedEngine(SCRIPT)
     harness.run_worker(engine)
     assert len(engine.calls) == 1  # a batch item is not timed out by the interactive limit
+
+
+def _events_streamed(client: TestClient, harness: Harness, busy_elsewhere: int) -> tuple[int, str]:
+    """Run one job of 40 tokens (20 ms each) on a worker with `busy_elsewhere` other jobs in its
+    slots; returns how many text events it sent and their text."""
+    load = LoadMeter(slots=busy_elsewhere + 1, window_s=5)
+    job = submit(client, prompt="Count.", max_tokens=56, max_reasoning_tokens=48)
+    with ExitStack() as others:
+        for _ in range(busy_elsewhere):
+            others.enter_context(load.job())
+        harness.run_worker(SlowEngine(harness, words=40), load=load, n_ctx=1024)
+    texts = [json.loads(e["data"])["text"] for e in read_sse(client, job["events_url"]) if e["event"] == "reasoning"]
+    texts += [json.loads(e["data"])["text"] for e in read_sse(client, job["events_url"]) if e["event"] == "answer"]
+    return len(texts), "".join(texts)
+
+
+def test_a_worker_running_more_jobs_sends_each_one_in_fewer_larger_events(client: TestClient, harness: Harness) -> None:
+    harness.settings.stream_flush_ms = 50
+    alone, alone_text = _events_streamed(client, harness, busy_elsewhere=0)
+    shared, shared_text = _events_streamed(client, harness, busy_elsewhere=3)
+    assert shared_text == alone_text and "w39" in alone_text  # every token arrives either way
+    # 40 tokens over 0.8 s: an event per 50 ms alone, per 200 ms beside three other jobs.
+    assert alone >= 10
+    assert shared <= alone / 2
