@@ -1,7 +1,10 @@
 """Decode speed and time to first token: llama-cpp-python in-process vs thinkstream end to end.
 
 One run, same model, prompt, thread count and seed. Rounds alternate between the two sides so
-machine noise hits both alike. Prints a table and writes bench/results/e2e_vs_direct.json.
+machine noise hits both alike. Time to first token is the time to the first token with visible
+text on both sides (the model's opening line break shows nothing, and thinkstream does not send
+it); the in-process time to its very first token is reported beside it. Prints a table and
+writes bench/results/e2e_vs_direct.json.
 
     .venv/bin/python -m bench.e2e_vs_direct [--rounds 5] [--max-tokens 256] [--threads 2]
 """
@@ -32,10 +35,19 @@ def direct_round(llm, prompt: ChatPrompt, question: str, max_tokens: int, seed: 
     tokens = prompt.tokens([ChatMessage(role="user", content=question)])
     llm.set_seed(seed)
     start = time.perf_counter()
-    stamps = []
-    for _ in llm.create_completion(tokens, max_tokens=max_tokens, temperature=0.0, seed=seed, stream=True):
+    stamps: list[float] = []
+    visible: float | None = None
+    for chunk in llm.create_completion(tokens, max_tokens=max_tokens, temperature=0.0, seed=seed, stream=True):
         stamps.append(time.perf_counter())
-    return _figures(start, stamps, len(stamps))
+        if visible is None and chunk["choices"][0]["text"].strip():
+            visible = stamps[-1]
+    figures = _figures(start, stamps, len(stamps))
+    # What a reader sees first is the first token with text: the model opens with a line break
+    # (after the template's "<think>\n"), which thinkstream's stream leaves out, as every
+    # client shows nothing for it. Both sides are timed to their first visible text.
+    figures["first_any_token_ms"] = figures["ttft_ms"]
+    figures["ttft_ms"] = ((visible or stamps[-1]) - start) * 1000
+    return figures
 
 
 # Where the first token's time goes end to end (wall clock; every process is on this machine):
@@ -119,7 +131,11 @@ def main() -> None:
         "threads": args.threads,
         "rounds": args.rounds,
         "max_tokens": args.max_tokens,
-        "direct": {"decode_tps": med(direct, "decode_tps"), "ttft_ms": med(direct, "ttft_ms")},
+        "direct": {
+            "decode_tps": med(direct, "decode_tps"),
+            "ttft_ms": med(direct, "ttft_ms"),
+            "first_any_token_ms": med(direct, "first_any_token_ms"),
+        },
         "e2e": {"decode_tps": med(e2e, "decode_tps"), "ttft_ms": med(e2e, "ttft_ms")},
         "rounds_detail": {"direct": direct, "e2e": e2e},
     }
@@ -141,7 +157,10 @@ def main() -> None:
         "end to end, first token, median ms:  "
         + "  ".join(f"{stage} {ms:.1f}" for stage, ms in summary["e2e_breakdown_ms"].items())
     )
-    print(f"(direct: prompt and first token {summary['direct']['ttft_ms']:.1f})")
+    print(
+        f"(direct: prompt and first visible token {summary['direct']['ttft_ms']:.1f}, "
+        f"its very first token (a line break) {summary['direct']['first_any_token_ms']:.1f})"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2))
     print(f"written to {RESULTS}")
