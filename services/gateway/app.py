@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,6 +42,11 @@ from services.store.batches import BatchLedger
 from services.store.usage import StorageUsage
 from shared.apikeys import ApiKeys
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_WAIT_S = 0.5
+"""How long shutting down waits for the background tasks it cancelled."""
 
 
 def create_app(
@@ -119,6 +125,8 @@ def create_app(
         app.state.status = ClusterStatus(sync_client, app.state.jobs.store, app.state.models, settings)
         app.state.status_history = StatusHistory(sync_client, settings)
         background = [
+            asyncio.create_task(app.state.models.run()),
+            asyncio.create_task(budget.run()),
             asyncio.create_task(QueueUpdates(app.state.jobs.store, settings, app.state.models.pools).run()),
             asyncio.create_task(UnservedJobs(settings, sync_client, app.state.models.pools, events=sync_events).run()),
             asyncio.create_task(StatusSampler(app.state.status_history, app.state.status.snapshot, settings).run()),
@@ -128,8 +136,11 @@ def create_app(
         finally:
             for task in background:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # A task cancelled inside a Redis call may not end at once (fakeredis can hold it
+            # there): shutting down waits for the tasks a moment, not for ever.
+            _, stuck = await asyncio.wait(background, timeout=SHUTDOWN_WAIT_S)
+            if stuck:
+                log.warning("%d background task(s) did not stop within %.1f s: %s", len(stuck), SHUTDOWN_WAIT_S, stuck)
             await fanout.close()
             if events is not None:
                 await events.aclose()

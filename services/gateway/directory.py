@@ -9,6 +9,13 @@ Requests name a model by its name or an alias, or `MODEL:ADAPTER` for one of its
 (a `lora` field like llama-server's does the same). A name nobody serves is a 404; a configured
 model with no live worker is still accepted (a worker may be starting), and `UnservedJobs` fails
 its jobs after `model_wait_s`.
+
+Requests route by a view of the live workers that a background task reads every
+`VIEW_REFRESH_S` (`run`), not by a read of their heartbeats per request (two Redis round trips
+and a parse of every worker's declaration: a millisecond of the 5-8 that accepting a job takes).
+The view is at most twice that old, where the heartbeats it reads are up to
+`THINKSTREAM_WORKER_TTL_S` old anyway; a name the view does not know is looked up live before it
+is refused, so a model whose worker has just come up is found at once.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 
 import anyio
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
 
 from services.engine.exceptions import ModelLoadError
 from services.gateway.exceptions import ModelNotFound, ModelUnavailable
@@ -34,6 +42,9 @@ from shared.schemas import ChatMessage
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+VIEW_REFRESH_S = 0.5
+"""How often the gateway reads the live workers that requests route by."""
 
 CounterFactory = Callable[[ModelSpec], PromptCounter]
 
@@ -91,6 +102,8 @@ class ModelDirectory:
         self._created = int(time.time())
         self._routed: set[str] = set()
         self.default = self._configured[0].name
+        self._view: tuple[float, list[ServedModel]] | None = None
+        """When the background task last read the served models, and what it read."""
 
     def pools(self) -> set[str]:
         """The models whose queues this gateway fills: the configured ones and any it routed to."""
@@ -102,9 +115,13 @@ class ModelDirectory:
         for spec in self._configured:
             self._loaded[spec.name] = await anyio.to_thread.run_sync(self._counters, spec)
 
+    async def live_workers(self) -> list[LiveWorker]:
+        """The live inference workers, read now."""
+        return await inference_workers_async(self._redis, self._settings.worker_ttl_s)
+
     async def served(self) -> list[ServedModel]:
         """Every model: the configured ones in order, then those only live workers declare."""
-        workers = await inference_workers_async(self._redis, self._settings.worker_ttl_s)
+        workers = await self.live_workers()
         models = {spec.name: ServedModel(spec, configured=True) for spec in self._configured}
         for worker in workers:
             model = models.get(worker.model)
@@ -153,10 +170,33 @@ class ModelDirectory:
                 )
         return cards
 
+    async def run(self) -> None:
+        """Keep the view requests route by fresh (a background task of the gateway)."""
+        while True:
+            await asyncio.sleep(VIEW_REFRESH_S)
+            try:
+                self._view = (time.monotonic(), await self.served())
+            except RedisError as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc  # a client may turn a cancel into an error
+                self._view = None  # requests read live meanwhile, and say what is wrong
+                log.warning("cannot read the live workers: %s", exc)
+
     async def resolve(self, requested: str | None, lora: Sequence[LoraRequest] | None = None) -> Route:
         """The route of a request's `model` (and `lora`); raises `ModelNotFound` for a name nobody
         serves, `UnsupportedParameter` for a `lora` that names no adapter of the model."""
-        served = await self.served()
+        view = self._view
+        if view is not None and time.monotonic() - view[0] <= 2 * VIEW_REFRESH_S:
+            try:
+                return await self._resolve(view[1], requested, lora)
+            except (ModelNotFound, UnsupportedParameter):
+                pass  # perhaps a worker that came up since the view was read: look again, live
+        return await self._resolve(await self.served(), requested, lora)
+
+    async def _resolve(
+        self, served: list[ServedModel], requested: str | None, lora: Sequence[LoraRequest] | None
+    ) -> Route:
         name = requested or self.default
         model, adapter = _find(served, name), None
         if model is None and ":" in name:

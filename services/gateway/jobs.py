@@ -215,9 +215,12 @@ class JobService:
         is, first, the worker that answered the conversation's previous turn (it holds the KV
         state of the shared prefix); for a job with an adapter, else, a worker already computing
         with that adapter (a switch drops the context it holds)."""
-        if not self._settings.affinity:
+        if not self._settings.affinity or (len(messages) < 2 and route.adapter is None):
             return None
-        workers = {w.worker_id for w in route.model.workers if w.model == route.pool}
+        # Read now, not the directory's view: which worker computes with which adapter changes
+        # from one job to the next.
+        live = [w for w in await self._models.live_workers() if w.model == route.pool]
+        workers = {w.worker_id for w in live}
         scope = route.adapter.scope if route.adapter is not None else ""
         candidates: list[str] = []
         if len(messages) >= 2:
@@ -226,7 +229,7 @@ class JobService:
             if worker is not None and worker.decode() in workers:
                 candidates.append(worker.decode())
         if route.adapter is not None:
-            candidates += [w.worker_id for w in route.model.workers if w.adapter == scope]
+            candidates += [w.worker_id for w in live if w.adapter == scope]
         for worker_id in candidates:
             if await self._redis.hget(keys.rq_worker_key(worker_id), "state") == b"idle":
                 return keys.worker_queue(worker_id)

@@ -624,7 +624,7 @@ def test_page_stop_thinking_ends_the_reasoning_and_the_answer_follows(
 
 def test_page_shows_the_wait_in_the_queue(open_page: OpenPage, stack: Stack) -> None:
     long_job = {
-        "messages": [{"role": "user", "content": "Count to a thousand."}],
+        "messages": [{"role": "user", "content": "List every integer from 1 to 3000."}],
         "max_tokens": 3000,
         "max_reasoning_tokens": 2900,
     }
@@ -649,7 +649,7 @@ def test_page_counts_down_to_the_expected_start(open_page: OpenPage, stack: Stac
     page = open_page()
     ask(page, "Say hi.")  # a finished job: the worker's pace is known
     wait_phase(last_turn(page), "done")
-    long_job = {"prompt": "Count to a thousand.", "max_tokens": 3000, "max_reasoning_tokens": 2900}
+    long_job = {"prompt": "List every integer from 1 to 3000.", "max_tokens": 3000, "max_reasoning_tokens": 2900}
     blocker = httpx.post(f"{stack.url}/v1/jobs", json=long_job).json()["id"]
     deadline = time.monotonic() + 30
     while job(stack, blocker)["status"] != "running" and time.monotonic() < deadline:

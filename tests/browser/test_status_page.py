@@ -28,7 +28,7 @@ NOT_OPERATOR = (
     "(the gateway's operator lists their names in THINKSTREAM_OPERATOR_KEYS)."
 )
 LONG_JOB = {
-    "prompt": "Count from 1 to 2000, one number per line.",
+    "prompt": "List every integer from 1 to 3000.",
     "max_tokens": 3000,
     "max_reasoning_tokens": 2900,
 }

@@ -62,6 +62,8 @@ def test_storage_a_key_at_its_quota_leaves_the_service_to_others(tmp_path: Path)
 
 def test_storage_past_the_memory_budget_new_work_waits(tmp_path: Path) -> None:
     with Stack(tmp_path, env={"THINKSTREAM_REDIS_MEMORY_BUDGET_MB": "1"}) as stack:
+        # A Redis just started holds about 1 MiB: fill it past the budget for certain.
+        stack.redis.client().set("ballast", b"x" * (2 << 20))
         refused = httpx.post(f"{stack.url}/v1/jobs", json=QUESTION, timeout=30)
         assert refused.status_code == 503, refused.text
         assert refused.json()["error"]["code"] == "storage_full" and refused.headers["retry-after"]

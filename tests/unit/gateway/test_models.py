@@ -5,7 +5,9 @@ metrics per model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -230,3 +232,28 @@ def test_models_metrics_count_queue_and_workers_per_model(client: TestClient, ha
     assert value(samples, "thinkstream_queue_depth", model="beta", priority="normal") == 1
     assert value(samples, "thinkstream_model_workers", model="alpha") == 0
     assert value(samples, "thinkstream_model_workers", model="beta") == 1
+
+
+def test_models_a_request_routes_by_the_directorys_view_without_reading_the_workers(
+    client: TestClient, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = harness.app.state.models
+    deadline = time.monotonic() + 5
+    while directory._view is None and time.monotonic() < deadline:  # the background task's first read
+        time.sleep(0.05)
+    assert directory._view is not None
+    reads = []
+    live_workers = directory.live_workers
+
+    async def counted() -> object:
+        task = asyncio.current_task()
+        if task is None or task.get_coro().__qualname__ != "ModelDirectory.run":  # not the view's own reads
+            reads.append(1)
+        return await live_workers()
+
+    monkeypatch.setattr(directory, "live_workers", counted)
+    assert pool_of(harness, submit(client, "beta")) == "beta"
+    assert reads == []  # routed by the view: no read of the heartbeats for the request
+    harness.declare_worker("w-delta", "delta")  # a model the view cannot know yet
+    assert pool_of(harness, submit(client, "delta")) == "delta"
+    assert reads  # found at once, by the live look-up
