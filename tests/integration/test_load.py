@@ -104,7 +104,8 @@ def test_200_streams_and_a_1000_request_burst(tmp_path: Path) -> None:
     assert set(statuses) <= {202, 429}, sorted(set(statuses))
     accepted = statuses.count(202)
     assert accepted >= 250 and all(1 <= int(seconds) <= 60 for seconds in result["retry_after"])
-    assert all(events[-1]["type"] == "done" for events in result["finals"])
+    unfinished = [events[-3:] for events in result["finals"] if not events or events[-1]["type"] != "done"]
+    assert not unfinished, f"{len(unfinished)} streams did not end in done; their last events: {unfinished[:3]}"
     assert rss_after - rss_before < 150_000, f"gateway grew by {rss_after - rss_before} kB"
     print(
         f"\n200 streams over 50 jobs: {result['streams_s']:.1f} s; burst: {accepted} accepted, "
