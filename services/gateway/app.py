@@ -81,6 +81,7 @@ def create_app(
         if events is not None:
             with contextlib.suppress(RedisError):  # it may come later; the streams retry
                 await ready(events)
+        app.state.events = events
         fanout = EventFanout(events or async_client, stream_item)
         budget = MemoryBudget(async_client, settings)
         app.state.jobs = JobService(

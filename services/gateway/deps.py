@@ -26,6 +26,12 @@ def get_redis(request: Request) -> AsyncRedis:
     return redis
 
 
+def get_events(request: Request) -> AsyncRedis | None:
+    """The event plane's own Redis (a cluster), if it has one (`THINKSTREAM_EVENTS_REDIS_URL`)."""
+    events: AsyncRedis | None = getattr(request.app.state, "events", None)
+    return events
+
+
 def get_jobs(request: Request) -> JobService:
     """The job service acting for the request's API key: it records the key as the owner of
     the jobs it queues and sees no other key's jobs."""
@@ -52,6 +58,7 @@ def get_models(request: Request) -> ModelDirectory:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[AsyncRedis, Depends(get_redis)]
+EventsDep = Annotated[AsyncRedis | None, Depends(get_events)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]

@@ -6,6 +6,7 @@ the cluster, never on the queue Redis."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,22 @@ def test_event_plane_on_a_cluster_streams_every_token_in_order_and_replays(
         assert queue_plane.exists(keys.RUNNING_JOBS) == 0 and queue_plane.hlen(keys.PENDING_REQUEUES) == 0
     finally:
         queue_plane.close()
+
+
+def test_event_plane_down_makes_the_gateway_unready_and_says_so(tmp_path: Path) -> None:
+    with RedisCluster(tmp_path / "cluster", shards=3) as cluster:
+        queues = RedisServer(tmp_path / "queues").start()
+        try:
+            env = {"THINKSTREAM_EVENTS_REDIS_URL": cluster.url}
+            with Stack(tmp_path, workers=1, env=env, redis=queues) as stack:
+                ready = httpx.get(f"{stack.url}/readyz", timeout=10)
+                assert ready.status_code == 200 and ready.json()["events"] == "ok", ready.text
+                cluster.stop()
+                started = time.monotonic()
+                down = httpx.get(f"{stack.url}/readyz", timeout=30)
+                assert time.monotonic() - started < 10, "the probe answers within its timeout"
+                assert down.status_code == 503, down.text
+                body = down.json()
+                assert body["events"].startswith("unreachable") and "THINKSTREAM_EVENTS_REDIS_URL" in body["reason"]
+        finally:
+            queues.stop()
