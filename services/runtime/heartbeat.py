@@ -163,6 +163,19 @@ class Heartbeat:
             pipe.expire(keys.worker_key(self._worker_id), max(1, int(self._ttl_s)))
             pipe.execute()
 
+    def _refresh_jobs(self) -> None:
+        """The running jobs' own heartbeats. Their failure must never stop the worker's: a job
+        that ends while it is refreshed (RQ deletes its record at once) raised NoSuchJobError
+        here, the thread died, and the worker was taken for dead 10 s later with every job it
+        ran after handed to another worker."""
+        assert self._during_job is not None
+        try:
+            self._during_job()
+        except RedisError:
+            raise
+        except Exception:
+            log.exception("refreshing the running jobs' heartbeats failed; the worker's goes on")
+
     def _loop(self) -> None:
         # After Redis was unreachable every worker's heartbeat looks old; housekeeping (which
         # judges other workers by theirs) waits until they all had a full TTL to beat again.
@@ -174,7 +187,7 @@ class Heartbeat:
                 if time.monotonic() - began > self._interval_s:  # Redis was away (the client retried)
                     connected_since = float("inf")
                 if self._during_job is not None:
-                    self._during_job()
+                    self._refresh_jobs()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
                 connected_since = float("inf")

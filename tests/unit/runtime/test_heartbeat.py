@@ -50,3 +50,24 @@ def test_heartbeat_of_a_worker_that_reports_no_load_is_read_without_one(caplog: 
     workers = {w.worker_id: w for w in inference_workers(redis, ttl_s=10)}
     assert workers["old"].load is None and workers["odd"].load is None
     assert "worker odd reports its load in a form this version cannot read" in caplog.text
+
+
+def test_heartbeat_goes_on_when_refreshing_a_job_fails(caplog: pytest.LogCaptureFixture) -> None:
+    redis = fakeredis.FakeRedis()
+    refreshed = []
+
+    def job_just_ended() -> None:  # as RQ's get_current_job() for a job whose record is gone
+        refreshed.append(time.time())
+        raise RuntimeError("No such job: rq:job:gone")
+
+    beats = Heartbeat(
+        redis, kind=INFERENCE, worker_id="w", info={"model": "m"}, interval_s=0.05, ttl_s=10, during_job=job_just_ended
+    )
+    with beats:
+        time.sleep(0.3)
+        first = redis.zscore(keys.live_workers_key(INFERENCE), "w")
+        time.sleep(0.3)
+        later = redis.zscore(keys.live_workers_key(INFERENCE), "w")
+    assert len(refreshed) >= 3  # tried again at every beat
+    assert first is not None and later is not None and later > first  # the worker's own beat went on
+    assert "the worker's goes on" in caplog.text
