@@ -29,10 +29,10 @@ from pathlib import Path
 
 import anyio
 from redis.asyncio import Redis as AsyncRedis
-from redis.exceptions import RedisError
 
 from services.engine.exceptions import ModelLoadError
 from services.gateway.exceptions import ModelNotFound, ModelUnavailable
+from services.gateway.periodic import every
 from services.gateway.tokens import PromptCounter
 from services.runtime.heartbeat import LiveWorker, inference_workers_async
 from shared.chat_api import LoraRequest, ModelCard
@@ -171,17 +171,12 @@ class ModelDirectory:
         return cards
 
     async def run(self) -> None:
-        """Keep the view requests route by fresh (a background task of the gateway)."""
-        while True:
-            await asyncio.sleep(VIEW_REFRESH_S)
-            try:
-                self._view = (time.monotonic(), await self.served())
-            except RedisError as exc:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from exc  # a client may turn a cancel into an error
-                self._view = None  # requests read live meanwhile, and say what is wrong
-                log.warning("cannot read the live workers: %s", exc)
+        """Keep the view requests route by fresh (a background task of the gateway). A view
+        that could not be read ages out, and requests read live meanwhile."""
+        await every(VIEW_REFRESH_S, self._refresh_view, "the live workers")
+
+    async def _refresh_view(self) -> None:
+        self._view = (time.monotonic(), await self.served())
 
     async def resolve(self, requested: str | None, lora: Sequence[LoraRequest] | None = None) -> Route:
         """The route of a request's `model` (and `lora`); raises `ModelNotFound` for a name nobody

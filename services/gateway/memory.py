@@ -8,13 +8,13 @@ batches while it is past `redis_memory_budget_mb`, well before Redis itself is f
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 from redis.asyncio import Redis as AsyncRedis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
+from services.gateway.periodic import every
 from services.store.exceptions import StorageFull
 from shared.settings import Settings
 
@@ -36,15 +36,7 @@ class MemoryBudget:
     async def run(self) -> None:
         """Read `used_memory` every `READ_EVERY_S` (a background task of the gateway), so that
         requests do not wait for INFO."""
-        while True:
-            await asyncio.sleep(READ_EVERY_S)
-            try:
-                await self._read()
-            except RedisError as exc:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from exc  # a client may turn a cancel into an error
-                log.warning("cannot read Redis's memory use: %s", exc)
+        await every(READ_EVERY_S, self._read, "Redis's memory use")
 
     async def used_bytes(self) -> int:
         """Redis's `used_memory`; 0 when the server does not say (a Redis-compatible server

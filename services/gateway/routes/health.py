@@ -47,7 +47,7 @@ async def readyz(redis: RedisDep, events: EventsDep, settings: SettingsDep) -> J
         try:
             await asyncio.wait_for(events.ping(), EVENTS_PING_TIMEOUT_S)
             body["events"] = "ok"
-        except (RedisError, RedisClusterException, TimeoutError) as exc:  # a cluster with no node up: the latter
+        except (RedisError, RedisClusterException, TimeoutError) as exc:  # RedisClusterException: no node up
             body["events"] = f"unreachable: {exc or 'no answer'}"
             missing.append("the event plane's Redis (THINKSTREAM_EVENTS_REDIS_URL) does not answer")
     if missing:
