@@ -2,7 +2,7 @@
 and when each is expected to start.
 
 `read_line` takes a snapshot of the scheduler's state (rings, owners' queues, waiting sets);
-`forecast` replays the scheduler's choice (`scheduler.PICK_SCRIPT`: priorities with aging, then
+`forecast` replays the scheduler's choice (`scheduler.TAKE_SCRIPT`: priorities with aging, then
 turns over API keys) on that snapshot, pick after pick, each pick at the moment the forecast
 expects a worker to come free. So a job's position is the real pick order, aging included, and
 its ETA follows from the pace of the pool's live workers (a start per job, then tokens per
@@ -89,7 +89,7 @@ def read_line(redis: Redis, pool: str) -> Line:
 
 
 class Replay:
-    """The scheduler's pick, replayed on a snapshot (mirrors `scheduler.PICK_SCRIPT` step by step:
+    """The scheduler's pick, replayed on a snapshot (mirrors `scheduler.TAKE_SCRIPT` step by step:
     keep the two in step)."""
 
     def __init__(self, line: Line, aging_s: float) -> None:

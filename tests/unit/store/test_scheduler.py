@@ -97,6 +97,34 @@ def test_scheduler_a_workers_own_queue_goes_first(make_store: StoreFactory) -> N
     assert (first[0].id, second[0].id) == ("turn2", "pooled")
 
 
+def test_scheduler_a_taken_job_is_the_job_rq_would_fetch_and_a_deleted_one_is_skipped(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
+    submit(store, "deleted", "alice")
+    submit(store, "kept", "bob")
+    store.redis.delete(TaskJob.key_for("deleted"))  # its RQ hash expired or was removed
+    cls = pool_queue_class(store.scheduler)
+    queues = [
+        rq_queue(keys.worker_queue("w1"), store.redis, cls=cls),
+        rq_queue(keys.pool_queue(POOL), store.redis, cls=cls),
+    ]
+    found = cls.dequeue_any(queues, None, store.redis, TaskJob, SERIALIZER)
+    assert found is not None
+    job, queue = found
+    fetched = TaskJob.fetch("kept", connection=store.redis, serializer=SERIALIZER)
+    assert (job.id, job.func_name, job.args, job.kwargs, job.origin, job.timeout) == (
+        fetched.id,
+        fetched.func_name,
+        fetched.args,
+        fetched.kwargs,
+        fetched.origin,
+        fetched.timeout,
+    )
+    assert job.id == "kept" and queue.name == job.origin
+    assert cls.dequeue_any(queues, None, store.redis, TaskJob, SERIALIZER) is None
+
+
 def test_scheduler_backlog_lists_count_each_models_waiting_jobs_for_an_autoscaler(make_store: StoreFactory) -> None:
     store = make_store()
     for n in range(3):
