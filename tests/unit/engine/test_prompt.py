@@ -105,16 +105,27 @@ def test_prompt_ordinary_text_is_tokenized_once(
     """A message without any special token's text skips the two-way tokenization (0.6 ms each
     time, in the gateway and again in the worker); one holding `<|im_end|>` still gets it."""
     calls: list[bytes] = []
-    real = llm.tokenize
+    real = prompt._llama_tokenize
 
-    def counting(text: bytes, *args: object, **kwargs: object) -> list[int]:
+    def counting(text: bytes, **kwargs: bool) -> list[int]:
         calls.append(text)
-        return real(text, *args, **kwargs)  # type: ignore[arg-type]
+        return real(text, **kwargs)
 
-    monkeypatch.setattr(llm, "tokenize", counting)
+    monkeypatch.setattr(prompt, "_llama_tokenize", counting)
     plain = prompt.tokens(user("A shop sells pencils at 3 for 25 cents. How much do 18 pencils cost?"))
     assert len(calls) == 1, "the whole prompt, once"
     calls.clear()
     injected = prompt.tokens(user(INJECTION))
     assert len(calls) > 1, "a content holding <|im_end|> is checked and tokenized piece by piece"
     assert plain and injected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "a", "héllo wörld 🙂 " * 40, "<|im_start|>user\nhi<|im_end|>", "x" * 5000, "\n\n\t  ", INJECTION],
+)
+def test_prompt_tokenizes_as_llama_cpp_python_does(llm: Llama, prompt: ChatPrompt, text: str) -> None:
+    data = text.encode()
+    assert prompt.tokenize(text) == llm.tokenize(data, add_bos=False, special=True)
+    assert prompt.tokenize(text, add_bos=True) == llm.tokenize(data, add_bos=True, special=True)
+    assert prompt.text_tokens(text) == llm.tokenize(data, add_bos=False, special=False)
