@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 from rq import Queue
@@ -28,8 +29,8 @@ from rq.timeouts import TimerDeathPenalty
 
 from services.inference.context import InferenceContext, use_context
 from services.inference.slot_engine import SlotPool
+from services.runtime.eager import EagerWorker
 from services.runtime.logs import job_logging
-from services.runtime.serving import StoppableWorker
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ def default_slots(cores: int, n_ctx: int) -> int:
     return max(1, min(2 * max(cores, 1), MAX_AUTO_SLOTS, SLOT_CONTEXT_TOKENS // max(n_ctx, 1)))
 
 
-class SlotWorker(StoppableWorker):
-    """Runs each job in a thread of its own, with a context whose engine is the job's slot."""
+class SlotWorker(EagerWorker):
+    """Runs each job in a thread of its own, with a context whose engine is the job's slot. The
+    job starts at once; the worker's loop writes RQ's records of it meanwhile (`eager.py`)."""
 
     # Jobs run in threads: a SIGALRM (RQ's default job timeout) would reach only the main one.
     death_penalty_class = TimerDeathPenalty
@@ -56,7 +58,8 @@ class SlotWorker(StoppableWorker):
         self.context = context
         self.pool = pool
         self._changed = threading.Condition()
-        self._running: dict[str, tuple[Job, Execution, threading.Thread]] = {}
+        self._running: dict[Future[Execution], tuple[Job, threading.Thread]] = {}
+        """The running jobs, by the records RQ keeps of them (written, or being written)."""
 
     @property
     def busy_slots(self) -> int:
@@ -64,40 +67,47 @@ class SlotWorker(StoppableWorker):
             return len(self._running)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Start the job on a free slot; return once a slot is free for the next one."""
-        execution = self.prepare_execution(job)
-        thread = threading.Thread(target=self._perform, args=(job, queue, execution), name=f"slot-{job.id}")
+        """Start the job on a free slot and write RQ's records of it; return once a slot is free
+        for the next one."""
+        records: Future[Execution] = Future()
+        thread = threading.Thread(target=self._perform, args=(job, queue, records), name=f"slot-{job.id}")
         with self._changed:
-            self._running[execution.id] = (job, execution, thread)
+            self._running[records] = (job, thread)
         thread.start()
+        try:
+            records.set_result(self.write_records(job))
+        except BaseException as exc:  # the job's thread records nothing then; RQ's loop sees why
+            records.set_exception(exc)
+            raise
         with self._changed:
             while len(self._running) >= self.pool.n_slots:
                 self._changed.wait()
 
-    def _perform(self, job: Job, queue: Queue, execution: Execution) -> None:
+    def _perform(self, job: Job, queue: Queue, records: Future[Execution]) -> None:
         engine = self.pool.engine()
         context = dataclasses.replace(self.context, engine=engine)
         try:
             with use_context(context), context.load.job(), job_logging(job.id, worker=self.name):
-                self.perform_job(job, queue, execution)
-        except Exception:  # perform_job records a job's failure itself; this is a bug of ours
+                self.perform_eagerly(job, queue, records)
+        except Exception:  # a job's failure is recorded by perform_eagerly; this is a bug or Redis gone
             log.exception("slot thread of job %s failed", job.id)
         finally:
             engine.finish()
             with self._changed:
-                self._running.pop(execution.id, None)
+                self._running.pop(records, None)
                 self._changed.notify_all()
 
     def refresh_job_heartbeat(self) -> None:
         with self._changed:
-            running = [(job, execution) for job, execution, _ in self._running.values()]
-        for job, execution in running:
-            self.maintain_heartbeats(job, execution)
+            running = [(job, records) for records, (job, _) in self._running.items()]
+        for job, records in running:
+            if records.done() and records.exception() is None:
+                self.maintain_heartbeats(job, records.result())
 
     def wait_for_jobs(self) -> None:
         """Until every running job has ended (a warm stop)."""
         with self._changed:
-            threads = [thread for _, _, thread in self._running.values()]
+            threads = [thread for _, thread in self._running.values()]
         if threads:
             log.info("worker %s: waiting for %d running job(s) to end", self.name, len(threads))
         for thread in threads:

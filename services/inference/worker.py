@@ -7,12 +7,14 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from llama_cpp import Llama
 from redis import Redis
 from rq import Queue
 from rq.job import Job
+from rq.worker import WorkerStatus
 
 from services.engine.model import ModelInfo, load_model, model_info
 from services.engine.prompt import ChatPrompt
@@ -26,11 +28,12 @@ from services.inference.slot_engine import SlotEngine, SlotPool
 from services.inference.slot_worker import SlotWorker, default_slots
 from services.inference.slots import Batcher
 from services.inference.warmup import warm_up
+from services.runtime.eager import EagerWorker
 from services.runtime.heartbeat import Heartbeat
 from services.runtime.load import LoadMeter
 from services.runtime.logs import job_logging, worker_logging
 from services.runtime.redis_client import connect_events
-from services.runtime.serving import StoppableWorker, serve
+from services.runtime.serving import serve
 from services.runtime.sweeper import Sweeper, hand_back
 from services.store.jobs import JobStore
 from services.store.queues import rq_queue
@@ -46,17 +49,25 @@ KIND = "inference"
 LLAMA_OBJECT_CTX = 256
 
 
-class InferenceWorker(StoppableWorker):
+class InferenceWorker(EagerWorker):
     """Runs jobs in its own process (RQ's default worker forks per job, which would reload or
-    copy the model), with the worker's context current while each job runs."""
+    copy the model), with the worker's context current while each job runs. RQ's records of a
+    job are written on a thread beside it (`eager.py`)."""
 
     def __init__(self, *args: object, context: InferenceContext, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.context = context
+        self._records = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rq-records")
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        records = self._records.submit(self.write_records, job)
         with use_context(self.context), self.context.load.job(), job_logging(job.id, worker=self.name):
-            super().execute_job(job, queue)
+            self.perform_eagerly(job, queue, records)
+        self.set_state(WorkerStatus.IDLE)
+
+    def teardown(self) -> None:
+        self._records.shutdown()
+        super().teardown()  # type: ignore[no-untyped-call]
 
     def refresh_job_heartbeat(self) -> None:
         job, execution = self.get_current_job(), self.execution

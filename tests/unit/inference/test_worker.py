@@ -3,13 +3,23 @@ token it generates is counted, as it comes, for the heartbeat."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
+from rq.executions import Execution
+from rq.job import Job
+from rq.registry import StartedJobRegistry
 
 from services.inference.engine import Sampling
+from services.inference.worker import InferenceWorker
 from services.runtime.load import LoadMeter
+from services.store.jobs import rq_id_of
+from services.store.tasks import TaskJob
+from shared import keys
+from shared.schemas import ChatMessage
 from shared.worker_load import WorkerLoad
 from tests.support.fake_engine import ScriptedEngine
 from tests.unit.gateway.conftest import Harness
@@ -48,3 +58,36 @@ def test_worker_load_counts_its_running_job_and_every_streamed_token(tmp_path: P
     streamed = sum(job["usage"]["reasoning_tokens"] + job["usage"]["answer_tokens"] for job in jobs)
     assert after.generated_tokens == streamed == 2 * len(SCRIPT)
     assert [r.generated_tokens for r in engine.during] == [3, len(SCRIPT) + 3], "counted as they come"
+
+
+def test_worker_starts_a_job_before_rqs_records_of_it_and_ends_it_after_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's prompt is read while RQ's records of it are still being written (they held
+    back here until it was); RQ's records of its end come after them, as in RQ's order."""
+    harness = Harness(tmp_path)
+    prompting = threading.Event()
+    status_when_prompting: list[bytes | None] = []
+    write_records = InferenceWorker.write_records
+
+    def held_back(worker: InferenceWorker, job: Job) -> Execution:
+        prompting.wait(timeout=5)
+        return write_records(worker, job)
+
+    class Watching(ScriptedEngine):
+        def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+            status_when_prompting.append(harness.redis.hget(TaskJob.key_for(rq_id_of(job_id, 1)), "status"))
+            prompting.set()
+            return super().prompt_tokens(messages)
+
+    monkeypatch.setattr(InferenceWorker, "write_records", held_back)
+    with TestClient(harness.app) as client:
+        job_id = client.post("/v1/jobs", json={"prompt": "6 x 7?"}).json()["id"]
+        harness.run_worker(Watching(SCRIPT))
+        job = client.get(f"/v1/jobs/{job_id}").json()
+
+    assert status_when_prompting == [b"queued"], "the prompt was read before RQ marked the job started"
+    assert job["status"] == "succeeded" and job["answer"] == "42"
+    queue = next(iter(harness.redis.smembers("rq:queues"))).decode().removeprefix("rq:queue:")
+    assert StartedJobRegistry(queue, connection=harness.redis).get_job_ids() == [], "RQ closed its records"
+    assert harness.redis.hget(keys.rq_worker_key("test-worker"), "state") in (b"idle", None)
