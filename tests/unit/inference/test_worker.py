@@ -91,3 +91,22 @@ def test_worker_starts_a_job_before_rqs_records_of_it_and_ends_it_after_them(
     queue = next(iter(harness.redis.smembers("rq:queues"))).decode().removeprefix("rq:queue:")
     assert StartedJobRegistry(queue, connection=harness.redis).get_job_ids() == [], "RQ closed its records"
     assert harness.redis.hget(keys.rq_worker_key("test-worker"), "state") in (b"idle", None)
+
+
+def test_worker_heartbeat_is_one_round_trip(tmp_path: Path) -> None:
+    """RQ sends its heartbeat's three commands one by one; the worker sends them together, and
+    they still keep the worker's key alive."""
+    harness = Harness(tmp_path)
+    worker = InferenceWorker([], connection=harness.redis, name="w-beat", context=None)  # type: ignore[arg-type]
+    sent: list[int] = []
+    real = harness.redis.connection_pool.get_connection
+
+    def counting(*args: object, **kwargs: object) -> object:
+        sent.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    harness.redis.connection_pool.get_connection = counting  # type: ignore[method-assign]
+    worker.heartbeat()
+    assert len(sent) == 1, f"{len(sent)} round trips"
+    assert harness.redis.hget(worker.key, "last_heartbeat") is not None
+    assert 0 < harness.redis.ttl(worker.key) <= worker.worker_ttl + 60
