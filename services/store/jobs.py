@@ -60,6 +60,7 @@ from services.store.exceptions import ControlRefused, JobGone, NotReplicated
 from services.store.queues import Admission, Origin, rq_queue
 from services.store.replicas import Replicas
 from services.store.scheduler import Priority, Scheduler
+from services.store.scripts import queue_script
 from shared import eventlog, keys, stats
 from shared.eventlog import Kept, fold, stamp
 from shared.schemas import (
@@ -425,10 +426,11 @@ class JobStore:
                         job_key = keys.job_key(job.spec.job_id)
                         pipe.hset(job_key, mapping=fields)
                         pipe.expire(job_key, ttl_s)
-                        self._append(
-                            keys=eventlog.append_keys(job.spec.job_id),
-                            args=eventlog.append_args(queued, ttl_s),
-                            client=pipe,
+                        queue_script(
+                            pipe,
+                            self._append,
+                            eventlog.append_keys(job.spec.job_id),
+                            eventlog.append_args(queued, ttl_s),
                         )
                         pipe.expire(keys.job_events_key(job.spec.job_id), ttl_s)
                     if job.runs:
@@ -685,7 +687,7 @@ class JobStore:
             return False
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.multi()
-            self._release(keys=[keys.RUNNING_JOBS], args=[job_id, worker_id], client=pipe)
+            queue_script(pipe, self._release, [keys.RUNNING_JOBS], [job_id, worker_id])
             if affinity is not None:
                 pipe.set(keys.conversation_worker_key(affinity), worker_id, ex=settings.affinity_ttl_s)
             rq_queue(keys.POSTPROC_QUEUE, self._redis).enqueue_call(
@@ -739,10 +741,8 @@ class JobStore:
             return int(code) == 1
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.multi()
-            self._append(
-                keys=eventlog.append_keys(record.job_id),
-                args=eventlog.append_args(event, ttl_s, run, fields),
-                client=pipe,
+            queue_script(
+                pipe, self._append, eventlog.append_keys(record.job_id), eventlog.append_args(event, ttl_s, run, fields)
             )
             # If the append is refused (the job moved on), this entry is stale: `start` refuses it.
             self._requeue_run(pipe, record, run + 1)
@@ -833,10 +833,11 @@ class JobStore:
         ]
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.multi()
-            self._claim(
-                keys=job_keys,
-                args=[job_id, dead_worker, record.run, event.model_dump_json(exclude={"seq"})[1:], time.time()],
-                client=pipe,
+            queue_script(
+                pipe,
+                self._claim,
+                job_keys,
+                [job_id, dead_worker, record.run, event.model_dump_json(exclude={"seq"})[1:], time.time()],
             )
             # If the claim is refused, this entry is stale: `start` refuses it.
             self._requeue_run(pipe, record, record.run + 1)
@@ -995,7 +996,7 @@ class JobStore:
         else:
             with self._redis.pipeline(transaction=True) as pipe:
                 pipe.multi()
-                self._append(keys=eventlog.append_keys(parent), args=eventlog.append_args(event, ttl_s), client=pipe)
+                queue_script(pipe, self._append, eventlog.append_keys(parent), eventlog.append_args(event, ttl_s))
                 pipe.hincrby(keys.job_key(parent), "samples_reported", 1)
                 _, reported = pipe.execute()
         if int(reported) == parent_record.spec.samples:

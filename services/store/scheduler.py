@@ -31,6 +31,7 @@ from rq import Queue
 from rq.exceptions import DequeueTimeout
 from rq.job import Job
 
+from services.store.scripts import queue_script
 from shared import keys
 from shared.settings import Settings
 
@@ -135,16 +136,17 @@ class Scheduler:
     def enlist(self, pipe: Pipeline, pool: str, priority: Priority, owner: str | None, rq_id: str) -> None:
         """In the transaction that put `rq_id` on its owner's queue: make it visible to the pool."""
         owner_name = owner or "-"
-        self._enlist(
-            keys=[
+        queue_script(
+            pipe,
+            self._enlist,
+            [
                 keys.ring_key(pool, priority.value),
                 keys.ring_members_key(pool, priority.value),
                 keys.priority_waiting_key(pool, priority.value),
                 keys.doorbell_key(pool),
                 keys.backlog_key(pool, priority.value),
             ],
-            args=[owner_name, rq_id, time.time(), DOORBELL_KEEP],
-            client=pipe,
+            [owner_name, rq_id, time.time(), DOORBELL_KEEP],
         )
 
     def forget(self, pipe: Pipeline | Redis, pool: str, priority: Priority, rq_id: str) -> None:

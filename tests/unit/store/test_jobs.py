@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import fakeredis
 import pytest
+from redis.client import Pipeline
 
 from services.store.exceptions import KeyQueueFull, QueueFull
-from services.store.jobs import BatchLink, JobStore, NewJob, SampleOutcome
+from services.store.jobs import BatchLink, JobStore, NewJob, SampleOutcome, rq_id_of
 from services.store.queues import Origin, rq_queue
 from services.store.scheduler import Priority
 from shared import keys
@@ -238,3 +239,29 @@ def test_bug6_the_last_item_finishes_its_batch_without_anyone_reading_it(make_st
     # The results outlive the jobs: they are the batch's own.
     store.redis.delete(keys.job_key("i0"), keys.job_events_key("i0"))
     assert store.redis.llen(keys.batch_results_key("batch_x")) == 2
+
+
+def test_queueing_asks_redis_nothing_before_its_transaction_and_survives_a_flushed_script_cache(
+    make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py asks whether a pipeline's scripts are loaded (SCRIPT EXISTS, a round trip) before
+    every execute; the store's transactions send their scripts' bodies instead, so queueing a
+    job is one round trip, and a Redis whose script cache was emptied (a restart, a failover)
+    still gets the whole transaction."""
+
+    def asked(pipe: object) -> None:
+        raise AssertionError("a round trip to ask for the pipeline's scripts")
+
+    monkeypatch.setattr(Pipeline, "load_scripts", asked)
+    store = make_store()
+    store.submit([NewJob(make_spec("j1"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    store.redis.script_flush()
+    if store.events is not store.redis:
+        store.events.script_flush()
+    store.submit([NewJob(make_spec("j2"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    assert [take(store), take(store)] == [rq_id_of("j1", 1), rq_id_of("j2", 1)]
+    for job_id in ("j1", "j2"):
+        assert store.read(job_id).status is JobStatus.QUEUED
+        assert [json.loads(raw)["type"] for raw in store.events.lrange(keys.job_events_key(job_id), 0, -1)] == [
+            "queued"
+        ]
