@@ -1,7 +1,8 @@
 """Decode speed and time to first token: llama-cpp-python in-process vs thinkstream end to end.
 
-One run, same model, prompt, thread count and seed. Rounds alternate between the two sides so
-machine noise hits both alike. Time to first token is the time to the first token with visible
+One run, same model, prompt, thread count and seed. Rounds alternate between the sides so
+machine noise hits them alike: in-process, thinkstream's jobs API (a POST, then the events'
+stream: two requests) and its OpenAI streaming chat API (one request). Time to first token is the time to the first token with visible
 text on both sides (the model's opening line break shows nothing, and thinkstream does not send
 it); the in-process time to its very first token is reported beside it. The overhead is given
 two ways: the difference of the two medians, and the median of each round's difference (a
@@ -30,6 +31,9 @@ from shared.settings import Settings
 from tests.support.stack import Stack
 
 QUESTION = "A shop sells pencils at 3 for 25 cents. How much do 18 pencils cost? Round {n}."
+CHAT_QUESTION = "A shop sells pencils at 3 for 25 cents. How much do 18 pencils cost? Case {n}."
+"""The chat side's question: as long in tokens, not the one the jobs side just asked (the worker
+would find that whole prompt in its KV cache)."""
 RESULTS = Path(__file__).parent / "results" / "e2e_vs_direct.json"
 
 
@@ -91,6 +95,38 @@ def e2e_round(url: str, question: str, max_tokens: int, seed: int) -> dict[str, 
     return figures
 
 
+def chat_round(url: str, question: str, max_tokens: int, seed: int) -> dict[str, float]:
+    """The same through the OpenAI streaming chat API: one request, the stream on its own
+    response (the jobs API's client sends a second request, for the events, while the prompt is
+    evaluated)."""
+    body = {
+        "messages": [{"role": "user", "content": question}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": max_tokens,
+        "max_reasoning_tokens": max_tokens,
+        "seed": seed,
+        "temperature": 0,
+    }
+    stamps, generated = [], 0
+    with httpx.Client(base_url=url, timeout=120) as client:
+        client.get("/healthz")
+        start = time.perf_counter()
+        with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    if delta.get("reasoning_content") or delta.get("content"):
+                        stamps.append(time.perf_counter())
+                if chunk.get("usage"):
+                    generated = chunk["usage"]["completion_tokens"]
+    return _figures(start, stamps, generated)
+
+
 def _figures(start: float, stamps: list[float], tokens: int) -> dict[str, float]:
     decode_s = stamps[-1] - stamps[0]
     return {"ttft_ms": (stamps[0] - start) * 1000, "tokens": tokens, "decode_tps": (tokens - 1) / decode_s}
@@ -113,7 +149,7 @@ def main() -> None:
         flash_attn=settings.flash_attn,
     )
     prompt = ChatPrompt(llm)
-    direct, e2e = [], []
+    direct, e2e, chat = [], [], []
     with (
         tempfile.TemporaryDirectory() as tmp,
         Stack(Path(tmp), env={"THINKSTREAM_N_THREADS": str(args.threads)}) as stack,
@@ -124,6 +160,7 @@ def main() -> None:
             question = QUESTION.format(n=n)
             direct.append(direct_round(llm, prompt, question, args.max_tokens, args.seed))
             e2e.append(e2e_round(stack.url, question, args.max_tokens, args.seed))
+            chat.append(chat_round(stack.url, CHAT_QUESTION.format(n=n), args.max_tokens, args.seed))
 
     def med(rows: list[dict[str, float]], key: str) -> float:
         return statistics.median(r[key] for r in rows)
@@ -139,7 +176,8 @@ def main() -> None:
             "first_any_token_ms": med(direct, "first_any_token_ms"),
         },
         "e2e": {"decode_tps": med(e2e, "decode_tps"), "ttft_ms": med(e2e, "ttft_ms")},
-        "rounds_detail": {"direct": direct, "e2e": e2e},
+        "e2e_chat": {"decode_tps": med(chat, "decode_tps"), "ttft_ms": med(chat, "ttft_ms")},
+        "rounds_detail": {"direct": direct, "e2e": e2e, "e2e_chat": chat},
     }
     summary["e2e_breakdown_ms"] = {
         stage: med(e2e, f"{stage}_ms") for stage in ("submit", "queue", "first_token", "delivery")
@@ -150,6 +188,9 @@ def main() -> None:
     # in prompt evaluation from one round to the next, which is larger than the overhead.
     paired = [e["ttft_ms"] - d["ttft_ms"] for d, e in zip(direct, e2e, strict=True)]
     summary["ttft_overhead_paired_ms"] = statistics.median(paired)
+    summary["chat_ttft_overhead_ms"] = summary["e2e_chat"]["ttft_ms"] - summary["direct"]["ttft_ms"]
+    chat_paired = [c["ttft_ms"] - d["ttft_ms"] for d, c in zip(direct, chat, strict=True)]
+    summary["chat_ttft_overhead_paired_ms"] = statistics.median(chat_paired)
     print(f"{'':24}{'direct':>12}{'end-to-end':>14}{'ratio / diff':>16}   target")
     print(
         f"{'decode tokens/s':24}{summary['direct']['decode_tps']:12.1f}{summary['e2e']['decode_tps']:14.1f}"
@@ -162,6 +203,14 @@ def main() -> None:
     print(
         f"{'  paired, median of rounds':24}{'':26}{summary['ttft_overhead_paired_ms']:+16.1f}"
         f"   [{min(paired):+.1f} .. {max(paired):+.1f}]"
+    )
+    print(
+        f"{'  chat API (one request)':24}{'':12}{summary['e2e_chat']['ttft_ms']:14.1f}"
+        f"{summary['chat_ttft_overhead_ms']:+16.1f}"
+    )
+    print(
+        f"{'  paired, median of rounds':24}{'':26}{summary['chat_ttft_overhead_paired_ms']:+16.1f}"
+        f"   [{min(chat_paired):+.1f} .. {max(chat_paired):+.1f}]"
     )
     print(
         "end to end, first token, median ms:  "
