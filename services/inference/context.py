@@ -6,7 +6,7 @@ runs (as RQ does for `get_current_job()`), and the job function asks for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,6 +34,9 @@ class InferenceContext:
     load: LoadMeter = field(default_factory=lambda: LoadMeter(window_s=_DEFAULT_WINDOW_S))
     """Its slots and the tokens its jobs send; its heartbeat reports them. (`run_worker` gives it
     one measuring over the settings' window; the default serves contexts tests build.)"""
+    first_text_sent: Callable[[], None] = lambda: None
+    """Called by a job once it has sent its first text: its worker's own bookkeeping waits for
+    it, to stay off the cores while the prompt is evaluated (`InferenceWorker`)."""
 
 
 _current: ContextVar[InferenceContext] = ContextVar("inference_context")

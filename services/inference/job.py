@@ -190,6 +190,8 @@ class InferenceJob:
                 else stamp(AnswerEvent, **fields, forced_close=part.forced_close)
             )
             self._events.emit(event)
+            if not self._last_flush:
+                self._ctx.first_text_sent()
             self._last_flush = time.monotonic()
 
 

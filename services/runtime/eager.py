@@ -42,6 +42,9 @@ class EagerWorker(StoppableWorker):
         self.prepare_job_execution(job, remove_from_intermediate_queue=len(self.queues) == 1)
         return execution
 
+    def job_returned(self) -> None:
+        """The job's function has returned or raised; its records are waited for next."""
+
     def perform_eagerly(self, job: Job, queue: Queue, records: Future[Execution]) -> bool:
         """RQ's `perform_job`, with the job called while `records` (`write_records`) are still
         being written: they are waited for before the job's success or failure is recorded. A
@@ -53,8 +56,10 @@ class EagerWorker(StoppableWorker):
                 return_value = job.perform()
         except BaseException:  # as RQ: whatever the job raises is its failure
             exc_info = sys.exc_info()
+            self.job_returned()
             self._finalize_failure(job, queue, records.result(), exc_info)
             return False
+        self.job_returned()
         execution = records.result()
         try:
             self._finalize_success(job, queue, execution, return_value)

@@ -3,7 +3,8 @@ token it generates is counted, as it comes, for the heartbeat."""
 
 from __future__ import annotations
 
-import threading
+import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -60,37 +61,48 @@ def test_worker_load_counts_its_running_job_and_every_streamed_token(tmp_path: P
     assert [r.generated_tokens for r in engine.during] == [3, len(SCRIPT) + 3], "counted as they come"
 
 
-def test_worker_starts_a_job_before_rqs_records_of_it_and_ends_it_after_them(
+def test_worker_writes_rqs_records_of_a_job_after_its_first_text_and_says_busy_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The job's prompt is read while RQ's records of it are still being written (they held
-    back here until it was); RQ's records of its end come after them, as in RQ's order."""
-    harness = Harness(tmp_path)
-    prompting = threading.Event()
-    status_when_prompting: list[bytes | None] = []
+    """RQ's records of a job wait until the job has sent its first text (off the cores while the
+    prompt is evaluated); the worker's RQ state says `busy` while the prompt is read (the
+    gateway's affinity routing reads it); RQ's records of the job's end come after its records,
+    as in RQ's order."""
+    harness = Harness(tmp_path, stream_flush_ms=0)
+    at_prompt: list[tuple[bytes | None, bytes | None]] = []
+    events_at_records: list[list[str]] = []
     write_records = InferenceWorker.write_records
 
-    def held_back(worker: InferenceWorker, job: Job) -> Execution:
-        prompting.wait(timeout=5)
+    def recording(worker: InferenceWorker, job: Job) -> Execution:
+        logged = harness.redis.lrange(keys.job_events_key(job_id), 0, -1)
+        events_at_records.append([json.loads(raw)["type"] for raw in logged])
         return write_records(worker, job)
+
+    def worker_state() -> bytes | None:
+        (worker_key,) = harness.redis.smembers("rq:workers")
+        return harness.redis.hget(worker_key, "state")
 
     class Watching(ScriptedEngine):
         def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
-            status_when_prompting.append(harness.redis.hget(TaskJob.key_for(rq_id_of(job_id, 1)), "status"))
-            prompting.set()
+            deadline = time.monotonic() + 2
+            while worker_state() != b"busy" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            job_status = harness.redis.hget(TaskJob.key_for(rq_id_of(job_id, 1)), "status")
+            at_prompt.append((job_status, worker_state()))
             return super().prompt_tokens(messages)
 
-    monkeypatch.setattr(InferenceWorker, "write_records", held_back)
+    monkeypatch.setattr(InferenceWorker, "write_records", recording)
     with TestClient(harness.app) as client:
         job_id = client.post("/v1/jobs", json={"prompt": "6 x 7?"}).json()["id"]
         harness.run_worker(Watching(SCRIPT))
         job = client.get(f"/v1/jobs/{job_id}").json()
 
-    assert status_when_prompting == [b"queued"], "the prompt was read before RQ marked the job started"
+    assert at_prompt == [(b"queued", b"busy")], "the prompt was read before RQ's records, the worker busy"
+    (before_records,) = events_at_records
+    assert "reasoning" in before_records, f"RQ's records were written before the first text: {before_records}"
     assert job["status"] == "succeeded" and job["answer"] == "42"
     queue = next(iter(harness.redis.smembers("rq:queues"))).decode().removeprefix("rq:queue:")
     assert StartedJobRegistry(queue, connection=harness.redis).get_job_ids() == [], "RQ closed its records"
-    assert harness.redis.hget(keys.rq_worker_key("test-worker"), "state") in (b"idle", None)
 
 
 def test_worker_heartbeat_is_one_round_trip(tmp_path: Path) -> None:
