@@ -2,12 +2,12 @@
 
 One run, same model, prompt, thread count and seed. Rounds alternate between the sides so
 machine noise hits them alike: in-process, thinkstream's jobs API (a POST, then the events'
-stream: two requests) and its OpenAI streaming chat API (one request). Time to first token is the time to the first token with visible
-text on both sides (the model's opening line break shows nothing, and thinkstream does not send
-it); the in-process time to its very first token is reported beside it. The overhead is given
-two ways: the difference of the two medians, and the median of each round's difference (a
-round's two sides run seconds apart, so the drift of prompt evaluation over minutes cancels).
-Prints a table and writes bench/results/e2e_vs_direct.json.
+stream: two requests) and its OpenAI streaming chat API (one request). Time to first token is
+the time to the first token with visible text on every side (the model's opening line break
+shows nothing, and thinkstream does not send it); the in-process time to its very first token
+is reported beside it. The overhead is given two ways: the difference of the medians, and the
+median of each round's difference (a round's sides run seconds apart, so the drift of prompt
+evaluation over minutes cancels). Prints a table and writes bench/results/e2e_vs_direct.json.
 
     .venv/bin/python -m bench.e2e_vs_direct [--rounds 5] [--max-tokens 256] [--threads 2]
 """
