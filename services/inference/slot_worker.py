@@ -26,7 +26,6 @@ from rq import Queue
 from rq.executions import Execution
 from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
-from rq.worker import WorkerStatus
 
 from services.inference.context import InferenceContext, use_context
 from services.inference.slot_engine import SlotPool
@@ -49,18 +48,18 @@ def default_slots(cores: int, n_ctx: int) -> int:
 
 class SlotWorker(EagerWorker):
     """Runs each job in a thread of its own, with a context whose engine is the job's slot. The
-    job starts at once; RQ's records of it wait for its first text (`eager.py`)."""
+    job starts at once; the worker's loop writes RQ's records of it meanwhile (`eager.py`)."""
 
     # Jobs run in threads: a SIGALRM (RQ's default job timeout) would reach only the main one.
     death_penalty_class = TimerDeathPenalty
 
     def __init__(self, *args: Any, context: InferenceContext, pool: SlotPool, **kwargs: Any) -> None:
-        super().__init__(*args, records_threads=pool.n_slots, **kwargs)
+        super().__init__(*args, **kwargs)
         self.context = context
         self.pool = pool
         self._changed = threading.Condition()
         self._running: dict[Future[Execution], tuple[Job, threading.Thread]] = {}
-        """The running jobs, by RQ's records of them (written, or to be written)."""
+        """The running jobs, by the records RQ keeps of them (written, or being written)."""
 
     @property
     def busy_slots(self) -> int:
@@ -68,28 +67,28 @@ class SlotWorker(EagerWorker):
             return len(self._running)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Start the job on a free slot; return once a slot is free for the next one. RQ's state
-        for the worker says `busy` only while every slot is taken (RQ's loop sets it back to
-        `idle` when it dequeues again), so its records of the job are written without it."""
-        first_text = threading.Event()
-        records = self.records_after(job, first_text, busy=False)
-        thread = threading.Thread(target=self._perform, args=(job, queue, records, first_text), name=f"slot-{job.id}")
+        """Start the job on a free slot and write RQ's records of it; return once a slot is free
+        for the next one."""
+        records: Future[Execution] = Future()
+        thread = threading.Thread(target=self._perform, args=(job, queue, records), name=f"slot-{job.id}")
         with self._changed:
             self._running[records] = (job, thread)
-            full = len(self._running) >= self.pool.n_slots
         thread.start()
-        if full:
-            self.set_state(WorkerStatus.BUSY)
+        try:
+            records.set_result(self.write_records(job))
+        except BaseException as exc:  # the job's thread records nothing then; RQ's loop sees why
+            records.set_exception(exc)
+            raise
         with self._changed:
             while len(self._running) >= self.pool.n_slots:
                 self._changed.wait()
 
-    def _perform(self, job: Job, queue: Queue, records: Future[Execution], first_text: threading.Event) -> None:
+    def _perform(self, job: Job, queue: Queue, records: Future[Execution]) -> None:
         engine = self.pool.engine()
-        context = dataclasses.replace(self.context, engine=engine, first_text_sent=first_text.set)
+        context = dataclasses.replace(self.context, engine=engine)
         try:
             with use_context(context), context.load.job(), job_logging(job.id, worker=self.name):
-                self.perform_eagerly(job, queue, records, returned=first_text.set)
+                self.perform_eagerly(job, queue, records)
         except Exception:  # a job's failure is recorded by perform_eagerly; this is a bug or Redis gone
             log.exception("slot thread of job %s failed", job.id)
         finally:
@@ -116,4 +115,4 @@ class SlotWorker(EagerWorker):
 
     def teardown(self) -> None:
         self.wait_for_jobs()
-        super().teardown()
+        super().teardown()  # type: ignore[no-untyped-call]

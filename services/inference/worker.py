@@ -9,11 +9,13 @@ import socket
 import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from llama_cpp import Llama
 from redis import Redis
 from rq import Queue
+from rq.executions import Execution
 from rq.job import Job
 from rq.worker import WorkerStatus
 
@@ -48,25 +50,46 @@ log = logging.getLogger(__name__)
 
 KIND = "inference"
 LLAMA_OBJECT_CTX = 256
+RECORDS_WAIT_S = 0.25
+"""Longest a single-slot worker holds RQ's records of a job back, waiting for its first text."""
 
 
 class InferenceWorker(EagerWorker):
     """Runs jobs in its own process (RQ's default worker forks per job, which would reload or
-    copy the model), with the worker's context current while each job runs. RQ's records of a
-    job wait for its first text (`eager.py`); the worker's state says `busy` at once (the
-    gateway routes a conversation's next turn to a worker whose state is `idle`)."""
+    copy the model), with the worker's context current while each job runs.
+
+    RQ's records of a job (`eager.py`) are written on a thread beside it, once the job has sent
+    its first text (or ended, or after `RECORDS_WAIT_S`): written while the prompt was evaluated,
+    their few milliseconds of Python and Redis on a 2-core node made the evaluation 5 ms
+    slower (llama.cpp's threads wait for each other at every step, so a third thread on the
+    cores stalls both). Only the worker's state (`busy`) is written at once: the gateway routes
+    a conversation's next turn to a worker whose state is `idle`."""
 
     def __init__(self, *args: object, context: InferenceContext, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.context = context
+        self._records = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rq-records")
+        self._first_text = threading.Event()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        first_text = threading.Event()
-        records = self.records_after(job, first_text, busy=True)
-        context = dataclasses.replace(self.context, first_text_sent=first_text.set)
+        self._first_text.clear()
+        records = self._records.submit(self._write_records_after_first_text, job)
+        context = dataclasses.replace(self.context, first_text_sent=self._first_text.set)
         with use_context(context), context.load.job(), job_logging(job.id, worker=self.name):
-            self.perform_eagerly(job, queue, records, returned=first_text.set)
+            self.perform_eagerly(job, queue, records)
         self.set_state(WorkerStatus.IDLE)
+
+    def job_returned(self) -> None:
+        self._first_text.set()
+
+    def _write_records_after_first_text(self, job: Job) -> Execution:
+        self.set_state(WorkerStatus.BUSY)
+        self._first_text.wait(RECORDS_WAIT_S)
+        return self.write_records(job)
+
+    def teardown(self) -> None:
+        self._records.shutdown()
+        super().teardown()  # type: ignore[no-untyped-call]
 
     def refresh_job_heartbeat(self) -> None:
         job, execution = self.get_current_job(), self.execution

@@ -73,10 +73,10 @@ def test_worker_writes_rqs_records_of_a_job_after_its_first_text_and_says_busy_a
     events_at_records: list[list[str]] = []
     write_records = InferenceWorker.write_records
 
-    def recording(worker: InferenceWorker, job: Job, *, busy: bool = True) -> Execution:
+    def recording(worker: InferenceWorker, job: Job) -> Execution:
         logged = harness.redis.lrange(keys.job_events_key(job_id), 0, -1)
         events_at_records.append([json.loads(raw)["type"] for raw in logged])
-        return write_records(worker, job, busy=busy)
+        return write_records(worker, job)
 
     def worker_state() -> bytes | None:
         (worker_key,) = harness.redis.smembers("rq:workers")
