@@ -50,6 +50,7 @@ from typing import Any
 import httpx
 
 from bench import llama_server_peer
+from bench.chat_stream import chunks, has_text
 from services.runtime.redis_server import free_port
 from shared.settings import embedded_model_path
 from tests.support.stack import Stack
@@ -98,17 +99,9 @@ def chat(url: str, question: str, max_tokens: int, model: str | None) -> Stream:
     usage: dict[str, Any] = {}
     start = time.perf_counter()
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=600) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if "error" in chunk:
-                raise RuntimeError(chunk["error"])
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                if first is None and (delta.get("reasoning_content") or delta.get("content")):
-                    first = time.perf_counter()
+        for chunk in chunks(response):
+            if first is None and has_text(chunk):
+                first = time.perf_counter()
             if chunk.get("usage"):
                 usage = chunk["usage"]
     end = time.perf_counter()

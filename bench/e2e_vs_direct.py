@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 from httpx_sse import connect_sse
 
+from bench.chat_stream import chunks, has_text
 from services.engine.model import load_model
 from services.engine.prompt import ChatPrompt
 from shared.schemas import ChatMessage
@@ -113,15 +114,9 @@ def chat_round(url: str, question: str, max_tokens: int, seed: int) -> dict[str,
         client.get("/healthz")
         start = time.perf_counter()
         with client.stream("POST", "/v1/chat/completions", json=body) as response:
-            response.raise_for_status()
-            for line in response.iter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                chunk = json.loads(line[6:])
-                for choice in chunk.get("choices") or []:
-                    delta = choice.get("delta") or {}
-                    if delta.get("reasoning_content") or delta.get("content"):
-                        stamps.append(time.perf_counter())
+            for chunk in chunks(response):
+                if has_text(chunk):
+                    stamps.append(time.perf_counter())
                 if chunk.get("usage"):
                     generated = chunk["usage"]["completion_tokens"]
     return _figures(start, stamps, generated)

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from bench.chat_stream import chunks, has_text
 from tests.support.stack import Stack
 
 RESULTS = Path(__file__).parent / "results" / "kv_affinity.json"
@@ -51,18 +52,11 @@ def chat(url: str, messages: list[dict[str, str]], max_tokens: int) -> dict[str,
     answer, first, final = [], None, {}
     start = time.perf_counter()
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=300) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if "error" in chunk:
-                raise RuntimeError(chunk["error"])
+        for chunk in chunks(response):
+            if first is None and has_text(chunk):
+                first = time.perf_counter()
             for choice in chunk["choices"]:
-                delta = choice["delta"]
-                if first is None and (delta.get("reasoning_content") or delta.get("content")):
-                    first = time.perf_counter()
-                answer.append(delta.get("content") or "")
+                answer.append(choice["delta"].get("content") or "")
                 if choice["finish_reason"] is not None:
                     final = chunk
     return {
