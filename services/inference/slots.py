@@ -342,17 +342,9 @@ class Batcher:
     # The decode thread.
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                rows = self._next_rows()
-                while not rows and not self._closed:
-                    self._cond.wait()
-                    rows = self._next_rows()
-                if self._closed:
-                    return
-                streams = {row.seq: self._slots[row.seq].stream for row in rows}
-                for row in rows:
-                    self._slots[row.seq].in_flight = True
+        with self._cond:
+            rows, streams = self._take_rows()
+        while rows:
             try:
                 with self.lock:
                     sampled = self.backend.step(rows)
@@ -367,6 +359,23 @@ class Batcher:
                     self._apply(row, streams[row.seq], sampled.get(row.seq), pieces.get(row.seq), failure)
                     self._ready[row.seq].notify_all()
                 self._cond.notify_all()  # the sequences are idle again
+                # The next step is taken before the lock is let go: the jobs just woken would
+                # take it first otherwise, one after another, and the step would wait for them
+                # (about 1 ms of every 30 with four jobs on two cores).
+                rows, streams = self._take_rows()
+
+    def _take_rows(self) -> tuple[list[Row], dict[int, int]]:
+        """The next step's rows (waiting for work) and the stream each row is for; the rows'
+        sequences are in flight until the step is applied. No rows: the batcher was closed."""
+        rows = self._next_rows()
+        while not rows and not self._closed:
+            self._cond.wait()
+            rows = self._next_rows()
+        if self._closed:
+            return [], {}
+        for row in rows:
+            self._slots[row.seq].in_flight = True
+        return rows, {row.seq: self._slots[row.seq].stream for row in rows}
 
     def _next_rows(self) -> list[Row]:
         """The next step: a piece of the prompt of the sequence leased first among those
