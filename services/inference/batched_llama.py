@@ -4,8 +4,10 @@ The context is made beside the `Llama` object (which loads the weights, tokenize
 chat template) with `n_seq_max` sequences, each with its own part of the KV cache
 (`n_ctx` = slots x the context window of one job; not unified, so a sequence attends only to
 its own cells). Each sequence has its own sampler chain, the same one `Llama.generate` builds
-(top-k 40, top-p, min-p 0.05, temperature, then a draw with the job's seed; greedy at
-temperature 0), so a job samples as it would in a worker of one job at a time.
+(top-k 40, top-p, min-p 0.05, temperature, then a draw with the job's seed), so a job samples
+as it would in a worker of one job at a time. At temperature 0 a sequence takes the first token
+of highest logit, as llama.cpp's greedy sampler does, read straight from the logits (10 us
+against 100 us for the sampler, which first copies the whole vocabulary).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ctypes
 from collections.abc import Sequence
 
 import llama_cpp
+import numpy as np
 from llama_cpp import Llama
 from llama_cpp import _internals as internals
 
@@ -47,6 +50,9 @@ class LlamaBackend:
         self._memory = llama_cpp.llama_get_memory(self.ctx)
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._samplers: dict[int, llama_cpp.llama_sampler_p] = {}
+        """The sampler chain of each sequence that samples at a temperature above 0."""
+        self._greedy: set[int] = set()
+        self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
 
     def close(self) -> None:
         for sampler in self._samplers.values():
@@ -87,27 +93,32 @@ class LlamaBackend:
         status = llama_cpp.llama_decode(self.ctx, batch)
         if status != 0:
             raise SlotError(f"llama_decode returned {status}")
-        return {
-            seq: int(llama_cpp.llama_sampler_sample(self._samplers[seq], self.ctx, at)) for seq, at in outputs.items()
-        }
+        return {seq: self._sample(seq, at) for seq, at in outputs.items()}
+
+    def _sample(self, seq: int, at: int) -> int:
+        if seq in self._greedy:
+            logits = llama_cpp.llama_get_logits_ith(self.ctx, at)
+            return int(np.ctypeslib.as_array(logits, shape=(self._n_vocab,)).argmax())
+        return int(llama_cpp.llama_sampler_sample(self._samplers[seq], self.ctx, at))
 
     def set_sampling(self, seq: int, sampling: Sampling) -> None:
         old = self._samplers.pop(seq, None)
         if old is not None:
             llama_cpp.llama_sampler_free(old)
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        self._greedy.discard(seq)
         if sampling.temperature <= 0:
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
-        else:
-            seed = sampling.seed if sampling.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
-            for stage in (
-                llama_cpp.llama_sampler_init_top_k(TOP_K),
-                llama_cpp.llama_sampler_init_top_p(sampling.top_p, 1),
-                llama_cpp.llama_sampler_init_min_p(MIN_P, 1),
-                llama_cpp.llama_sampler_init_temp(sampling.temperature),
-                llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF),
-            ):
-                llama_cpp.llama_sampler_chain_add(chain, stage)
+            self._greedy.add(seq)
+            return
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        seed = sampling.seed if sampling.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+        for stage in (
+            llama_cpp.llama_sampler_init_top_k(TOP_K),
+            llama_cpp.llama_sampler_init_top_p(sampling.top_p, 1),
+            llama_cpp.llama_sampler_init_min_p(MIN_P, 1),
+            llama_cpp.llama_sampler_init_temp(sampling.temperature),
+            llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF),
+        ):
+            llama_cpp.llama_sampler_chain_add(chain, stage)
         self._samplers[seq] = chain
 
     def truncate(self, seq: int, keep: int) -> None:

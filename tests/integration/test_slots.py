@@ -186,6 +186,40 @@ def test_slots_a_sequences_logits_do_not_depend_on_the_others_in_its_steps() -> 
         assert np.array_equal(a, b) and np.array_equal(a, c), f"step {step}: the logits changed with the others"
 
 
+def test_slots_a_greedy_sequence_takes_llama_cpps_greedy_pick_at_every_step() -> None:
+    """The batched context reads a greedy token straight from the logits: it must be the token
+    llama.cpp's own greedy sampler picks (what a worker of one job at a time samples)."""
+    import llama_cpp
+    from llama_cpp import Llama
+
+    from services.engine.prompt import ChatPrompt
+    from services.inference.batched_llama import LlamaBackend
+    from services.inference.engine import Sampling
+    from services.inference.slots import Row
+
+    llm = Llama(model_path=str(embedded_model_path()), n_ctx=512, n_threads=1, verbose=False)
+    backend = LlamaBackend(llm, n_seq=2, n_ctx_seq=512, n_batch=256, n_threads=1)
+    greedy = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    llama_cpp.llama_sampler_chain_add(greedy, llama_cpp.llama_sampler_init_greedy())
+    ours, theirs = [], []
+    try:
+        for seq, question in enumerate(["Write a haiku about rain.", "What is 17 times 23?"]):
+            backend.set_sampling(seq, Sampling(temperature=0.0, top_p=1.0, seed=None))
+            prompt = ChatPrompt(llm).tokens([ChatMessage(role="user", content=question)])
+            token = backend.step([Row(seq, 0, prompt, sample=True)])[seq]
+            ours.append(token)
+            theirs.append(llama_cpp.llama_sampler_sample(greedy, backend.ctx, len(prompt) - 1))
+            for pos in range(len(prompt), len(prompt) + 40):
+                token = backend.step([Row(seq, pos, [token], sample=True)])[seq]
+                ours.append(token)
+                theirs.append(llama_cpp.llama_sampler_sample(greedy, backend.ctx, 0))
+    finally:
+        llama_cpp.llama_sampler_free(greedy)
+        backend.close()
+        llm.close()
+    assert ours == theirs
+
+
 def test_slots_up_runs_one_batching_worker_by_default(tmp_path: Path) -> None:
     import os
     import signal
