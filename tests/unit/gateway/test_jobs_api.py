@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable, Sequence
 
 import pytest
 from fastapi.testclient import TestClient
 
+from services.gateway.jobs import INLINE_FIT_CHARS
 from shared import keys
+from shared.schemas import ChatMessage
 from tests.support.fake_engine import ScriptedEngine
-from tests.unit.gateway.conftest import Harness
+from tests.unit.gateway.conftest import Harness, WordCounter
 
 SCRIPT = ["Twelve ", "sevens", " are", " 84.", "</think>", "\n\n", "84"]
 
@@ -195,3 +199,32 @@ def test_jobs_a_cursor_past_int64_or_not_a_number_is_a_400(client: TestClient) -
     for headers, params in (({"Last-Event-ID": str(2**64)}, {}), ({}, {"after": "-1"}), ({"Last-Event-ID": "x"}, {})):
         response = client.get(job["events_url"], headers=headers, params=params)
         assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_cursor"
+
+
+class ThreadNotingCounter(WordCounter):
+    """Counts as WordCounter, noting which thread counted (n_ctx large enough for a long prompt)."""
+
+    n_ctx = 4096
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def count(self, messages: Sequence[ChatMessage]) -> int:
+        self.threads.append(threading.current_thread().name)
+        return super().count(messages)
+
+
+def test_jobs_a_long_prompt_is_counted_off_the_event_loop_a_short_one_on_it(
+    make_harness: Callable[..., Harness],
+) -> None:
+    """Tokenizing a long prompt must not hold up the gateway's other requests and streams; a
+    short one is counted at once (the hop to a thread costs more than its count)."""
+    counter = ThreadNotingCounter()
+    harness = make_harness(counter=counter)
+    with TestClient(harness.app) as client:
+        short = client.post("/v1/jobs", json={"prompt": "What is 2 + 2?", "max_tokens": 8})
+        loop_thread = counter.threads[-1]
+        long = client.post("/v1/jobs", json={"prompt": "word " * (INLINE_FIT_CHARS // 4), "max_tokens": 8})
+        long_thread = counter.threads[-1]
+    assert short.status_code == long.status_code == 202, (short.text, long.text)
+    assert long_thread != loop_thread
