@@ -9,7 +9,11 @@ is reported beside it. The overhead is given two ways: the difference of the med
 median of each round's difference (a round's sides run seconds apart, so the drift of prompt
 evaluation over minutes cancels). Prints a table and writes bench/results/e2e_vs_direct.json.
 
-    .venv/bin/python -m bench.e2e_vs_direct [--rounds 5] [--max-tokens 256] [--threads 2]
+    .venv/bin/python -m bench.e2e_vs_direct [--rounds 5] [--max-tokens 256] [--threads 2] [--slots 1]
+
+`--slots`: the worker's slots (`THINKSTREAM_SLOTS`): 1, a worker of one job at a time; more, the
+batched worker `up` runs by default (4 on a 2-core machine with a 4k context), one job at a time
+through it here.
 """
 
 from __future__ import annotations
@@ -133,6 +137,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--slots", type=int, default=1, help="the worker's slots (THINKSTREAM_SLOTS)")
     args = parser.parse_args()
 
     settings = Settings()
@@ -147,7 +152,9 @@ def main() -> None:
     direct, e2e, chat = [], [], []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Stack(Path(tmp), env={"THINKSTREAM_N_THREADS": str(args.threads)}) as stack,
+        Stack(
+            Path(tmp), env={"THINKSTREAM_N_THREADS": str(args.threads), "THINKSTREAM_SLOTS": str(args.slots)}
+        ) as stack,
     ):
         e2e_round(stack.url, "warm up", 16, args.seed)
         direct_round(llm, prompt, "warm up", 16, args.seed)
@@ -163,6 +170,7 @@ def main() -> None:
     summary = {
         "model": settings.served_model_name,
         "threads": args.threads,
+        "slots": args.slots,
         "rounds": args.rounds,
         "max_tokens": args.max_tokens,
         "direct": {
@@ -186,6 +194,7 @@ def main() -> None:
     summary["chat_ttft_overhead_ms"] = summary["e2e_chat"]["ttft_ms"] - summary["direct"]["ttft_ms"]
     chat_paired = [c["ttft_ms"] - d["ttft_ms"] for d, c in zip(direct, chat, strict=True)]
     summary["chat_ttft_overhead_paired_ms"] = statistics.median(chat_paired)
+    print(f"worker of {args.slots} slot(s), {args.rounds} rounds, {args.max_tokens} tokens, {args.threads} threads")
     print(f"{'':24}{'direct':>12}{'end-to-end':>14}{'ratio / diff':>16}   target")
     print(
         f"{'decode tokens/s':24}{summary['direct']['decode_tps']:12.1f}{summary['e2e']['decode_tps']:14.1f}"
