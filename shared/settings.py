@@ -142,7 +142,8 @@ class Settings(BaseSettings):
     gateway renders a prompt and opens its Redis connections. False: ready sooner, first job slower."""
     stream_flush_ms: Annotated[float, Field(ge=0)] = 40.0
     """A worker sends the tokens of at most this long in one event (the first one at once):
-    fewer, larger events leave the CPU to decoding. 0 sends every token on its own."""
+    fewer, larger events leave the CPU to decoding. 0 sends every token on its own. A cancel or
+    a request to end the reasoning is seen at the next of these flushes."""
 
     job_timeout_s: Annotated[int, Field(ge=1)] = 900
     job_ttl_s: Annotated[int, Field(ge=60)] = 24 * 3600

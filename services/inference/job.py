@@ -138,9 +138,11 @@ class InferenceJob:
 
     def _publish(self, deltas: list[Delta], counts: Outcome) -> bool:
         """Called after every token: batch the text, flush it now and then (the first token at
-        once), and say whether to go on. A cancel is seen within one token: between flushes the
-        flag is read directly. So is a request to end the reasoning, while the job reasons (one
-        read for both)."""
+        once), and say whether to go on. A cancel is seen at the next flush (the append that
+        sends the text reports it); while the job reasons, a request to end the reasoning is
+        read at each flush too (one read for both). Not at every token: in a worker of one job
+        at a time that read was a round trip to Redis between two tokens, and decoding ran 8%
+        faster without it (paired, 24 rounds)."""
         self._ctx.load.generated(1)
         self._batch.add(deltas, counts)
         self._answer.extend(d.text for d in deltas if d.kind == "answer")
@@ -149,11 +151,10 @@ class InferenceJob:
             self._timed_out = True
             self._flush()
             return False
-        flushed = now - self._last_flush >= self._flush_interval_s()
-        if flushed:
+        if now - self._last_flush >= self._flush_interval_s():
             self._flush()
-        if (not flushed or self._reasoning) and self._read_flags():
-            return False
+            if self._reasoning and self._read_flags():
+                return False
         return not (self._events.canceled or self._events.closed)
 
     def _flush_interval_s(self) -> float:
