@@ -91,13 +91,13 @@ def job_events_channel(job_id: str) -> str:
 
 
 def job_cancel_key(job_id: str) -> str:
-    """Set when a client cancels the job; the worker checks it between tokens."""
+    """Set when a client cancels the job; the worker sees it at the job's next flush of text."""
     return f"{PREFIX}:job:{job_tag(job_id)}:cancel"
 
 
 def job_control_key(job_id: str) -> str:
     """A client's live control of the running job (`ControlRequest` JSON, e.g. end the
-    reasoning now); the worker reads it between tokens, next to the cancel flag."""
+    reasoning now); the worker reads it at each flush of text, next to the cancel flag."""
     return f"{PREFIX}:job:{job_tag(job_id)}:control"
 
 

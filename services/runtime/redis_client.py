@@ -53,7 +53,7 @@ KEEPALIVE = {
 class _FollowingConnection(SentinelManagedConnection):  # type: ignore[misc]  # redis types skipped
     """Asks the Sentinels for the primary before every attempt to connect. redis-py asks only
     when the pool hands out a connection: a command whose connection broke under it (a worker's
-    read between tokens when the primary died) retried on the address it had, the lost primary,
+    read of a job's flags when the primary died) retried on the address it had, the lost primary,
     until its retries ran out (redis-py issue #3874; `tests/integration/test_failover.py`)."""
 
     def _connect(self) -> socket.socket:

@@ -898,7 +898,8 @@ class JobStore:
 
     def cancel(self, job_id: str) -> JobStatus:
         """Ask the job to stop. A queued job ends at once (and never runs); a running one stops
-        within a token (its worker reads the flag between tokens) and ends itself; an answer
+        at its next flush of text (the append that sends it reports the flag; within
+        `stream_flush_ms` of decoding) and ends itself; an answer
         already being checked is left to finish. A self-consistency job cancels its samples.
         Returns the status right after the request."""
         record = self.read(job_id)
@@ -919,7 +920,7 @@ class JobStore:
 
     def control(self, job_id: str, action: ControlAction) -> JobStatus:
         """Ask the job's current round, queued or generating, to `end_reasoning`: its worker
-        reads the request between tokens and closes the reasoning after the next one (a queued
+        reads the request at its next flush of text and closes the reasoning there (a queued
         job answers without reasoning). A self-consistency job passes it to its samples still
         reasoning. Raises `ControlRefused` when there is no reasoning left to end; returns the
         status right after the request."""

@@ -113,7 +113,7 @@ def test_primary_sigkill_every_accepted_job_finishes_and_every_stream_delivers_e
         )
 
 
-# A command in flight when the primary dies (a worker's read between tokens, a gateway's) is
+# A command in flight when the primary dies (a worker's read of a job's flags, a gateway's) is
 # retried on the connection it had: it must ask the Sentinels again, not knock on the lost
 # primary until its retries run out (redis-py's retry reconnects to the address it had).
 RETRIES = 12
