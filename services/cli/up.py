@@ -67,8 +67,10 @@ def up(settings: Settings, *, workers: int | None = None) -> int:
         print(f"thinkstream up: {exc}", file=sys.stderr)
         return 2
     workers = sum(counts.values())
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
+    # SIGHUP too: a closed terminal stops the services and then Redis, which has a process
+    # group of its own and would be left running.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(stop_signal, _raise_stop)
     children: list[subprocess.Popen[bytes]] = []
     with ExitStack() as stack:
         try:
@@ -120,8 +122,8 @@ def up(settings: Settings, *, workers: int | None = None) -> int:
             print(f"thinkstream: {exc}", file=sys.stderr)
             return 1
         finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(stop_signal, signal.SIG_IGN)
             _stop_all(children)
 
 

@@ -96,9 +96,16 @@ class RedisServer:
             log = log_path.open("ab")
         finally:
             os.umask(old_umask)
-        # The server creates its AOF files with the umask it inherits: owner-only.
+        # The server creates its AOF files with the umask it inherits: owner-only. It runs in a
+        # process group of its own: a Ctrl-C at the terminal (SIGINT to the foreground group)
+        # reaches the services, not Redis, which its owner stops after them; the services'
+        # last writes (a worker's shutdown records) go to a Redis that is still there.
         self._process = subprocess.Popen(
-            [redis_server_binary(), str(config)], stdout=log, stderr=subprocess.STDOUT, umask=PRIVATE_UMASK
+            [redis_server_binary(), str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            umask=PRIVATE_UMASK,
+            process_group=0,
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S

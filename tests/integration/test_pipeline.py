@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -187,3 +188,40 @@ def test_up_starts_everything_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
             process.kill()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_up_stops_cleanly_on_ctrl_c_at_a_terminal(tmp_path: Path) -> None:
+    """A Ctrl-C sends SIGINT to the terminal's whole foreground group: every service must stop by
+    itself, soon. Redis got it too, stopped first, and a worker's shutdown then retried it until
+    `up` killed the worker 15 s later (about every other time)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        env={**os.environ, "THINKSTREAM_DATA_DIR": str(tmp_path / "data")},
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 90
+        for line in process.stdout:
+            lines.append(line)
+            if "is ready at" in line or time.monotonic() > deadline:
+                break
+        assert "is ready at" in lines[-1], "".join(lines)
+        url = (tmp_path / "data" / "redis" / "redis.url").read_text().strip()
+        redis_pid = int(redis.Redis.from_url(url).info()["process_id"])
+        os.killpg(process.pid, signal.SIGINT)
+        stopping = time.monotonic()
+        rest, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, rest
+        assert "killed" not in rest, rest
+        assert time.monotonic() - stopping < 10, rest
+        with pytest.raises(ProcessLookupError):
+            os.kill(redis_pid, 0)  # Redis was stopped too, after the services
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(NameError, ProcessLookupError):
+            os.kill(redis_pid, signal.SIGKILL)  # its own group: not in the one above
