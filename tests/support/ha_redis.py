@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from services.runtime.private import private_dir, write_private
 from services.runtime.redis_client import connect
-from services.runtime.redis_server import RedisServer, free_port, redis_server_binary
+from services.runtime.redis_server import RedisServer, free_ports, redis_server_binary
 
 SERVICE = "thinkstream"
 DOWN_AFTER_MS = 1000
@@ -36,8 +36,10 @@ SENTINEL_RULES = (
 class DataNode(RedisServer):
     """A primary, or (with `replica_of`) a replica of one; either can be promoted or demoted."""
 
-    def __init__(self, data_dir: Path, *, password: str, internal: str, replica_of: int | None = None) -> None:
-        super().__init__(data_dir, password=password)
+    def __init__(
+        self, data_dir: Path, *, port: int, password: str, internal: str, replica_of: int | None = None
+    ) -> None:
+        super().__init__(data_dir, port=port, password=password)
         self._internal = internal
         self.replica_of = replica_of
 
@@ -66,11 +68,15 @@ class HaRedis:
         self.sentinel_password = secrets.token_urlsafe(24)
         internal = secrets.token_urlsafe(24)
         self._internal = internal
-        self.primary = DataNode(data_dir / "primary", password=self.password, internal=internal)
+        primary_port, replica_port, *self.sentinel_ports = free_ports(5)
+        self.primary = DataNode(data_dir / "primary", port=primary_port, password=self.password, internal=internal)
         self.replica = DataNode(
-            data_dir / "replica", password=self.password, internal=internal, replica_of=self.primary.port
+            data_dir / "replica",
+            port=replica_port,
+            password=self.password,
+            internal=internal,
+            replica_of=self.primary.port,
         )
-        self.sentinel_ports = [free_port() for _ in range(3)]
         self._sentinels: list[subprocess.Popen[bytes]] = []
 
     @property
