@@ -181,7 +181,11 @@ class HaRedis:
         self.primary.stop()
 
     def __enter__(self) -> HaRedis:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # a set that never got ready leaves no process behind
+            raise
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
