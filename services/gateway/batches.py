@@ -126,8 +126,8 @@ class BatchService:
         return BatchResultsPage(batch=self._view(record, marks, counts), data=lines, next_after=after + len(lines))
 
     async def cancel(self, batch_id: str, owner: str | None) -> Batch:
-        """Queued items never run; running ones stop at their next flush of text (their results are errors
-        with code `batch_cancelled`); items already answered keep their results."""
+        """Queued items never run; running ones stop at their next flush of text (their results
+        are errors with code `batch_cancelled`); items already answered keep their results."""
         record = await self._record(batch_id, owner)
         marks, _ = await self._state(batch_id)
         if marks.status in ("failed", "completed", "cancelled", "expired"):

@@ -250,7 +250,8 @@ class JobService:
 
     async def cancel(self, job_id: str) -> JobStatus:
         """Ask for the job to stop (`JobStore.cancel`): a queued job never runs; a running one
-        stops at its next flush of text (within 40 ms decoding alone). Finished jobs are left as they are."""
+        stops at its next flush of text (within 40 ms, decoding alone). Finished jobs are left as
+        they are."""
         await self.require(job_id)
         try:
             return await anyio.to_thread.run_sync(self._store.cancel, job_id)
@@ -259,8 +260,8 @@ class JobService:
 
     async def control(self, job_id: str, action: str) -> JobStatus:
         """A live control of a running job (`JobStore.control`): `end_reasoning` closes its
-        reasoning at the worker's next flush of text. Raises `UnsupportedParameter` for an unknown action and
-        `ControlRefused` when the job has no reasoning left to end."""
+        reasoning at the worker's next flush of text. Raises `UnsupportedParameter` for an unknown
+        action and `ControlRefused` when the job has no reasoning left to end."""
         if action not in CONTROL_ACTIONS:
             allowed = ", ".join(repr(a) for a in CONTROL_ACTIONS)
             shown = action if len(action) <= 40 else action[:40] + "…"

@@ -899,8 +899,8 @@ class JobStore:
     def cancel(self, job_id: str) -> JobStatus:
         """Ask the job to stop. A queued job ends at once (and never runs); a running one stops
         at its next flush of text (the append that sends it reports the flag; within
-        `stream_flush_ms` of decoding) and ends itself; an answer
-        already being checked is left to finish. A self-consistency job cancels its samples.
+        `stream_flush_ms` of decoding) and ends itself; an answer already being checked is left
+        to finish. A self-consistency job cancels its samples.
         Returns the status right after the request."""
         record = self.read(job_id)
         if record.ended:

@@ -69,8 +69,8 @@ async def get_batch(batch_id: BatchId, batches: BatchesDep, owner: OwnerDep) -> 
 
 @router.post("/{batch_id}/cancel", response_model=Batch, responses=_ERRORS)
 async def cancel_batch(batch_id: BatchId, batches: BatchesDep, owner: OwnerDep) -> Batch:
-    """Stop a batch: queued requests never run, running ones stop at their next flush of text; answers already
-    written stay. The batch is `cancelling` until every request has stopped, then `cancelled`."""
+    """Stop a batch: queued requests never run, running ones stop at their next flush of text;
+    answers already written stay. The batch is `cancelling` until every request has stopped, then `cancelled`."""
     return await batches.cancel(batch_id, owner)
 
 

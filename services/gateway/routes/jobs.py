@@ -43,9 +43,9 @@ async def get_job(job_id: JobId, jobs: JobsDep) -> JobView:
 
 @router.delete("/{job_id}", status_code=202, response_model=JobCancel, responses=_ERRORS)
 async def cancel_job(job_id: JobId, jobs: JobsDep) -> JobCancel:
-    """Stop a job: a queued job never runs, a running one stops generating at its next flush of text (within 40 ms
-    decoding alone) and its
-    stream ends with `canceled`. Cancelling a finished job changes nothing."""
+    """Stop a job: a queued job never runs, a running one stops generating at its next flush of
+    text (within 40 ms, decoding alone) and its stream ends with `canceled`. Cancelling a finished
+    job changes nothing."""
     return JobCancel(id=job_id, status=await jobs.cancel(job_id))
 
 
@@ -61,8 +61,9 @@ async def cancel_job(job_id: JobId, jobs: JobsDep) -> JobCancel:
 )
 async def control_job(job_id: JobId, body: JobControlRequest, jobs: JobsDep) -> JobControlAccepted:
     """A live control of a queued or running job. `{"action": "end_reasoning"}` closes its
-    reasoning at the worker's next flush of text and lets the model answer from what it has (the result's
-    `reasoning_end` says `requested`); asked while the job waits, it answers without reasoning.
+    reasoning at the worker's next flush of text and lets the model answer from what it has (the
+    result's `reasoning_end` says `requested`); asked while the job waits, it answers without
+    reasoning.
     Cancelling stays `DELETE`."""
     status = await jobs.control(job_id, body.action)
     return JobControlAccepted(id=job_id, action="end_reasoning", status=status)
