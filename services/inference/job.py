@@ -59,11 +59,11 @@ class InferenceJob:
             return start.outcome
         self._events = self._store.writer(self._job_id, self._run_number, start.record.origin, after_seq=start.seq)
         try:
-            return self._run(start.record.spec, start.kept, start.record.owner or "")
+            return self._run(start.record.spec, start.kept, start.record.owner or "", start.control)
         finally:
             self._store.release(self._job_id, worker_id)
 
-    def _run(self, spec: JobSpec, kept: Kept | None, owner: str) -> str:
+    def _run(self, spec: JobSpec, kept: Kept | None, owner: str, control: ControlRequest | None) -> str:
         settings = self._ctx.settings
         started_at = time.time()
         self._deadline = time.monotonic() + settings.max_generation_s
@@ -81,7 +81,8 @@ class InferenceJob:
                 cached = engine.prepare(prompt, replay) if replay else engine.prepare(generation.context)
             else:
                 cached = engine.prepare(prompt)
-            self._read_flags()  # an end of the reasoning asked for while the job waited
+            if control is not None:  # an end of the reasoning asked for while the job waited
+                self._apply(control)
             outcome = generation.run(self._publish)
             self._flush()
             engine.remember()
@@ -176,11 +177,14 @@ class InferenceJob:
         canceled, control = self._store.events.mget(
             keys.job_cancel_key(self._job_id), keys.job_control_key(self._job_id)
         )
-        if control is not None and self._generation is not None:
-            request = ControlRequest.model_validate_json(control)
-            if request.action == "end_reasoning" and request.round == self._round:
-                self._generation.end_reasoning()
+        if control is not None:
+            self._apply(ControlRequest.model_validate_json(control))
         return canceled is not None
+
+    def _apply(self, request: ControlRequest) -> None:
+        """Pass an end of the reasoning asked for this round on to the generation."""
+        if request.action == "end_reasoning" and request.round == self._round and self._generation is not None:
+            self._generation.end_reasoning()
 
     def _flush(self) -> None:
         for part in self._batch.drain():

@@ -49,7 +49,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from redis import Redis
 from redis.client import Pipeline
@@ -89,10 +89,12 @@ from shared.tasks import INFERENCE_FUNC, POSTPROC_FUNC, VOTE_FUNC
 
 log = logging.getLogger(__name__)
 
-# KEYS: events, channel, job hash, cancel flag, running-jobs hash, origin's waiting set, owner's.
-# ARGV: `started` event JSON (without "{" and seq), run, job id, worker id, now.
-# Returns {code, seq}: 1 started; 0 the job has ended; -1 the run is not the job's current one,
-# or was started already (a duplicate delivery); -2 the job was cancelled before it started.
+# KEYS: events, channel, job hash, cancel flag, running-jobs hash, origin's waiting set, owner's,
+# control.  ARGV: `started` event JSON (without "{" and seq), run, job id, worker id, now.
+# Returns {code, seq, control}: 1 started; 0 the job has ended; -1 the run is not the job's current
+# one, or was started already (a duplicate delivery); -2 the job was cancelled before it started.
+# `control`: a started job's control request sent while it waited (nil if none), read here rather
+# than in a round trip of its own before the prompt is evaluated.
 START_SCRIPT = """
 if redis.call('HEXISTS', KEYS[3], 'ended') == 1 then return {0, 0} end
 local run = redis.call('HGET', KEYS[3], 'run') or '1'
@@ -106,12 +108,12 @@ local seq = redis.call('RPUSH', KEYS[1], '')
 local msg = '{"seq":' .. seq .. ',' .. ARGV[1]
 redis.call('LSET', KEYS[1], seq - 1, msg)
 redis.call('PUBLISH', KEYS[2], msg)
-return {1, seq}
+return {1, seq, redis.call('GET', KEYS[8])}
 """
 
 # The event plane's half of START_SCRIPT, when it has its own Redis (the running-jobs entry and
 # the waiting sets are written around it by `start`).  KEYS: events, channel, job hash, cancel
-# flag.  ARGV and returns: as START_SCRIPT's.
+# flag, control.  ARGV and returns: as START_SCRIPT's.
 START_EVENTS_SCRIPT = """
 if redis.call('HEXISTS', KEYS[3], 'ended') == 1 then return {0, 0} end
 local run = redis.call('HGET', KEYS[3], 'run') or '1'
@@ -122,7 +124,7 @@ local seq = redis.call('RPUSH', KEYS[1], '')
 local msg = '{"seq":' .. seq .. ',' .. ARGV[1]
 redis.call('LSET', KEYS[1], seq - 1, msg)
 redis.call('PUBLISH', KEYS[2], msg)
-return {1, seq}
+return {1, seq, redis.call('GET', KEYS[5])}
 """
 
 # KEYS: running-jobs hash.  ARGV: job id, worker id.  Removes the entry only if it is still the
@@ -325,6 +327,8 @@ class Start:
     waited_s: float = 0.0
     kept: Kept | None = None
     """For a job taken over from a lost worker: what its generation streamed so far."""
+    control: ControlRequest | None = None
+    """A control request sent for the job before it started (e.g. end the reasoning now)."""
 
 
 class JobStore:
@@ -617,36 +621,41 @@ class JobStore:
             time.time(),
         ]
         if self._split:
-            code, seq = self._start_split(record, args)
+            reply = self._start_split(record, args)
         else:
-            code, seq = self._start(
+            reply = self._start(
                 keys=[
                     *eventlog.append_keys(job_id),
                     keys.RUNNING_JOBS,
                     keys.waiting_key(record.origin.value),
                     keys.owner_waiting_key(record.origin.value, record.owner),
+                    keys.job_control_key(job_id),
                 ],
                 args=args,
             )
+        code, seq = int(reply[0]), int(reply[1])
         if code == -2:
             self.end(job_id, stamp(CanceledEvent), JobStatus.CANCELED)
             return Start("canceled", record)
-        outcome: Literal["started", "ended", "stale"] = {1: "started", 0: "ended"}.get(int(code), "stale")  # type: ignore[assignment]
-        return Start(outcome, record, seq=int(seq), waited_s=waited_s, kept=kept)
+        outcome: Literal["started", "ended", "stale"] = {1: "started", 0: "ended"}.get(code, "stale")  # type: ignore[assignment]
+        control = ControlRequest.model_validate_json(reply[2]) if len(reply) > 2 and reply[2] else None
+        return Start(outcome, record, seq=seq, waited_s=waited_s, kept=kept, control=control)
 
-    def _start_split(self, record: JobRecord, args: list[str | int | float]) -> tuple[int, int]:
+    def _start_split(self, record: JobRecord, args: list[str | int | float]) -> list[Any]:
         """START_SCRIPT across two planes: the running-jobs entry first, and only if no worker
         holds the job (a duplicate delivery must not take it from the one running it); a start
         the record refuses gives it back."""
         job_id, worker_id = record.job_id, str(args[3])
         if not self._redis.hsetnx(keys.RUNNING_JOBS, job_id, worker_id):
-            return -1, 0
-        code, seq = self._start_events(keys=eventlog.append_keys(job_id), args=args)
-        if int(code) == 1:
+            return [-1, 0]
+        reply: list[Any] = self._start_events(
+            keys=[*eventlog.append_keys(job_id), keys.job_control_key(job_id)], args=args
+        )
+        if int(reply[0]) == 1:
             self.admission.leave([job_id], record.origin, record.owner)
         else:
             self.release(job_id, worker_id)
-        return int(code), int(seq)
+        return reply
 
     def _kept(self, job_id: str) -> Kept:
         """What the job's current generation streamed before its worker was lost. The lost

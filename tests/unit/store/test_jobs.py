@@ -201,6 +201,18 @@ def test_a_worker_taken_for_dead_cannot_write_into_the_next_run(make_store: Stor
     assert store.read("j").status is JobStatus.QUEUED
 
 
+def test_an_end_of_reasoning_asked_while_queued_comes_with_the_start(make_store: StoreFactory) -> None:
+    """The worker learns of it from the start itself, with no read of its own before the prompt."""
+    store = make_store()
+    for job_id in ("asked", "not-asked"):
+        store.submit([NewJob(make_spec(job_id))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
+    store.control("asked", "end_reasoning")
+    asked, not_asked = store.start("asked", 1, "w1"), store.start("not-asked", 1, "w1")
+    assert asked.outcome == "started" and asked.control is not None
+    assert (asked.control.action, asked.control.round) == ("end_reasoning", 0)
+    assert not_asked.outcome == "started" and not_asked.control is None
+
+
 def test_cancel_a_queued_job_ends_it_and_it_never_runs(make_store: StoreFactory) -> None:
     store = make_store()
     store.submit([NewJob(make_spec("j"))], owner="alice", origin=Origin.INTERACTIVE, pool=POOL)
