@@ -1,4 +1,8 @@
-"""Dependency aliases for route handlers; the objects themselves are built once in `create_app`."""
+"""Dependency aliases for route handlers; the objects themselves are built once in `create_app`.
+
+The getters are `async def` though they never wait: FastAPI runs a plain `def` dependency in its
+thread pool, a hop to a thread and back for an attribute lookup (two or three per request).
+"""
 
 from __future__ import annotations
 
@@ -16,42 +20,46 @@ from services.gateway.metrics import GatewayMetrics
 from shared.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_redis(request: Request) -> AsyncRedis:
+async def get_redis(request: Request) -> AsyncRedis:
     redis: AsyncRedis = request.app.state.redis
     return redis
 
 
-def get_events(request: Request) -> AsyncRedis | None:
+async def get_events(request: Request) -> AsyncRedis | None:
     """The event plane's own Redis (a cluster), if it has one (`THINKSTREAM_EVENTS_REDIS_URL`)."""
     events: AsyncRedis | None = getattr(request.app.state, "events", None)
     return events
 
 
-def get_jobs(request: Request) -> JobService:
+async def get_jobs(request: Request) -> JobService:
     """The job service acting for the request's API key: it records the key as the owner of
     the jobs it queues and sees no other key's jobs."""
+    return _jobs_of(request)
+
+
+def _jobs_of(request: Request) -> JobService:
     jobs: JobService = request.app.state.jobs
     return jobs.for_owner(getattr(request.state, "key_id", None))
 
 
-def get_metrics(request: Request) -> GatewayMetrics:
+async def get_metrics(request: Request) -> GatewayMetrics:
     metrics: GatewayMetrics = request.app.state.metrics
     return metrics
 
 
-def get_chat(request: Request) -> ChatService:
+async def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     if getattr(request.state, "key_id", None) is None:
         return chat
-    return chat.with_jobs(get_jobs(request))  # keys on: over the key's own view of the jobs
+    return chat.with_jobs(_jobs_of(request))  # keys on: over the key's own view of the jobs
 
 
-def get_models(request: Request) -> ModelDirectory:
+async def get_models(request: Request) -> ModelDirectory:
     models: ModelDirectory = request.app.state.models
     return models
 
@@ -65,17 +73,17 @@ ChatDep = Annotated[ChatService, Depends(get_chat)]
 ModelsDep = Annotated[ModelDirectory, Depends(get_models)]
 
 
-def get_files(request: Request) -> FileStore:
+async def get_files(request: Request) -> FileStore:
     files: FileStore = request.app.state.files
     return files
 
 
-def get_batches(request: Request) -> BatchService:
+async def get_batches(request: Request) -> BatchService:
     batches: BatchService = request.app.state.batches
     return batches
 
 
-def get_owner(request: Request) -> str | None:
+async def get_owner(request: Request) -> str | None:
     """The API key id the request came with (set by the key check; None when keys are off):
     files and batches belong to it."""
     owner: str | None = getattr(request.state, "key_id", None)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
-from services.gateway.deps import get_chat, get_models, get_settings
+from services.gateway.deps import ChatDep, ModelsDep, SettingsDep
 from services.gateway.ollama import ChatOrGenerate, OllamaService
 from services.gateway.streams import stream_slot
 from shared.ollama_api import ChatRequest, GenerateRequest, ModelList, ShowRequest, ShowResponse, Version
@@ -20,9 +20,9 @@ router = APIRouter(prefix="/api", tags=["ollama"])
 NDJSON = "application/x-ndjson"
 
 
-def get_ollama(request: Request) -> OllamaService:
+async def get_ollama(chat: ChatDep, models: ModelsDep, settings: SettingsDep) -> OllamaService:
     """Over the request's own view of the jobs (its API key's), like chat completions."""
-    return OllamaService(get_chat(request), get_models(request), get_settings(request))
+    return OllamaService(chat, models, settings)
 
 
 OllamaDep = Annotated[OllamaService, Depends(get_ollama)]
