@@ -274,15 +274,13 @@ class JobService:
         except JobGone as exc:
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)") from exc
 
-    async def require(self, job_id: str) -> None:
-        status, owner = await self._events.hmget(keys.job_key(job_id), ["status", "owner"])
+    async def require(self, job_id: str) -> int | None:
+        """`JobNotFound` unless the job exists (and is the caller's); returns the seq of its
+        terminal event, or None while it runs (one read for both)."""
+        status, owner, ended = await self._events.hmget(keys.job_key(job_id), ["status", "owner", "ended"])
         if status is None or not self._visible(owner):
             raise JobNotFound(f"no job with id {job_id!r} (it may have expired)")
-
-    async def ended_at(self, job_id: str) -> int | None:
-        """The seq of the job's terminal event, or None while it runs."""
-        raw = await self._events.hget(keys.job_key(job_id), "ended")
-        return int(raw) if raw is not None else None
+        return int(ended) if ended is not None else None
 
     async def follow(self, job_id: str, after_seq: int = 0) -> AsyncIterator[StreamItem]:
         """Every event with `seq > after_seq`, in order, each once, ending after a terminal one.

@@ -69,11 +69,6 @@ async def control_job(job_id: JobId, body: JobControlRequest, jobs: JobsDep) -> 
     return JobControlAccepted(id=job_id, action="end_reasoning", status=status)
 
 
-async def _existing_job(job_id: JobId, jobs: JobsDep) -> str:
-    await jobs.require(job_id)
-    return job_id
-
-
 def _cursor(value: str | None, name: str) -> int:
     if value is None or value == "":
         return 0
@@ -83,7 +78,7 @@ def _cursor(value: str | None, name: str) -> int:
 
 
 async def _stream_start(
-    job_id: Annotated[str, Depends(_existing_job)],
+    job_id: JobId,
     jobs: JobsDep,
     last_event_id: Annotated[str | None, Header(description="Resume after this seq")] = None,
     after: Annotated[
@@ -91,8 +86,8 @@ async def _stream_start(
     ] = None,
 ) -> int:
     """Where the stream starts; 204 when the job has ended at or before it (nothing will come)."""
+    ended = await jobs.require(job_id)  # 404 first, whatever the cursor
     start = max(_cursor(last_event_id, "Last-Event-ID"), _cursor(after, "after"))
-    ended = await jobs.ended_at(job_id)
     if ended is not None and start >= ended:
         raise NothingMoreToStream(job_id)
     return start

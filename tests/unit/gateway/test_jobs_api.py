@@ -163,6 +163,7 @@ def test_jobs_unknown_id_is_404(client: TestClient) -> None:
     for response in (
         client.get(f"/v1/jobs/{missing}"),
         client.get(f"/v1/jobs/{missing}/events"),
+        client.get(f"/v1/jobs/{missing}/events", params={"after": "x"}),  # no such job, whatever the cursor
         client.delete(f"/v1/jobs/{missing}"),
     ):
         assert response.status_code == 404
