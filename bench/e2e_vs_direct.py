@@ -9,7 +9,7 @@ is reported beside it. The overhead is given two ways: the difference of the med
 median of each round's difference (a round's sides run seconds apart, so the drift of prompt
 evaluation over minutes cancels). Prints a table and writes bench/results/e2e_vs_direct.json.
 
-    .venv/bin/python -m bench.e2e_vs_direct [--rounds 5] [--max-tokens 256] [--threads 2] [--slots 1]
+    .venv/bin/python -m bench.e2e_vs_direct [--rounds 40] [--max-tokens 64] [--threads 2] [--slots 1]
 
 `--slots`: the worker's slots (`THINKSTREAM_SLOTS`): 1, a worker of one job at a time; more, the
 batched worker `up` runs by default (4 on a 2-core machine with a 4k context), one job at a time
@@ -133,8 +133,9 @@ def _figures(start: float, stamps: list[float], tokens: int) -> dict[str, float]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--max-tokens", type=int, default=256)
+    # 40 rounds: single rounds range over +-60 ms here, and the overhead is 10-15 ms.
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--slots", type=int, default=1, help="the worker's slots (THINKSTREAM_SLOTS)")
