@@ -100,7 +100,7 @@ class EventFanout(Generic[T]):
                     await self._resubscribe()
                 elif not self._listeners:
                     # Nobody listens: wait for the first listener instead of looking 100 times
-                    # a second (a tenth of an idle gateway's CPU).
+                    # a second (two thirds of the CPU of a gateway idle after a stream).
                     self._listening.clear()
                     await self._listening.wait()
                 else:
