@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from redis.client import Pipeline
 from rq.executions import Execution
 from rq.job import Job
+from rq.queue import Queue
 from rq.registry import StartedJobRegistry
+from rq.worker.base import BaseWorker
 
 from services.inference.engine import Sampling
 from services.inference.worker import InferenceWorker
@@ -103,6 +106,50 @@ def test_worker_writes_rqs_records_of_a_job_after_its_first_text_and_says_busy_a
     assert job["status"] == "succeeded" and job["answer"] == "42"
     queue = next(iter(harness.redis.smembers("rq:queues"))).decode().removeprefix("rq:queue:")
     assert StartedJobRegistry(queue, connection=harness.redis).get_job_ids() == [], "RQ closed its records"
+
+
+def test_worker_sends_no_heartbeat_between_taking_a_job_and_reading_its_prompt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RQ heartbeats the worker right after it takes a job, before calling it (a round trip before
+    the prompt); the job's records heartbeat it soon after, so that one is left out."""
+    harness = Harness(tmp_path, stream_flush_ms=0)
+    seen: list[str] = []
+    heartbeat, reorder_queues, records = (
+        BaseWorker.heartbeat,
+        BaseWorker.reorder_queues,
+        BaseWorker.prepare_job_execution,
+    )
+
+    def beat(worker: BaseWorker, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        seen.append("heartbeat")
+        heartbeat(worker, timeout, pipeline)
+
+    def recorded(worker: BaseWorker, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        seen.append("records")
+        records(worker, job, remove_from_intermediate_queue)
+
+    def taken(worker: BaseWorker, reference_queue: Queue) -> None:
+        seen.append("job taken")
+        reorder_queues(worker, reference_queue)
+
+    class Watching(ScriptedEngine):
+        def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+            seen.append("prompt read")
+            return super().prompt_tokens(messages)
+
+    monkeypatch.setattr(BaseWorker, "heartbeat", beat)
+    monkeypatch.setattr(BaseWorker, "reorder_queues", taken)
+    monkeypatch.setattr(BaseWorker, "prepare_job_execution", recorded)
+    with TestClient(harness.app) as client:
+        job_id = client.post("/v1/jobs", json={"prompt": "6 x 7?"}).json()["id"]
+        harness.run_worker(Watching(SCRIPT))
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
+
+    after = seen[seen.index("job taken") + 1 :]
+    assert after[0] == "prompt read", f"a heartbeat came between the take and the prompt: {seen}"
+    assert after[1:3] == ["records", "heartbeat"], f"the records did not heartbeat the worker: {seen}"
+    assert seen[: seen.index("job taken")].count("heartbeat") >= 1, "the heartbeats while waiting are still sent"
 
 
 def test_worker_heartbeat_is_one_round_trip(tmp_path: Path) -> None:
