@@ -6,7 +6,8 @@ pipelines and the logging around them, about 1.5-3 ms on a busy 2-core node, all
 the prompt is read), after a heartbeat of three round trips. thinkstream's job store, not RQ's
 records, says whether and where a job runs: the gateway, the sweeper and the job itself read
 only the store. So an inference worker calls the job's function at once and writes RQ's
-records beside it; the job's end is recorded only after them, in RQ's order.
+records beside it; the job's end is recorded only after them, in RQ's order. The heartbeat
+before the call is left out: the records heartbeat the worker.
 """
 
 from __future__ import annotations
