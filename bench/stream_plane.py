@@ -54,8 +54,9 @@ import httpx
 
 from services.runtime.redis_client import connect
 from services.runtime.redis_server import RedisServer, free_port
-from services.store.jobs import JobStore, NewJob
+from services.store.jobs import JobStore
 from services.store.queues import Origin
+from services.store.records import NewJob
 from shared.eventlog import stamp
 from shared.schemas import CanceledEvent, ChatMessage, GenerationParams, JobSpec, JobStatus, ReasoningEvent
 from shared.settings import Settings

@@ -25,7 +25,7 @@ from services.gateway.files import FileStore
 from services.gateway.jobs import JobService, accepted
 from services.gateway.listing import OwnerIndex
 from services.store.batches import BatchLedger
-from services.store.jobs import BatchLink, NewJob
+from services.store.records import BatchLink, NewJob
 from shared import keys
 from shared.batch_api import (
     Batch,

@@ -25,8 +25,9 @@ from services.gateway.fitting import fit_conversation
 from services.gateway.frames import StreamItem, stream_item
 from services.gateway.memory import MemoryBudget
 from services.store.exceptions import JobGone, NotReplicated, QueueFull
-from services.store.jobs import JobStore, NewJob, samples_of
+from services.store.jobs import JobStore, samples_of
 from services.store.queues import Origin
+from services.store.records import NewJob
 from services.store.scheduler import Priority
 from shared import eventlog, keys
 from shared.apikeys import ApiKeys

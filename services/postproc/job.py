@@ -10,7 +10,8 @@ from services.postproc.context import current_context
 from services.postproc.exceptions import JobStateMissing
 from services.postproc.revision import start_revision
 from services.postproc.vote import answer_key, tally
-from services.store.jobs import JobStore, SampleOutcome
+from services.store.jobs import JobStore
+from services.store.records import SampleOutcome
 from shared import keys, stats
 from shared.eventlog import fold, stamp
 from shared.schemas import (

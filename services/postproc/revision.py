@@ -4,7 +4,8 @@ findings, as a new round of the same job (the stream shows it), up to the job's 
 from __future__ import annotations
 
 from services.postproc.feedback import feedback
-from services.store.jobs import JobRecord, JobStore
+from services.store.jobs import JobStore
+from services.store.records import JobRecord
 from shared.schemas import ChatMessage, CheckReport, JobSpec
 
 

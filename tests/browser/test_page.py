@@ -17,8 +17,9 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
-from services.store.jobs import JobStore, NewJob
+from services.store.jobs import JobStore
 from services.store.queues import Origin
+from services.store.records import NewJob
 from shared.eventlog import stamp
 from shared.schemas import (
     AnswerEvent,

@@ -9,8 +9,9 @@ import fakeredis
 import pytest
 
 from services.gateway.queue_updates import QueueUpdates
-from services.store.jobs import JobStore, NewJob
+from services.store.jobs import JobStore
 from services.store.queues import Origin
+from services.store.records import NewJob
 from services.store.scheduler import Priority
 from shared import keys
 from shared.schemas import ChatMessage, GenerationParams, JobSpec, QueuedEvent, parse_event

@@ -20,8 +20,9 @@ from services.engine.model import ModelInfo
 from services.inference.context import InferenceContext
 from services.inference.generation import BUDGET_MESSAGE_SEPARATOR, FORCED_CLOSE
 from services.inference.job import InferenceJob
-from services.store.jobs import JobStore, NewJob, samples_of
+from services.store.jobs import JobStore, samples_of
 from services.store.queues import Origin
+from services.store.records import NewJob
 from shared import keys
 from shared.schemas import ChatMessage, Finding, GenerationParams, JobSpec
 from shared.settings import Settings

@@ -11,8 +11,9 @@ import fakeredis
 import pytest
 
 from services.runtime.sweeper import Sweeper
-from services.store.jobs import JobStore, NewJob, PendingRequeue
+from services.store.jobs import JobStore
 from services.store.queues import Origin, rq_queue
+from services.store.records import NewJob, PendingRequeue
 from services.store.scheduler import Priority
 from shared import keys
 from shared.eventlog import EventWriter, stamp

@@ -11,8 +11,9 @@ import pytest
 from redis.client import Pipeline
 
 from services.store.exceptions import KeyQueueFull, QueueFull
-from services.store.jobs import BatchLink, JobStore, NewJob, SampleOutcome, rq_id_of
+from services.store.jobs import JobStore, rq_id_of
 from services.store.queues import Origin, rq_queue
+from services.store.records import BatchLink, NewJob, SampleOutcome
 from services.store.scheduler import Priority
 from shared import keys
 from shared.batch_api import BatchItem, BatchMarks, BatchRecord, ItemResult

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from services.store.jobs import JobStore, NewJob, rq_id_of
+from services.store.jobs import JobStore, rq_id_of
 from services.store.lineup import Line, Worker, forecast, job_of, read_line
 from services.store.queues import Origin
+from services.store.records import NewJob
 from services.store.scheduler import Priority
 from shared import keys
 from shared.schemas import QueuedEvent, parse_event

@@ -11,8 +11,9 @@ import fakeredis
 import pytest
 from redis.crc import key_slot
 
-from services.store.jobs import JobStore, NewJob, PendingRequeue
+from services.store.jobs import JobStore
 from services.store.queues import Origin
+from services.store.records import NewJob, PendingRequeue
 from shared import keys
 from shared.eventlog import stamp
 from shared.schemas import DoneEvent, Finding, InferenceResult, JobStatus, Timings, Usage

@@ -9,8 +9,9 @@ import pytest
 from redis.client import Pipeline
 
 from services.store.exceptions import NotReplicated
-from services.store.jobs import JobStore, NewJob
+from services.store.jobs import JobStore
 from services.store.queues import Origin
+from services.store.records import NewJob
 from services.store.replicas import Replicas
 from shared.schemas import JobStatus
 from tests.unit.store.conftest import POOL, make_spec, queued

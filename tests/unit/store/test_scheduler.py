@@ -6,8 +6,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from services.store.jobs import JobStore, NewJob
+from services.store.jobs import JobStore
 from services.store.queues import Origin, rq_queue
+from services.store.records import NewJob
 from services.store.scheduler import Priority, pool_queue_class
 from services.store.tasks import SERIALIZER, TaskJob
 from shared import keys
