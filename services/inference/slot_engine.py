@@ -127,13 +127,19 @@ class SlotEngine:
         return self._batcher.stream(self._seq, tokens, sampling, pieces)
 
     def remember(self) -> None:
+        """Keep what the sequence holds in the pool's saved states: taken by the decode thread
+        before its next step, while the job goes on to record its result."""
         cache, seq = self._pool.cache, self._seq
         if cache is None or seq is None:
             return
-        tokens, data = self._batcher.save(seq, lambda: self._pool.backend.save(seq))
-        if tokens:
-            with self._pool.cache_lock:
-                cache.put(SavedState(tokens=tuple(tokens), data=data, scope=self._scope))
+        backend, lock, scope = self._pool.backend, self._pool.cache_lock, self._scope
+
+        def keep(tokens: list[int], data: bytes) -> None:
+            if tokens:
+                with lock:
+                    cache.put(SavedState(tokens=tuple(tokens), data=data, scope=scope))
+
+        self._batcher.save_later(seq, lambda: backend.save(seq), keep)
 
     def finish(self) -> None:
         """The job is over: give back its sequence (what it holds stays for later jobs) and its

@@ -88,6 +88,12 @@ class _End:
 END = _End()
 
 
+@dataclass(frozen=True)
+class _Save:
+    save: Callable[[], bytes]
+    keep: Callable[[list[int], bytes], None]
+
+
 @dataclass(eq=False)
 class _Slot:
     seq: int
@@ -109,6 +115,8 @@ class _Slot:
     """Sampled and handed to the job, not yet evaluated."""
     out: deque[tuple[int, bytes] | _End | BaseException] = field(default_factory=deque)
     in_flight: bool = False
+    saving: _Save | None = None
+    """A save of what the sequence holds, to be taken between two steps (`save_later`)."""
 
 
 class Batcher:
@@ -230,6 +238,7 @@ class Batcher:
             cached = shared(best)
             if best.scope != self._scope or best.owner != owner:
                 self._wait_idle(best)
+                self._wait_saved(best)
                 with self.lock:
                     self.backend.truncate(best.seq, cached)
                 best.kv, best.scope, best.owner = best.kv[:cached], self._scope, owner
@@ -252,17 +261,23 @@ class Batcher:
         with self._cond:
             slot = self._slots[seq]
             self._wait_idle(slot)
+            self._wait_saved(slot)
             with self.lock:
                 load()
             slot.kv = list(tokens)
 
-    def save(self, seq: int, save: Callable[[], bytes]) -> tuple[list[int], bytes]:
-        """The (leased) sequence's tokens and its state, taken between steps."""
+    def save_later(self, seq: int, save: Callable[[], bytes], keep: Callable[[list[int], bytes], None]) -> None:
+        """Have the decode thread `save` what the (leased) sequence holds before its next step,
+        and hand its tokens and that state to `keep`; returns at once. Saving waits for the step
+        in flight (about 30 ms with four jobs on two cores): the job that ends need not, and
+        its answer goes to the checker meanwhile. Nothing changes the sequence before the save
+        is taken (a new lease, prompt or loaded state waits for it)."""
         with self._cond:
             slot = self._slots[seq]
-            self._wait_idle(slot)
-            with self.lock:
-                return list(slot.kv), save()
+            if not slot.leased:
+                raise SlotError(f"sequence {seq} is not leased")
+            slot.saving = _Save(save, keep)
+            self._cond.notify_all()
 
     # Streams.
 
@@ -304,6 +319,7 @@ class Batcher:
                 raise SlotError(f"sequence {seq} is not leased")
             self._close_stream(slot)
             self._wait_idle(slot)
+            self._wait_saved(slot)
             with self.lock:
                 self.backend.set_sampling(seq, sampling)
             head = len(context) - sum(len(p) for p in pieces)
@@ -339,6 +355,10 @@ class Batcher:
         while slot.in_flight:
             self._cond.wait()
 
+    def _wait_saved(self, slot: _Slot) -> None:
+        while slot.saving is not None and not self._closed:
+            self._cond.wait()
+
     # The decode thread.
 
     def _run(self) -> None:
@@ -367,15 +387,31 @@ class Batcher:
     def _take_rows(self) -> tuple[list[Row], dict[int, int]]:
         """The next step's rows (waiting for work) and the stream each row is for; the rows'
         sequences are in flight until the step is applied. No rows: the batcher was closed."""
+        self._take_saves()
         rows = self._next_rows()
         while not rows and not self._closed:
             self._cond.wait()
+            self._take_saves()
             rows = self._next_rows()
         if self._closed:
             return [], {}
         for row in rows:
             self._slots[row.seq].in_flight = True
         return rows, {row.seq: self._slots[row.seq].stream for row in rows}
+
+    def _take_saves(self) -> None:
+        """Save the sequences whose jobs asked for it (`save_later`); none is in flight here."""
+        for slot in self._slots:
+            pending, slot.saving = slot.saving, None
+            if pending is None:
+                continue
+            try:
+                with self.lock:
+                    data = pending.save()
+                pending.keep(list(slot.kv), data)
+            except Exception:  # a state not kept costs a later job time, not this one its answer
+                log.exception("the state of sequence %d could not be saved", slot.seq)
+            self._cond.notify_all()
 
     def _next_rows(self) -> list[Row]:
         """The next step: a piece of the prompt of the sequence leased first among those

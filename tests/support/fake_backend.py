@@ -81,10 +81,20 @@ class ScriptedBackend:
         return f"<{token}>".encode()
 
     def save(self, seq: int) -> bytes:
-        return ",".join(map(str, self.kv[seq])).encode()
+        return self.save_of(self.kv[seq])
 
     def load(self, seq: int, data: bytes) -> None:
-        self.kv[seq] = [int(t) for t in data.decode().split(",") if t]
+        self.kv[seq] = self.load_of(data)
+
+    @staticmethod
+    def save_of(tokens: Sequence[int]) -> bytes:
+        """The state `save` gives for a sequence holding `tokens`."""
+        return ",".join(map(str, tokens)).encode()
+
+    @staticmethod
+    def load_of(data: bytes) -> list[int]:
+        """The tokens a saved state holds."""
+        return [int(t) for t in data.decode().split(",") if t]
 
     def rows_of(self, seq: int) -> list[tuple[int, Row]]:
         """(step index, row) of every step that evaluated `seq`."""

@@ -11,6 +11,7 @@ import pytest
 
 from services.inference.engine import Sampling
 from services.inference.generation import Generation, Outcome
+from services.inference.kv_cache import FRESH_TAIL_TOKENS, PrefixStateCache
 from services.inference.slot_engine import SlotPool
 from services.inference.slots import Batcher
 from services.inference.splitter import Delta
@@ -136,3 +137,33 @@ def test_slot_engine_has_every_method_of_the_engine_protocol() -> None:
     wanted = {name for name in vars(Engine) if not name.startswith("_")}
     assert wanted - set(dir(SlotEngine)) == set()
     assert wanted - set(dir(LlamaEngine)) == set()
+
+
+def test_slot_engine_a_job_remembers_its_state_for_its_owner_after_another_took_the_slot() -> None:
+    backend = ScriptedBackend(n_seq=1, n_batch=256)  # every job gets the one sequence
+    pool = SlotPool(Batcher(backend, chunk_tokens=16), backend, CharPrompt(), cache=PrefixStateCache(1 << 20))  # type: ignore[arg-type]
+    try:
+
+        def job(owner: str, question: str) -> tuple[int, list[int]]:
+            engine = pool.engine()
+            try:
+                engine.use_adapter(None)
+                engine.use_owner(owner)
+                prompt = engine.prompt_tokens([ChatMessage(role="user", content=question)])
+                cached = engine.prepare(prompt)
+                tokens = [token for token, _ in engine.stream(prompt, GREEDY)]
+                engine.remember()
+                return cached, [*prompt, *tokens]
+            finally:
+                engine.finish()
+
+        question = "what is a prime number?"
+        _, alice_context = job("alice", question)
+        job("bob", "something else entirely")  # takes the sequence and drops Alice's tokens
+        assert backend.kv[0][: len(alice_context)] != alice_context
+        # Alice's next turn starts with her whole first context: it comes back from her saved state.
+        follow_up = question + "".join(chr(t) for t in alice_context[len(question) + 1 :])
+        cached, _ = job("alice", follow_up)
+        assert cached == len(alice_context) - FRESH_TAIL_TOKENS
+    finally:
+        pool.batcher.close()

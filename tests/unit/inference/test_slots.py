@@ -4,6 +4,7 @@ see each other's tokens, and each writes what it would write alone."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -251,3 +252,66 @@ def test_slots_a_prompts_last_token_is_never_evaluated_alone(make_batcher) -> No
     assert again == first
     prompt_rows = [row for rows in backend.steps for row in rows if row.pos < len(question)]
     assert [len(row.tokens) for row in prompt_rows] == [4, 3, 2, 2], "chunks 4 + 3 + 2, then the cached tail of 2"
+
+
+def test_slots_a_save_is_taken_between_steps_and_the_job_does_not_wait_for_it(make_batcher) -> None:
+    batcher, backend = make_batcher()
+    other, mine = prompt(400, 1), prompt(30, 2)
+    seq, _ = batcher.lease(mine)
+    assert alone(mine) == [t for t, _ in batcher.stream(seq, mine, GREEDY)]
+    held = batcher.held(seq)
+    # Another job decodes; its next step is held still, as a long step on a busy node would be.
+    other_seq, _ = batcher.lease(other)
+    stream = batcher.stream(other_seq, other, GREEDY)
+    next(stream)
+    backend.gate = threading.Event()
+    time.sleep(0.05)  # the decode thread is now inside a step
+    kept: list[tuple[list[int], bytes]] = []
+    saved_after: list[int] = []
+    started = time.monotonic()
+    batcher.save_later(seq, lambda: backend.save(seq), lambda tokens, data: kept.append((tokens, data)))
+    assert time.monotonic() - started < 0.05, "the job waited for the step in flight"
+    batcher.release(seq)
+    assert kept == [], "saved during a step"
+    steps_at_save = len(backend.steps)
+    backend.gate.set()
+    backend.gate = None
+    deadline = time.monotonic() + 2
+    while not kept and time.monotonic() < deadline:
+        time.sleep(0.01)
+    saved_after.append(len(backend.steps))
+    assert kept == [(held, backend.save_of(held))], "the tokens the sequence held and their state"
+    assert saved_after[0] <= steps_at_save + 1, "taken before the step after the one in flight"
+    stream.close()  # type: ignore[attr-defined]
+    batcher.release(other_seq)
+
+
+def test_slots_nothing_changes_a_sequence_before_its_save_is_taken(make_batcher) -> None:
+    batcher, backend = make_batcher(n_seq=2)
+    alice = prompt(30, 3)
+    seq, _ = batcher.lease(alice, owner="alice")
+    assert list(batcher.stream(seq, alice, GREEDY)) != []
+    held = batcher.held(seq)
+    # Another job decodes on the other sequence; its step is held still.
+    other_seq, _ = batcher.lease(prompt(400, 5), owner="carol")
+    stream = batcher.stream(other_seq, prompt(400, 5), GREEDY)
+    next(stream)
+    backend.gate = threading.Event()
+    time.sleep(0.05)
+    kept: list[list[int]] = []
+    batcher.save_later(seq, lambda: backend.save(seq), lambda tokens, data: kept.append(backend.load_of(data)))
+    batcher.release(seq)
+    # Bob's job gets Alice's sequence and would truncate it to nothing shared: it waits.
+    leased: list[tuple[int, int]] = []
+    bob = threading.Thread(target=lambda: leased.append(batcher.lease(prompt(30, 4), owner="bob")))
+    bob.start()
+    bob.join(0.2)
+    assert leased == [], "the sequence was taken before its save"
+    backend.gate.set()
+    backend.gate = None
+    bob.join(2)
+    assert leased == [(seq, 0)] and backend.kv[seq] == []
+    assert kept == [held], "the save holds what Alice's job left, not Bob's truncation"
+    stream.close()  # type: ignore[attr-defined]
+    batcher.release(other_seq)
+    batcher.release(seq)
