@@ -17,6 +17,12 @@ ratio round by round (two rounds run one after the other). Tokens are counted fr
   llama-server that compares `-np K` with `-np 1`; for thinkstream's slots, `THINKSTREAM_SLOTS=K`
   with 1; for thinkstream's worker processes, K workers with one.
 
+The two servers do not evaluate the same tokens: on the embedded model (no reasoning mode of its
+own) thinkstream opens a reasoning block, and a reasoning its budget cuts gets the budget message
+and the closing tag written into the context (about 31 tokens that count as nobody's output).
+`--variant 'no budget message:THINKSTREAM_THINKING_BUDGET_MESSAGE='` runs K slots without the
+message beside the default.
+
 Layouts: llama-server -np K and -np 1; thinkstream with one worker of K slots (continuous
 batching), one worker of one slot (one job at a time, as before batching), and K single-slot
 workers of one thread each (the old way to serve K at once).
