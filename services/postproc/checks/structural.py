@@ -11,6 +11,35 @@ from shared.schemas import Span
 
 # A chunk of 8–200 characters repeated back to back at least four times.
 _LOOP = re.compile(r"(.{8,200}?)\1{3,}", re.DOTALL)
+_SEED = 8
+"""Every match starts its copies with the same 8 characters (its chunk's first 8), 8–200 apart."""
+
+
+def find_loop(text: str) -> re.Match[str] | None:
+    """`_LOOP.search(text)`, without running it on a text that has no candidate: the search tries
+    up to 193 chunk lengths at every position (about 5 ms per 1,000 characters, half of all the
+    checks of a short answer), while the candidates are found in one pass over the text."""
+    return _LOOP.search(text) if _may_loop(text) else None
+
+
+def _may_loop(text: str) -> bool:
+    """Whether some 8 characters start at four positions spaced alike, 8–200 apart, as the four
+    copies of any match's chunk do. False rules a match out; True only lets the search run."""
+    starts: dict[str, list[int]] = {}
+    for at in range(len(text) - _SEED + 1):
+        starts.setdefault(text[at : at + _SEED], []).append(at)
+    for positions in starts.values():
+        if len(positions) < 4:
+            continue
+        present = set(positions)
+        for index, first in enumerate(positions):
+            for second in positions[index + 1 :]:
+                gap = second - first
+                if gap > 200:
+                    break
+                if gap >= _SEED and first + 2 * gap in present and first + 3 * gap in present:
+                    return True
+    return False
 
 
 class AnswerPresent(Check):
@@ -68,7 +97,7 @@ class NoRepetition(Check):
     def run(self, trace: Trace) -> CheckResult:
         findings = []
         for field_name, text in (("reasoning", trace.reasoning), ("answer", trace.answer)):
-            match = _LOOP.search(text)
+            match = find_loop(text)
             if match is None:
                 continue
             unit = match.group(1)
