@@ -85,28 +85,11 @@ class InferenceJob:
                 self._apply(control)
             outcome = generation.run(self._publish)
             self._flush()
+            engine.remember()
         except Exception as exc:
             log.exception("job %s failed", self._job_id)
             self._store.fail(self._job_id, "generation_failed", f"generation failed: {exc}", run=self._run_number)
             raise
-        try:
-            return self._conclude(spec, prompt, cached, started_at, outcome)
-        finally:
-            self._remember()
-
-    def _remember(self) -> None:
-        """Keep the job's KV state for later jobs (a conversation's next turn): after its outcome
-        is recorded, so its check does not wait for a copy of the whole context (tens of MB in
-        a long conversation). A state not kept costs a later job time, not this one its answer."""
-        try:
-            self._ctx.engine.remember()
-        except Exception:
-            log.exception("job %s: its KV state was not kept for later jobs", self._job_id)
-
-    def _conclude(self, spec: JobSpec, prompt: list[int], cached: int, started_at: float, outcome: Outcome) -> str:
-        """Record how the run ended: superseded, timed out, cancelled, or generated (then the
-        check is queued)."""
-        settings = self._ctx.settings
         if self._events.superseded:
             log.warning("job %s was handed to another worker; this run stops", self._job_id)
             return "superseded"

@@ -317,23 +317,3 @@ def test_job_end_reasoning_does_not_carry_over_to_a_revision(redis: fakeredis.Fa
     assert cluster.store.revise("job", 1, job.model_copy(update={"round": 1}), job, [finding])
     assert cluster.run("job", 2, "w2") == "stop"
     assert cluster.store.view("job").reasoning == "".join(REASONING)  # the revision reasons in full
-
-
-def test_job_hands_its_answer_to_the_checker_before_it_keeps_its_kv_state(
-    redis: fakeredis.FakeRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Keeping the state copies the whole context (tens of MB in a long conversation): the check
-    # must not wait for it. A state that cannot be kept fails nothing.
-    cluster = Cluster(redis, tmp_path, SCRIPT, ())
-    cluster.store.submit([NewJob(spec("job"))], owner=None, origin=Origin.INTERACTIVE, pool=POOL)
-    status_then: list[str] = []
-
-    def remember(engine: ScriptedModel) -> None:
-        status_then.append(cluster.store.read("job").status.value)
-        raise RuntimeError("no room for the state")
-
-    monkeypatch.setattr(ScriptedModel, "remember", remember)
-    assert cluster.run("job", 1, "w1") == "stop"
-    assert status_then == ["checking"]
-    assert cluster.store.read("job").status.value == "checking"
-    assert redis.llen(f"rq:queue:{keys.POSTPROC_QUEUE}") == 1, "the check is queued"
