@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 from services.postproc.checks.base import Check, CheckResult, Trace
 from services.postproc.checks.numbers import find_chains, normalize
@@ -33,7 +34,7 @@ def _may_loop(text: str) -> bool:
             continue
         present = set(positions)
         for index, first in enumerate(positions):
-            for second in positions[index + 1 :]:
+            for second in islice(positions, index + 1, None):
                 gap = second - first
                 if gap > 200:
                     break
