@@ -96,10 +96,14 @@ class Settings(BaseSettings):
     n_threads: Annotated[int | None, Field(ge=1)] = None
     """Decode threads per inference worker; default: the cores divided among the workers."""
     n_batch: Annotated[int, Field(ge=8)] = 512
-    flash_attn: bool = True
-    """Compute attention with llama.cpp's fused kernel, as llama-server does by default (`-fa
-    auto` on a CPU): decoding several jobs at once goes faster (`bench.concurrency`). False: the
-    plain kernels."""
+    flash_attn: bool = False
+    """Compute attention with llama.cpp's fused kernel (FlashAttention; llama-server's `-fa auto`
+    turns it on for a CPU). Off by default: on the CPUs measured here it costs more the deeper a
+    sequence is in its context, and a reasoning model's answers run hundreds to thousands of
+    tokens deep. With four jobs decoding together, a step took 0.78x the fused kernel's time
+    with the plain kernels at 256 tokens deep and 0.42x at 2,048 (1.13x at 32); a 32-token
+    prompt piece (a next turn, the budget message) 0.19-0.92x. Which is faster depends on the
+    CPU: `bench.attention` measures both on yours."""
     slots: Annotated[int, Field(ge=0, le=64)] = 1
     """Jobs one inference worker runs at once (THINKSTREAM_SLOTS), decoded together in one batch
     per token (continuous batching); each slot has its own KV cache of `n_ctx` tokens. 1: one
