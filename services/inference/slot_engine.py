@@ -17,7 +17,7 @@ from services.inference.adapters import Adapters
 from services.inference.batched_llama import LlamaBackend
 from services.inference.engine import Sampling
 from services.inference.exceptions import SlotError, UnknownAdapter
-from services.inference.kv_cache import FRESH_TAIL_TOKENS, PrefixStateCache, SavedState
+from services.inference.kv_cache import FRESH_TAIL_TOKENS, PrefixStateCache, SavedState, worth_loading
 from services.inference.slots import Batcher
 from shared.models import LoraChoice
 from shared.schemas import ChatMessage
@@ -110,7 +110,7 @@ class SlotEngine:
         if cache is not None:
             with self._pool.cache_lock:
                 saved_len, saved = cache.best(full, self._scope)
-            if saved is not None and saved_len > live:
+            if saved is not None and worth_loading(saved_len, live, len(full), len(saved.tokens)):
                 seq, data = self._seq, saved.data
                 self._batcher.replace(seq, saved.tokens, lambda: self._pool.backend.load(seq, data))
                 live = saved_len
