@@ -3,8 +3,6 @@ state is loaded only when it spares more evaluation than its copy costs."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from services.inference.kv_cache import (
     KVReuse,
     PrefixStateCache,
@@ -12,6 +10,7 @@ from services.inference.kv_cache import (
     common_prefix,
     worth_loading,
 )
+from tests.support.held_context import HeldContext
 
 
 def state(tokens: list[int], size: int) -> SavedState:
@@ -70,24 +69,11 @@ def test_a_state_is_reused_only_under_the_adapter_it_was_computed_with() -> None
     assert cache.best([1, 2, 3], "sql@0.5") == (0, None)
 
 
-class Context:
-    """What KVReuse reads and writes of a llama-cpp-python context, holding `tokens`."""
-
-    def __init__(self, tokens: list[int]) -> None:
-        self.input_ids = np.zeros(4096, dtype=np.intc)
-        self.input_ids[: len(tokens)] = tokens
-        self.n_tokens = len(tokens)
-
-    @property
-    def _input_ids(self) -> np.ndarray:
-        return self.input_ids[: self.n_tokens]
-
-
 def prepared(held: list[int], saved: list[int], prompt: list[int]) -> tuple[int, list[SavedState]]:
     """What `prepare` keeps of `prompt` with `held` in the context and `saved` in the cache, and
     the states it loaded."""
     cache = PrefixStateCache(1 << 30)
-    kv = KVReuse(Context(held), cache)  # type: ignore[arg-type]
+    kv = KVReuse(HeldContext(held), cache)  # type: ignore[arg-type]
     cache.put(SavedState(tokens=tuple(saved), data=b"x", scope=kv.scope))
     loaded: list[SavedState] = []
 

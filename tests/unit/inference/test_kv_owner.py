@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from services.inference.kv_cache import KVReuse
 from services.inference.shared_prefix import shared_prefixes, with_system_prompt
 from shared.schemas import ChatMessage
-
-
-class HeldContext:
-    """What KVReuse reads and writes of a llama-cpp-python context."""
-
-    def __init__(self, tokens: list[int]) -> None:
-        self.input_ids = np.zeros(64, dtype=np.intc)
-        self.input_ids[: len(tokens)] = tokens
-        self.n_tokens = len(tokens)
-
-    @property
-    def _input_ids(self) -> np.ndarray:
-        return self.input_ids[: self.n_tokens]
-
+from tests.support.held_context import HeldContext
 
 SHARED = [1, 2, 3, 4]
 
