@@ -21,12 +21,23 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
 
+WAIT_AT_MOST_S = 1
+"""The longest an idle worker's main thread waits in Redis for a job before it runs Python again."""
+
 
 class StoppableWorker(SimpleWorker):
     """An in-process RQ worker that remembers it was told to stop. RQ itself records a stop only
     when it arrives during a job; when idle it just leaves its loop."""
 
     stopping = False
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """Python runs a signal's handler in the main thread, but the kernel may hand the signal
+        to any thread (the heartbeat's, RQ's pub/sub listener): the handler then waits until the
+        main thread runs Python again. RQ's own wait for a job, `worker_ttl` - 15 = 405 s in one
+        blocking call, left a post-processing worker deaf to a Ctrl-C about one time in five."""
+        return WAIT_AT_MOST_S
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
