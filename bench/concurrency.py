@@ -64,6 +64,7 @@ from shared.settings import embedded_model_path
 from tests.support.stack import Stack
 
 RESULTS = Path(__file__).parent / "results" / "concurrency.json"
+LOG_TAIL_LINES = 20
 QUESTIONS = [
     "Explain why the sky is blue.",
     "What is 37 times 43? Show your steps.",
@@ -160,9 +161,13 @@ def sample_memory(pids: list[int], done: threading.Event, into: list[float]) -> 
 
 
 def warm_up(result: Result, url: str, args: argparse.Namespace, model: str | None) -> None:
-    """A short chat, then one stream alone (the single-stream figure)."""
+    """A short chat, then one stream alone (the single-stream figure). Each on a connection of
+    its own, as every stream of a round: llama-server may close a connection just after a
+    streamed answer, and a second request sent on it then fails ("Server disconnected without
+    sending a response"), 3 of 6 runs one afternoon."""
     with httpx.Client() as client:
         chat(client, url, "Hello", 8, model)
+    with httpx.Client() as client:
         alone = chat(client, url, QUESTIONS[-1], args.max_tokens, model)
     decode_s = alone.total_s - alone.first_token_s
     result.single_tokens_per_s = round((alone.tokens - 1) / decode_s, 1) if decode_s > 0 else 0.0
@@ -216,23 +221,33 @@ def llama_server(
         "--no-webui",
         *extra,
     ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"llama-server exited with {process.returncode}: {' '.join(command)}")
+    with tempfile.TemporaryFile("w+") as log:  # its last lines go into the error when it fails
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        url = f"http://127.0.0.1:{port}"
+
+        def failed(what: str) -> RuntimeError:
+            log.seek(0)
+            return RuntimeError(f"{what}; llama-server's log ends:\n{''.join(log.readlines()[-LOG_TAIL_LINES:])}")
+
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise failed(f"llama-server exited with {process.returncode}: {' '.join(command)}")
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
             try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        yield url, [process.pid]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+                yield url, [process.pid]
+            except httpx.HTTPError as exc:
+                state = "running" if process.poll() is None else f"exited with {process.returncode}"
+                raise failed(f"llama-server -np {parallel} ({state}): {exc!r}") from exc
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 @contextmanager

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
@@ -65,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
