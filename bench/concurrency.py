@@ -65,6 +65,7 @@ from tests.support.stack import Stack
 
 RESULTS = Path(__file__).parent / "results" / "concurrency.json"
 LOG_TAIL_LINES = 20
+READY_TIMEOUT_S = 120.0
 QUESTIONS = [
     "Explain why the sky is blue.",
     "What is 37 times 43? Show your steps.",
@@ -230,7 +231,7 @@ def llama_server(
             return RuntimeError(f"{what}; llama-server's log ends:\n{''.join(log.readlines()[-LOG_TAIL_LINES:])}")
 
         try:
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + READY_TIMEOUT_S
             while time.monotonic() < deadline:
                 if process.poll() is not None:
                     raise failed(f"llama-server exited with {process.returncode}: {' '.join(command)}")
@@ -240,6 +241,8 @@ def llama_server(
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.2)
+            else:
+                raise failed(f"llama-server did not answer {url}/health within {READY_TIMEOUT_S:.0f} s")
             try:
                 yield url, [process.pid]
             except httpx.HTTPError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import concurrency
 from bench.concurrency import llama_server
 
 # Answers /health, then drops the connection of any other request, as a server that crashed in
@@ -54,3 +55,10 @@ def test_a_peer_that_drops_a_request_says_why(tmp_path: Path) -> None:
     dropped = r"-np 4 \(running\)(.|\n)*out of memory for the context"
     with pytest.raises(RuntimeError, match=dropped), llama_server(binary, 4, 512, 1) as (url, _pids):
         httpx.post(f"{url}/v1/chat/completions", json={}, timeout=5)
+
+
+def test_a_peer_that_never_answers_is_not_measured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(concurrency, "READY_TIMEOUT_S", 1.0)
+    binary = fake_binary(tmp_path, 'import sys, time\nprint("loading model", file=sys.stderr)\ntime.sleep(60)\n')
+    with pytest.raises(RuntimeError, match=r"did not answer(.|\n)*loading model"), llama_server(binary, 1, 512, 1):
+        pass
