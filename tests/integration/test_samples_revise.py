@@ -27,7 +27,16 @@ def stream(url: str, job_id: str) -> list[dict[str, Any]]:
 
 
 def test_samples_with_revise_record_and_stream_every_attempt(stack: Stack) -> None:
-    body = {"prompt": WRONG_ON_PURPOSE, "samples": 2, "revise": 1, "max_tokens": 96, "max_reasoning_tokens": 48}
+    # A fixed seed: with a random one, now and then both samples passed their checks and nothing
+    # was revised (a sample takes the seed plus its index).
+    body = {
+        "prompt": WRONG_ON_PURPOSE,
+        "samples": 2,
+        "revise": 1,
+        "max_tokens": 96,
+        "max_reasoning_tokens": 48,
+        "seed": 1,
+    }
     job = httpx.post(f"{stack.url}/v1/jobs", json=body, timeout=10).json()
     events = stream(stack.url, job["id"])
     types = [e["type"] for e in events]
